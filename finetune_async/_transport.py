@@ -1,0 +1,663 @@
+"""The one place that does HTTP.
+
+Owns the aiohttp session (opened lazily, one per client), authentication headers,
+timeouts, the retry policy, error mapping, request ids, and redaction of credentials.
+Resources hand it "METHOD this path with this body" and get a :class:`Response` back.
+
+Retry rule (see README, "Retries and duplicate creates"):
+
+* A request that is *idempotent* (GET, DELETE, and POSTs that are harmless to repeat) is
+  retried on 408, 409, 429, >= 500 and on any connection failure or timeout.
+* A request that *creates* something (a job, a file) is retried freely only when the
+  server provably did not act on it: the connection was never made, or the server answered
+  429 or an error status. When the answer was lost after the request was sent (a reset, a
+  dropped connection, a read timeout) the outcome is unknown: the transport first calls the
+  request's ``reconcile`` function, which lists what was created since the attempt began and
+  returns the matching object. Only when nothing matches is the create sent again. A create
+  with no way to reconcile is not retried after an ambiguous failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import email.utils
+import json
+
+import orjson
+import logging
+import os
+import platform
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import IO, Any, TypeVar
+
+import aiohttp
+import anyio
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ._version import __version__
+from .errors import APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError, status_error
+
+__all__ = ["FilePart", "RequestInfo", "Response", "RetryPolicy", "Timeout", "Transport"]
+
+log = logging.getLogger("finetune_async")
+
+T = TypeVar("T")
+
+#: Statuses worth another try: the server did not (fully) act, or asked us to come back.
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+USER_AGENT = f"finetune-async/{__version__} (Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Request deadlines in seconds: ``total`` for the whole request, ``connect`` to get a
+    connection, ``read`` between two reads of the answer. ``None`` means no limit."""
+
+    total: float | None = 600.0
+    connect: float | None = None
+    read: float | None = None
+
+    @classmethod
+    def coerce(cls, value: float | Timeout | None) -> Timeout:
+        """A :class:`Timeout` from seconds, an existing Timeout, or None (no deadline)."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(total=None)
+        return cls(total=float(value))
+
+    def to_aiohttp(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How the transport retries one request: exponential backoff with full jitter.
+
+    The n-th retry waits a random time up to ``min(max_backoff, initial * 2**n)`` seconds,
+    unless the server said how long to wait (``retry-after-ms``, then ``retry-after`` in
+    seconds or as an HTTP date), which is honoured up to ``max_retry_after`` seconds.
+    """
+
+    max_retries: int = 2
+    initial: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry number ``retry_number`` (0-based), without a server hint."""
+        ceiling = min(self.max_backoff, self.initial * (2**retry_number))
+        # Full jitter de-synchronises many clients retrying after the same outage.
+        return random.uniform(ceiling / 2, ceiling)
+
+    def delay(self, retry_number: int, error: BaseException | None) -> float:
+        """Seconds to wait before the next try after ``error``."""
+        if isinstance(error, APIStatusError):
+            hinted = parse_retry_after(error.headers)
+            if hinted is not None and 0 <= hinted <= self.max_retry_after:
+                return hinted
+        return self.backoff(retry_number)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``retry-after``.
+
+    ``retry-after`` may be a number of seconds or an HTTP date. Returns None when neither
+    header is present or parseable.
+    """
+    raw_ms = _header(headers, "retry-after-ms")
+    if raw_ms is not None:
+        with contextlib.suppress(ValueError):
+            value = float(raw_ms) / 1000.0
+            if value == value and value >= 0:  # not NaN
+                return value
+    raw = _header(headers, "retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    with contextlib.suppress(ValueError):
+        value = float(raw)
+        if value == value and value >= 0:
+            return value
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    when = parsed.timestamp()
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        # Plain dicts (tests, hooks) may not be case-insensitive.
+        for key, val in headers.items():
+            if key.lower() == name:
+                return val
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    """A 2xx answer, read whole: status, headers, body bytes and the request id."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    request_id: str | None
+
+    def json(self) -> Any:
+        """The body decoded as JSON."""
+        return orjson.loads(self.content)
+
+
+@attrs.frozen(kw_only=True)
+class FilePart:
+    """A file field of a multipart request.
+
+    ``source`` is a path (streamed from disk, never read whole), bytes, a binary file object
+    (streamed from its current position, rewound for a retry when seekable), or a factory
+    giving a fresh async iterator of chunks for each attempt.
+    """
+
+    name: str
+    filename: str
+    source: str | os.PathLike[str] | bytes | IO[bytes] | Callable[[], AsyncIterator[bytes]]
+    content_type: str = "application/octet-stream"
+
+
+@attrs.frozen(kw_only=True)
+class RequestInfo:
+    """What a request hook sees: never headers, so never credentials."""
+
+    method: str
+    url: str
+    path: str
+    params: Mapping[str, str]
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    files: Sequence[str] = ()
+    attempt: int = 1
+
+
+RequestHook = Callable[[RequestInfo], Awaitable[None] | None]
+ResponseHook = Callable[[RequestInfo, int, str | None], Awaitable[None] | None]
+
+
+class Auth:
+    """Produces the authentication headers of one request. Never shows its secret."""
+
+    async def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def invalidate(self) -> bool:
+        """Forget a cached credential after a 401; True if a fresh one can be fetched."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<redacted>)"
+
+
+class ApiKeyAuth(Auth):
+    """A static API key, sent as a bearer token (OpenAI) or in the ``api-key`` header (Azure)."""
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(self, api_key: str, *, azure: bool = False) -> None:
+        if azure:
+            self._header, self._value = "api-key", api_key
+        else:
+            self._header, self._value = "Authorization", f"Bearer {api_key}"
+
+    async def headers(self) -> dict[str, str]:
+        return {self._header: self._value}
+
+
+TokenProvider = Callable[[], Awaitable[Any]]
+
+
+class TokenProviderAuth(Auth):
+    """A bearer token from an async provider (Microsoft Entra ID), cached until it expires.
+
+    The provider may return a string (a JWT's ``exp`` claim gives its expiry; an opaque
+    string is fetched again for every request) or an object with ``token`` and
+    ``expires_on`` (epoch seconds), like ``azure.core.credentials.AccessToken``.
+    """
+
+    __slots__ = ("_expires_at", "_provider", "_token")
+
+    # Refresh this long before expiry so a token never expires in flight.
+    REFRESH_MARGIN = 60.0
+
+    def __init__(self, provider: TokenProvider) -> None:
+        self._provider = provider
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def headers(self) -> dict[str, str]:
+        if self._token is None or time.time() >= self._expires_at - self.REFRESH_MARGIN:
+            value = await self._provider()
+            token, expires = _split_token(value)
+            self._token, self._expires_at = token, expires
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self) -> bool:
+        self._token = None
+        return True
+
+
+def _split_token(value: Any) -> tuple[str, float]:
+    if isinstance(value, str):
+        return value, _jwt_expiry(value)
+    token = getattr(value, "token", None)
+    expires = getattr(value, "expires_on", None)
+    if isinstance(token, str) and isinstance(expires, (int, float)):
+        return token, float(expires)
+    raise TypeError("azure_ad_token_provider must return a str or an object with .token and .expires_on")
+
+
+def _jwt_expiry(token: str) -> float:
+    """The ``exp`` claim of a JWT, or 0 (fetch again next time) when it is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return 0.0
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, binascii.Error):
+        return 0.0
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) else 0.0
+
+
+class _Ambiguous(Exception):
+    """Internal: the request may have been acted on but the answer was lost."""
+
+    def __init__(self, error: APIConnectionError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+Reconcile = Callable[[float], Awaitable[T | None]]
+
+
+class Transport:
+    """Sends requests for one client. Not used directly by users."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: Auth,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._auth = auth
+        self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        self._headers.update(default_headers or {})
+        self._query = dict(default_query or {})
+        self.timeout = timeout
+        self.retry = retry
+        self._connection_limit = connection_limit
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        # A view made by with_settings() borrows the session of the transport it came from.
+        self._owner: Transport | None = None
+        self._proxy: str | None = None
+        self.request_hooks = list(request_hooks)
+        self.response_hooks = list(response_hooks)
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r}, auth={self._auth!r})"
+
+    @property
+    def closed(self) -> bool:
+        return self._owner.closed if self._owner is not None else self._closed
+
+    def with_settings(self, *, retry: RetryPolicy | None = None, timeout: Timeout | None = None) -> Transport:
+        """A view sharing this transport's session, with other retry or timeout settings."""
+        view = object.__new__(Transport)
+        view.__dict__.update(self.__dict__)
+        view._owner = self._owner or self
+        view._session = None
+        if retry is not None:
+            view.retry = retry
+        if timeout is not None:
+            view.timeout = timeout
+        return view
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._owner is not None:
+            return self._owner._get_session()
+        if self._closed:
+            raise RuntimeError("this client is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._connection_limit,
+                limit_per_host=self._connection_limit,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=self.timeout.to_aiohttp(),
+                # We decode bodies ourselves and raise our own errors.
+                raise_for_status=False,
+                auto_decompress=True,
+                # trust_env would look proxies up again for every request (in a thread):
+                # the environment's proxy for our one base URL is looked up once, below.
+                trust_env=False,
+            )
+            self._proxy = _env_proxy(self.base_url)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and its connections. Idempotent; a view leaves its owner open."""
+        if self._owner is not None:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[FilePart] = (),
+        idempotent: bool | None = None,
+        reconcile: Reconcile[T] | None = None,
+        max_retries: int | None = None,
+        timeout: float | Timeout | None = None,
+    ) -> Response | T:
+        """Send one request, retrying per the policy; return the 2xx :class:`Response`.
+
+        When ``reconcile`` is given and a try fails ambiguously, returns whatever
+        ``reconcile(attempt_started_at)`` found instead of sending again.
+
+        Raises :class:`APIStatusError` subclasses for non-2xx answers and
+        :class:`APIConnectionError` / :class:`APITimeoutError` when no answer came.
+        """
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "DELETE", "PUT")
+        query = self._query_params(params)
+        url = self.url(path)
+        retries = self.retry.max_retries if max_retries is None else max_retries
+        req_timeout = None if timeout is None else Timeout.coerce(timeout).to_aiohttp()
+        info = RequestInfo(
+            method=method,
+            url=url,
+            path=path,
+            params=query,
+            json=json_body,
+            form=form,
+            files=tuple(f.name for f in files),
+        )
+        # File objects are rewound to where they stood for every attempt.
+        starts = {id(f.source): _tell(f.source) for f in files}
+        attempt_started = time.time()
+        pending_reconcile = False
+        refreshed_auth = False
+        attempt_number = 0
+
+        async def send() -> Response:
+            return await self._send(
+                method, url, query, json_body, form, files, starts, req_timeout, info, attempt_number
+            )
+
+        async def one_try() -> Response | T:
+            nonlocal attempt_started, pending_reconcile, attempt_number, refreshed_auth
+            attempt_number += 1
+            if pending_reconcile and reconcile is not None:
+                found = await reconcile(attempt_started)
+                if found is not None:
+                    log.info("%s %s: answer was lost; found the created object, not sending again", method, path)
+                    return found
+                pending_reconcile = False
+            attempt_started = time.time()
+            try:
+                try:
+                    return await send()
+                except AuthenticationError:
+                    # A cached token can be revoked before it expires: fetch a fresh one, once.
+                    if refreshed_auth or not self._auth.invalidate():
+                        raise
+                    refreshed_auth = True
+                    return await send()
+            except APIConnectionError as exc:
+                if exc.maybe_sent and not idempotent:
+                    if reconcile is None:
+                        raise _Ambiguous(exc) from exc
+                    pending_reconcile = True
+                raise
+
+        # The first try runs outside the retry machinery: most requests succeed at once, and
+        # that path should cost no more than the request itself.
+        try:
+            return await one_try()
+        except _Ambiguous as amb:
+            raise amb.error from None
+        except (APIStatusError, APIConnectionError) as exc:
+            if retries <= 0 or not _is_retryable(exc):
+                raise
+            first_error = exc
+
+        def log_and_wait(retry_number: int, exc: BaseException | None) -> float:
+            seconds = self.retry.delay(retry_number, exc)
+            log.info("%s %s failed (%s); retrying in %.2fs", method, path, _describe(exc), seconds)
+            return seconds
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            return log_and_wait(state.attempt_number, exc)
+
+        await anyio.sleep(log_and_wait(0, first_error))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(retries),
+            wait=wait,
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        )
+        try:
+            return await retrying(one_try)
+        except _Ambiguous as amb:
+            raise amb.error from None
+
+    def _query_params(self, params: Mapping[str, Any] | None) -> dict[str, str]:
+        query = dict(self._query)
+        if params:
+            for key, value in params.items():
+                if value is None:
+                    continue
+                if isinstance(value, bool):
+                    query[key] = "true" if value else "false"
+                else:
+                    query[key] = str(value)
+        return query
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        query: Mapping[str, str],
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        files: Sequence[FilePart],
+        starts: Mapping[int, int | None],
+        timeout: aiohttp.ClientTimeout | None,
+        info: RequestInfo,
+        attempt: int,
+    ) -> Response:
+        session = self._get_session()
+        headers = await self._auth.headers()
+        data: Any = None
+        if files or form is not None:
+            data = _build_form(form or {}, files, starts)
+        elif json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        if self.request_hooks:
+            await _run_hooks(self.request_hooks, attrs.evolve(info, attempt=attempt))
+        sent = False
+        try:
+            kwargs: dict[str, Any] = {"params": query or None, "headers": headers, "data": data}
+            proxy = self._owner._proxy if self._owner is not None else self._proxy
+            if proxy is not None:
+                kwargs["proxy"] = proxy
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            async with session.request(method, url, **kwargs) as resp:
+                sent = True
+                body = await resp.read()
+                status = resp.status
+                resp_headers = resp.headers
+        except aiohttp.ClientConnectorError as exc:
+            # The TCP/TLS connection was never made: the server cannot have acted.
+            raise APIConnectionError(
+                f"Could not connect to {_origin(url)}: {exc.os_error or exc}",
+                method=method,
+                url=url,
+                maybe_sent=False,
+            ) from None
+        except aiohttp.ConnectionTimeoutError:
+            raise APITimeoutError(
+                f"Timed out connecting to {_origin(url)}", method=method, url=url, maybe_sent=False
+            ) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise APITimeoutError(
+                f"{method} {info.path} timed out waiting for the answer", method=method, url=url, maybe_sent=True
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"{method} {info.path}: the connection failed{' after the request was sent' if sent else ''}: "
+                f"{type(exc).__name__}: {exc}",
+                method=method,
+                url=url,
+                maybe_sent=True,
+            ) from None
+        request_id = resp_headers.get("x-request-id")
+        if self.response_hooks:
+            await _run_hooks(self.response_hooks, info, status, request_id)
+        if 200 <= status < 300:
+            log.debug("%s %s -> %s (request id %s)", method, info.path, status, request_id)
+            return Response(status=status, headers=resp_headers, content=body, request_id=request_id)
+        log.debug("%s %s -> %s (request id %s)", method, info.path, status, request_id)
+        raise status_error(
+            status,
+            _decode_error_body(body),
+            request_id=request_id,
+            headers=dict(resp_headers),
+            method=method,
+            url=url,
+        )
+
+
+def _env_proxy(base_url: str) -> str | None:
+    """The proxy the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) sets for ``base_url``."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _Ambiguous):
+        return False
+    if isinstance(exc, APIStatusError):
+        should = _header(exc.headers, "x-should-retry")
+        if should == "true":
+            return True
+        if should == "false":
+            return False
+        return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
+    return isinstance(exc, APIConnectionError)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__ if exc is not None else "?"
+
+
+def _decode_error_body(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _run_hooks(hooks: Iterable[Callable[..., Any]], *args: Any) -> None:
+    for hook in hooks:
+        result = hook(*args)
+        if result is not None:
+            await result
+
+
+def _build_form(
+    form: Mapping[str, str], files: Sequence[FilePart], starts: Mapping[int, int | None]
+) -> aiohttp.FormData:
+    data = aiohttp.FormData(quote_fields=False)
+    for key, value in form.items():
+        data.add_field(key, value)
+    for part in files:
+        value = _payload_value(part.source, starts.get(id(part.source)))
+        data.add_field(part.name, value, filename=part.filename, content_type=part.content_type)
+    return data
+
+
+def _tell(source: object) -> int | None:
+    tell = getattr(source, "tell", None)
+    if tell is None or isinstance(source, (bytes, str, os.PathLike)):
+        return None
+    try:
+        position = tell()
+    except (OSError, ValueError):
+        return None
+    return position if isinstance(position, int) else None
+
+
+def _payload_value(source: Any, start: int | None) -> Any:
+    """A fresh body for one attempt: paths are opened anew, file objects rewound."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        # aiohttp streams an open file in chunks (in a thread) and closes it when done.
+        return open(source, "rb")
+    if callable(source):
+        return source()
+    if start is not None:
+        source.seek(start)
+    return source

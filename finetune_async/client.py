@@ -1,0 +1,219 @@
+"""``AsyncClient``: configuration, the session's lifetime, and the resource namespaces."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from ._transport import (
+    ApiKeyAuth,
+    Auth,
+    RequestHook,
+    ResponseHook,
+    RetryPolicy,
+    Timeout,
+    TokenProvider,
+    TokenProviderAuth,
+    Transport,
+)
+from .errors import FineTuneError
+from .resources import Files, FineTuning, Models, Uploads
+from .resources.uploads import _UploadInfo
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class AsyncClient:
+    """An async client for the fine-tuning, files, uploads and models APIs.
+
+    Use it as ``async with AsyncClient() as client: ...`` (or call ``await client.close()``).
+    One aiohttp session per client, opened on the first request, with a connection pool
+    sized for hundreds of concurrent requests. The API key never appears in ``repr``, logs
+    or exceptions.
+
+    Defaults come from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and
+    ``OPENAI_PROJECT_ID``. Raises :class:`~finetune_async.FineTuneError` at construction
+    when no API key is given or found.
+    """
+
+    files: Files
+    uploads: Uploads
+    fine_tuning: FineTuning
+    models: Models
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+        _auth: Auth | None = None,
+    ) -> None:
+        if _auth is None:
+            api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+            if not api_key:
+                raise FineTuneError(
+                    "No API key: pass api_key=... or set OPENAI_API_KEY "
+                    "(for Azure OpenAI use AsyncClient.azure(...))."
+                )
+            _auth = ApiKeyAuth(api_key)
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
+        self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        headers: dict[str, str] = {}
+        if self.organization:
+            headers["OpenAI-Organization"] = self.organization
+        if self.project:
+            headers["OpenAI-Project"] = self.project
+        headers.update(default_headers or {})
+        self._transport = Transport(
+            base_url=self.base_url,
+            auth=_auth,
+            default_headers=headers,
+            default_query=default_query,
+            timeout=Timeout.coerce(timeout),
+            retry=RetryPolicy(max_retries=max_retries),
+            connection_limit=connection_limit,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+        )
+        # Ids of objects this client already returned from a create: a reconciliation after a
+        # lost answer never hands one create's object to another identical create.
+        self._claimed_ids: set[str] = set()
+        self._uploads_started: dict[str, _UploadInfo] = {}
+        self._init_resources()
+
+    def _init_resources(self) -> None:
+        self.files = Files(self)
+        self.uploads = Uploads(self)
+        self.fine_tuning = FineTuning(self)
+        self.models = Models(self)
+
+    @classmethod
+    def azure(
+        cls,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token_provider: TokenProvider | None = None,
+        api_version: str | None = None,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+    ) -> AsyncClient:
+        """A client for Azure OpenAI, which serves the same fine-tuning API.
+
+        ``endpoint`` (``AZURE_OPENAI_ENDPOINT``) is the resource URL, e.g.
+        ``https://my-resource.openai.azure.com``; requests go to ``{endpoint}/openai/...``
+        with ``?api-version=`` (``OPENAI_API_VERSION``). Authenticates with ``api_key``
+        (``AZURE_OPENAI_API_KEY``, sent as the ``api-key`` header) or with
+        ``azure_ad_token_provider``, an async callable returning a Microsoft Entra ID token
+        (a string, or an object with ``token`` and ``expires_on``), fetched again when it
+        expires. Raises :class:`~finetune_async.FineTuneError` when something is missing.
+        """
+        endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        api_version = api_version or os.environ.get("OPENAI_API_VERSION")
+        if not endpoint:
+            raise FineTuneError("No Azure endpoint: pass endpoint=... or set AZURE_OPENAI_ENDPOINT.")
+        if not api_version:
+            raise FineTuneError("No Azure API version: pass api_version=... or set OPENAI_API_VERSION.")
+        auth: Auth
+        if azure_ad_token_provider is not None:
+            auth = TokenProviderAuth(azure_ad_token_provider)
+        else:
+            api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
+            if not api_key:
+                raise FineTuneError(
+                    "No Azure credentials: pass api_key=... (or set AZURE_OPENAI_API_KEY) "
+                    "or azure_ad_token_provider=..."
+                )
+            auth = ApiKeyAuth(api_key, azure=True)
+        return cls(
+            base_url=endpoint.rstrip("/") + "/openai",
+            default_query={"api-version": api_version},
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            connection_limit=connection_limit,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+            _auth=auth,
+        )
+
+    def with_options(
+        self, *, max_retries: int | None = None, timeout: float | Timeout | Any | None = ...
+    ) -> AsyncClient:
+        """A view of this client with other retry or timeout settings, for one call or a few.
+
+        ``await client.with_options(max_retries=5).fine_tuning.jobs.create(...)``. The view
+        shares this client's session; closing this client closes it.
+        """
+        clone = object.__new__(AsyncClient)
+        clone.__dict__.update(self.__dict__)
+        retry = None
+        if max_retries is not None:
+            if max_retries < 0:
+                raise ValueError("max_retries must be >= 0")
+            retry = attrs.evolve(self._transport.retry, max_retries=max_retries)
+        clone._transport = self._transport.with_settings(
+            retry=retry, timeout=None if timeout is ... else Timeout.coerce(timeout)
+        )
+        clone._init_resources()
+        return clone
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed request is tried again."""
+        return self._transport.retry.max_retries
+
+    @property
+    def timeout(self) -> Timeout:
+        """The request deadlines."""
+        return self._transport.timeout
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._transport.closed
+
+    async def close(self) -> None:
+        """Close the HTTP session. Idempotent; a view from :meth:`with_options` leaves it open."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {name}={value!r}"
+            for name, value in (("organization", self.organization), ("project", self.project))
+            if value
+        )
+        return f"AsyncClient(base_url={self.base_url!r}{extra})"

@@ -1,0 +1,99 @@
+"""Validate, measure and split JSONL fine-tuning data, before paying for a job that would fail.
+
+Sans-I/O: :func:`validate_lines` checks lines given to it; :func:`validate_dataset` streams a
+file's lines into it; :func:`split_dataset` splits a file into training and validation files.
+Nothing here makes a request or downloads anything.
+
+Decisions worth knowing:
+
+- Blank (whitespace-only) lines are reported (``blank_line``), not skipped: they are not
+  examples and an uploaded file should not contain them. A final line ending is not a blank
+  line. ``n_examples`` counts the non-blank lines, broken or not (the 10-example minimum is
+  checked against it); ``stats`` describe only the lines that passed.
+- Every problem of a line is reported (a line can have several), every line is checked.
+  ``max_problems`` caps what the report keeps, ``n_problems`` counts them all; file-level
+  problems (``line`` None) are never dropped and come first.
+- JSON is strict: ``NaN`` / ``Infinity`` (which Python's ``json`` accepts) and a byte order
+  mark are ``invalid_json``. orjson is used when installed, with the stdlib deciding whenever
+  orjson refuses a line, so the verdict never depends on it.
+- Token counts are exact (cl100k_base) only when tiktoken is installed and its encoding file
+  is already cached; otherwise an estimate of ~4 characters per token (``_tokens.py``).
+  Nothing is ever downloaded.
+- Median and percentiles come from bounded histograms (exact below 65,536); duplicates are
+  byte-identical lines, found with an 8-byte hash per example (``_stats.py``).
+- Image URLs: ``https://`` or ``data:image/{jpeg,png,webp};base64,``; an https URL whose path
+  ends in another image extension (.gif, .bmp, ...) is flagged, others cannot be checked
+  offline. The 10 MB limit is checked for data URLs only.
+
+Problem codes (``Problem.code``), stable:
+
+Lines
+    ``invalid_utf8``        the line is not valid UTF-8
+    ``invalid_json``        the line is not one JSON value (NaN/Infinity and a BOM included)
+    ``blank_line``          an empty or whitespace-only line
+    ``not_an_object``       the line is JSON but not an object
+File (``line`` is None)
+    ``empty_file``          no examples at all
+    ``too_few_examples``    fewer than 10 examples (non-blank lines)
+Structure
+    ``unknown_key``         a key the schema does not define (top level, message, part, tool, ...)
+    ``missing_messages``    no ``messages``
+    ``invalid_messages``    ``messages`` is not a list
+    ``empty_messages``      ``messages`` is an empty list
+    ``invalid_message``     a message is not an object
+    ``missing_role``        a message without ``role``
+    ``unknown_role``        a role that does not exist
+    ``role_not_allowed``    a real role the method refuses (``developer`` for supervised and DPO;
+                            ``system`` and ``function`` for reinforcement)
+    ``missing_assistant_message``  supervised example without an assistant message
+Content
+    ``missing_content``     content missing or null where required (assistant: unless tool calls)
+    ``invalid_content``     content (or ``refusal``) of the wrong type
+    ``empty_content``       an empty list of content parts
+    ``invalid_content_part``      a part that is not an object, has an unknown type, lacks its
+                                  text, or is not allowed in this role (images outside user)
+    ``unsupported_content_part``  audio or file parts
+    ``unsupported_audio``   an assistant ``audio`` reference
+    ``image_in_assistant_message``  an image part in an assistant message
+    ``invalid_image_url``   not an https URL or a base64 ``data:image/...`` URL
+    ``unsupported_image_format``  not JPEG, PNG or WEBP
+    ``image_too_large``     a data URL image over 10 MB
+    ``invalid_image_detail``      ``detail`` not auto, low or high
+    ``too_many_images``     more than 10 images in one example
+    ``invalid_name``        a message ``name`` that is not a string
+    ``missing_name``        a (deprecated) ``function`` message without ``name``
+Weights
+    ``invalid_weight``      ``weight`` not 0 or 1
+    ``weight_not_allowed``  ``weight`` on a non-assistant message
+Tools and functions
+    ``invalid_tool_call``   malformed ``tool_calls`` (id, type "function", function name/arguments)
+    ``invalid_tool_arguments``    tool/function call ``arguments`` that are not valid JSON text
+    ``invalid_function_call``     malformed deprecated ``function_call``
+    ``missing_tool_call_id``      a tool message without a string ``tool_call_id``
+    ``invalid_tool``        a tool definition that is not ``{"type": "function", "function": {...}}``
+    ``invalid_function_name``     a function name outside ``[a-zA-Z0-9_-]{1,64}``
+    ``invalid_function_parameters``  ``parameters`` that is not an object
+    ``invalid_parallel_tool_calls``  ``parallel_tool_calls`` not a boolean
+    ``invalid_functions``   deprecated ``functions`` not a list of 1-128 valid definitions
+DPO
+    ``missing_input``       no ``input``
+    ``invalid_input``       ``input`` is not an object
+    ``missing_output``      no ``preferred_output`` / ``non_preferred_output``
+    ``invalid_output``      an output that is not a list of exactly one message object
+    ``output_not_assistant``      an output message whose role is not ``assistant``
+    ``output_not_text``     an output with tool calls, a function call or non-text parts
+"""
+
+from ._report import DatasetReport, DatasetStats, Distribution, Problem
+from ._split import split_dataset
+from ._validate import validate_dataset, validate_lines
+
+__all__ = [
+    "DatasetReport",
+    "DatasetStats",
+    "Distribution",
+    "Problem",
+    "split_dataset",
+    "validate_dataset",
+    "validate_lines",
+]

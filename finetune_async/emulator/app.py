@@ -1,0 +1,506 @@
+"""The HTTP face of the emulator: routes under ``/v1`` (OpenAI) and ``/openai`` (Azure OpenAI).
+
+One middleware does what every request needs: a ``req_…`` request id, authentication
+(``Authorization: Bearer`` for OpenAI; ``api-key`` or Bearer plus ``?api-version=`` for Azure),
+faults, and turning :class:`~._util.APIError` into the API's error body. Handlers only parse
+HTTP and call :class:`~.state.EmulatorState`.
+
+Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, never read whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Middleware
+
+from ._util import APIError, bad_request
+from .faults import Faults
+from .state import (
+    FILE_PURPOSES,
+    MAX_FILE_BYTES,
+    MAX_PART_BYTES,
+    EmulatorState,
+    check_expires_after,
+    parse_limit,
+    validate_metadata_filter,
+)
+
+__all__ = ["create_app"]
+
+STATE_KEY = web.AppKey("state", EmulatorState)
+FAULTS_KEY = web.AppKey("faults", Faults)
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CHUNK = 256 * 1024
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
+def _error(exc: APIError) -> web.Response:
+    resp = _json(exc.body(), exc.status)
+    resp.headers.update(exc.headers)
+    return resp
+
+
+def _state(request: web.Request) -> EmulatorState:
+    return request.app[STATE_KEY]
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise bad_request("We could not parse the JSON body of your request: it is empty.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise bad_request(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+            "HTTP library correctly. The OpenAI API expects a JSON payload.)"
+        ) from None
+
+
+def _drop_connection(request: web.Request) -> None:
+    # Closing the transport before the response is written: the client sees the connection end
+    # with no answer at all, which is what a reset or a lost response looks like from outside.
+    # aiohttp then fails to write the response with a ConnectionError, which it handles quietly.
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+def _make_middleware(api_keys: Collection[str] | None) -> Middleware:
+    keys = frozenset(api_keys) if api_keys else None
+
+    def authenticate(request: web.Request, azure: bool) -> None:
+        key = ""
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            key = auth[7:].strip()
+        if azure and not key:
+            key = request.headers.get("api-key", "").strip()
+        if not key:
+            if azure:
+                raise APIError(
+                    401,
+                    "Access denied due to missing subscription key. Make sure to include the api-key header or "
+                    "an Authorization bearer token when making requests to an API.",
+                    code="401",
+                )
+            raise APIError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if keys is not None and key not in keys:
+            shown = key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "*" * len(key)
+            raise APIError(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = "req_" + secrets.token_hex(16)
+        path = request.path
+        azure = path.startswith("/openai/") or path == "/openai"
+        response: web.StreamResponse
+        try:
+            authenticate(request, azure)
+            if azure and "api-version" not in request.query:
+                raise APIError(
+                    404, "Resource not found. Azure OpenAI requests need an api-version query parameter.", code="404"
+                )
+            faults = request.app[FAULTS_KEY]
+            kind = None
+            forced = request.headers.get("x-emulator-fault")
+            if faults.active or forced:
+                info = request.match_info.route.resource
+                template = info.canonical if info is not None else path
+                if azure:
+                    template = "/v1" + template[len("/openai") :]
+                    path = "/v1" + path[len("/openai") :]
+                try:
+                    fault = faults.decide(request.method, template, path, forced)
+                except ValueError as exc:
+                    raise bad_request(f"Invalid x-emulator-fault header: {exc}") from None
+                if fault.latency:
+                    await asyncio.sleep(fault.latency)
+                kind = fault.kind
+                if kind == "429":
+                    ms = int(fault.retry_after * 1000)
+                    raise APIError(
+                        429,
+                        "Rate limit reached for requests. Please try again shortly.",
+                        type="requests",
+                        code="rate_limit_exceeded",
+                        headers={"retry-after-ms": str(ms), "retry-after": str(max(1, round(fault.retry_after)))},
+                    )
+                if kind == "500":
+                    raise APIError(
+                        500,
+                        "The server had an error while processing your request. Sorry about that!",
+                        type="server_error",
+                    )
+                if kind == "503":
+                    raise APIError(
+                        503, "The engine is currently overloaded, please try again later.", type="server_error"
+                    )
+                if kind == "reset":
+                    # aiohttp's attempt to write this answer fails quietly on the closed transport.
+                    _drop_connection(request)
+                    return web.Response(status=500)
+            response = await handler(request)
+            if kind == "lost":
+                _drop_connection(request)
+                return response
+        except APIError as exc:
+            response = _error(exc)
+        except web.HTTPException as exc:
+            # Router answers (unknown path, wrong method, body too large) in the API's shape.
+            msg = f"Invalid URL ({request.method} {request.path})" if exc.status == 404 else exc.reason
+            response = _error(APIError(exc.status, msg, code=None))
+            if exc.status == 405:
+                response.headers["Allow"] = exc.headers.get("Allow", "")
+        response.headers["x-request-id"] = request_id
+        response.headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
+        return response
+
+    return middleware
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+async def _stream_part(part: BodyPartReader, state: EmulatorState, limit: int, what: str) -> tuple[str, int]:
+    """Write one multipart part to a new blob; (blob name, size). 400 past ``limit`` bytes."""
+    blob, path = state.new_blob()
+    size = 0
+    try:
+        with path.open("wb") as fh:
+            while chunk := await part.read_chunk(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise bad_request(f"{what} is larger than the maximum of {limit // (1024 * 1024)} MB.", "file")
+                fh.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return blob, size
+
+
+async def _multipart(request: web.Request) -> Any:
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request("Expected a multipart/form-data body.")
+    try:
+        return await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise bad_request(f"Malformed multipart body: {exc}") from None
+
+
+async def create_file(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    reader = await _multipart(request)
+    blob: str | None = None
+    size = 0
+    filename = "file"
+    fields: dict[str, str] = {}
+    try:
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise bad_request("Nested multipart bodies are not supported.")
+            if part.name == "file" and blob is None:
+                filename = part.filename or "file"
+                blob, size = await _stream_part(part, state, MAX_FILE_BYTES, "The file")
+            elif part.name:
+                fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")[:4096]
+        if blob is None:
+            raise bad_request("Missing required parameter: 'file'.", "file")
+        purpose = fields.get("purpose")
+        if purpose is None:
+            raise bad_request("Missing required parameter: 'purpose'.", "purpose")
+        if purpose not in FILE_PURPOSES:
+            raise bad_request(f"'{purpose}' is not one of {list(FILE_PURPOSES)} - 'purpose'.", "purpose")
+        unknown = set(fields) - {"purpose", "expires_after", "expires_after[anchor]", "expires_after[seconds]"}
+        if unknown:
+            raise bad_request(f"Unrecognized request argument supplied: {sorted(unknown)[0]}", sorted(unknown)[0])
+        expires = None
+        if "expires_after" in fields:
+            # Some clients send the object as one JSON-encoded part rather than bracketed fields.
+            try:
+                expires = check_expires_after(json.loads(fields["expires_after"]))
+            except ValueError:
+                raise bad_request("Invalid 'expires_after': expected a JSON object.", "expires_after") from None
+        elif "expires_after[anchor]" in fields or "expires_after[seconds]" in fields:
+            seconds = fields.get("expires_after[seconds]", "")
+            expires = check_expires_after(
+                {
+                    "anchor": fields.get("expires_after[anchor]"),
+                    "seconds": int(seconds) if seconds.lstrip("-").isdigit() else seconds,
+                }
+            )
+        out = state.add_file(filename=filename, purpose=purpose, blob=blob, size=size, expires_after=expires)
+    except BaseException:
+        if blob is not None:
+            state.store.blob_path(blob).unlink(missing_ok=True)
+        raise
+    return _json(out)
+
+
+async def list_files(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    return _json(
+        _state(request).list_files(
+            purpose=q.get("purpose"),
+            limit=parse_limit(q.get("limit"), 10000, 10000),
+            order=q.get("order", "desc"),
+            after=q.get("after"),
+        )
+    )
+
+
+async def retrieve_file(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).get_file_record(request.match_info["file_id"]).to_api())
+
+
+async def delete_file(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).delete_file(request.match_info["file_id"]))
+
+
+async def file_content(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    rec = state.get_file_record(request.match_info["file_id"])
+    # FileResponse streams from disk (sendfile where possible) instead of loading the file.
+    return web.FileResponse(
+        state.store.blob_path(rec.path),
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{rec.filename}"',
+        },
+    )
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+async def create_upload(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).create_upload(await _body(request)))
+
+
+async def add_upload_part(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    upload_id = request.match_info["upload_id"]
+    state.pending_upload(upload_id)  # 404/400 before reading any bytes
+    reader = await _multipart(request)
+    blob: str | None = None
+    size = 0
+    try:
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise bad_request("Nested multipart bodies are not supported.")
+            if part.name == "data" and blob is None:
+                blob, size = await _stream_part(part, state, MAX_PART_BYTES, "An upload part")
+            else:
+                await part.release()
+        if blob is None:
+            raise bad_request("Missing required parameter: 'data'.", "data")
+        out = state.add_part(upload_id, blob, size)
+    except BaseException:
+        if blob is not None:
+            state.store.blob_path(blob).unlink(missing_ok=True)
+        raise
+    return _json(out)
+
+
+async def complete_upload(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    upload_id = request.match_info["upload_id"]
+    state.pending_upload(upload_id)
+    return _json(await state.complete_upload(upload_id, await _body(request)))
+
+
+async def cancel_upload(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).cancel_upload(request.match_info["upload_id"]))
+
+
+# -- fine-tuning jobs ----------------------------------------------------------------------------
+
+
+async def create_job(request: web.Request) -> web.StreamResponse:
+    return _json(await _state(request).create_job(await _body(request)))
+
+
+async def list_jobs(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    metadata, no_metadata = validate_metadata_filter(q.items())
+    return _json(
+        _state(request).list_jobs(
+            limit=parse_limit(q.get("limit"), 20), after=q.get("after"), metadata=metadata, no_metadata=no_metadata
+        )
+    )
+
+
+async def retrieve_job(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    return _json(state.job_api(state.get_job(request.match_info["fine_tuning_job_id"])))
+
+
+async def cancel_job(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).cancel_job(request.match_info["fine_tuning_job_id"]))
+
+
+async def pause_job(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).pause_job(request.match_info["fine_tuning_job_id"]))
+
+
+async def resume_job(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).resume_job(request.match_info["fine_tuning_job_id"]))
+
+
+async def list_events(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    return _json(
+        _state(request).list_events(
+            request.match_info["fine_tuning_job_id"], limit=parse_limit(q.get("limit"), 20), after=q.get("after")
+        )
+    )
+
+
+async def list_checkpoints(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    return _json(
+        _state(request).list_checkpoints(
+            request.match_info["fine_tuning_job_id"], limit=parse_limit(q.get("limit"), 10), after=q.get("after")
+        )
+    )
+
+
+# -- checkpoint permissions ----------------------------------------------------------------------
+
+
+async def create_permissions(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    checkpoint = request.match_info["fine_tuned_model_checkpoint"]
+    state.list_permissions(checkpoint, project_id=None, after=None, limit=1, order="descending")  # 404 first
+    return _json(state.create_permissions(checkpoint, await _body(request)))
+
+
+async def list_permissions(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    return _json(
+        _state(request).list_permissions(
+            request.match_info["fine_tuned_model_checkpoint"],
+            project_id=q.get("project_id"),
+            after=q.get("after"),
+            limit=parse_limit(q.get("limit"), 10),
+            order=q.get("order", "descending"),
+        )
+    )
+
+
+async def delete_permission(request: web.Request) -> web.StreamResponse:
+    return _json(
+        _state(request).delete_permission(
+            request.match_info["fine_tuned_model_checkpoint"], request.match_info["permission_id"]
+        )
+    )
+
+
+# -- graders -------------------------------------------------------------------------------------
+
+
+async def run_grader(request: web.Request) -> web.StreamResponse:
+    from .graders import run_grader as run
+
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise bad_request("Expected a JSON object body.")
+    for key in ("grader", "model_sample"):
+        if key not in body:
+            raise bad_request(f"Missing required parameter: '{key}'.", key)
+    if "item" in body:
+        return _json(run(body["grader"], body["model_sample"], body["item"]))
+    return _json(run(body["grader"], body["model_sample"]))
+
+
+async def validate_grader(request: web.Request) -> web.StreamResponse:
+    from .graders import validate_grader as validate
+
+    body = await _body(request)
+    if not isinstance(body, dict) or "grader" not in body:
+        raise bad_request("Missing required parameter: 'grader'.", "grader")
+    return _json({"grader": validate(body["grader"])})
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).list_models())
+
+
+async def retrieve_model(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).get_model(request.match_info["model"]))
+
+
+async def delete_model(request: web.Request) -> web.StreamResponse:
+    return _json(_state(request).delete_model(request.match_info["model"]))
+
+
+_ROUTES: list[tuple[str, str, _Handler]] = [
+    ("GET", "/files", list_files),
+    ("POST", "/files", create_file),
+    ("GET", "/files/{file_id}", retrieve_file),
+    ("DELETE", "/files/{file_id}", delete_file),
+    ("GET", "/files/{file_id}/content", file_content),
+    ("POST", "/uploads", create_upload),
+    ("POST", "/uploads/{upload_id}/parts", add_upload_part),
+    ("POST", "/uploads/{upload_id}/complete", complete_upload),
+    ("POST", "/uploads/{upload_id}/cancel", cancel_upload),
+    ("POST", "/fine_tuning/jobs", create_job),
+    ("GET", "/fine_tuning/jobs", list_jobs),
+    ("GET", "/fine_tuning/jobs/{fine_tuning_job_id}", retrieve_job),
+    ("POST", "/fine_tuning/jobs/{fine_tuning_job_id}/cancel", cancel_job),
+    ("POST", "/fine_tuning/jobs/{fine_tuning_job_id}/pause", pause_job),
+    ("POST", "/fine_tuning/jobs/{fine_tuning_job_id}/resume", resume_job),
+    ("GET", "/fine_tuning/jobs/{fine_tuning_job_id}/events", list_events),
+    ("GET", "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints", list_checkpoints),
+    ("GET", "/fine_tuning/checkpoints/{fine_tuned_model_checkpoint}/permissions", list_permissions),
+    ("POST", "/fine_tuning/checkpoints/{fine_tuned_model_checkpoint}/permissions", create_permissions),
+    (
+        "DELETE",
+        "/fine_tuning/checkpoints/{fine_tuned_model_checkpoint}/permissions/{permission_id}",
+        delete_permission,
+    ),
+    ("POST", "/fine_tuning/alpha/graders/run", run_grader),
+    ("POST", "/fine_tuning/alpha/graders/validate", validate_grader),
+    ("GET", "/models", list_models),
+    ("GET", "/models/{model}", retrieve_model),
+    ("DELETE", "/models/{model}", delete_model),
+]
+
+
+def create_app(state: EmulatorState, faults: Faults, *, api_keys: Collection[str] | None = None) -> web.Application:
+    """The aiohttp application serving ``state`` under ``/v1`` and Azure's ``/openai``.
+
+    ``api_keys``: when given, only these keys are accepted; otherwise any non-empty key is.
+    """
+    app = web.Application(middlewares=[_make_middleware(api_keys)], client_max_size=16 * 1024 * 1024)
+    app[STATE_KEY] = state
+    app[FAULTS_KEY] = faults
+    for prefix in ("/v1", "/openai"):
+        for method, path, handler in _ROUTES:
+            app.router.add_route(method, prefix + path, handler)
+    return app

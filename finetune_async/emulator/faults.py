@@ -1,0 +1,234 @@
+"""Fault injection: the failures a real network and a busy API produce, on demand.
+
+Off by default. A :class:`Faults` object holds *rules* (random faults at a rate, plus added
+latency, for some routes) and *injections* (deterministic: "the next N requests to route R
+fail with kind K"). It can be changed while the emulator runs (``emu.faults``).
+
+Kinds
+    ``429``   answer 429 ``rate_limit_exceeded`` with ``retry-after-ms`` and ``retry-after``
+              headers; the action is not applied.
+    ``500``   answer 500 ``server_error``; not applied.
+    ``503``   answer 503 ``server_error`` ("overloaded"); not applied.
+    ``reset`` close the connection before doing anything: no answer, not applied.
+    ``lost``  apply the action (the job/file/upload is created, cancelled, …), then close the
+              connection without answering: the client cannot tell whether it happened.
+
+Routes are ``METHOD:PATH`` where PATH is the route template under ``/v1`` (Azure ``/openai/…``
+paths are matched as their ``/v1/…`` twins) or a concrete path; ``*`` globs (fnmatch), and the
+method may be left out. Examples: ``POST:/v1/fine_tuning/jobs``,
+``GET:/v1/fine_tuning/jobs/{fine_tuning_job_id}``, ``GET:/v1/fine_tuning/jobs/*``, ``/v1/files*``.
+
+Spec string (``--faults``), rules separated by ``;``, each a ``,``-separated list of ``key=value``::
+
+    spec   := rule (";" rule)*          |  "" | "off"
+    rule   := item ("," item)*
+    item   := "rate=" FLOAT             probability in [0, 1] that a matching request faults
+            | "kinds=" KIND ("+" KIND)*  drawn uniformly; default 429+500+503+reset+lost
+            | "latency=" FLOAT ["-" FLOAT]  seconds added to matching requests (a range is uniform)
+            | "routes=" ROUTE ("+" ROUTE)*  default: every route
+            | "retry_after=" FLOAT       seconds advertised on 429 answers (default 1)
+            | "seed=" INT                seeds the random draws (whole Faults object)
+
+    e.g. rate=0.3,kinds=429+500+503+reset+lost,latency=0.05,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files
+
+In Python::
+
+    faults = Faults(rate=0.2, kinds=("429", "reset"), routes=("POST:/v1/fine_tuning/jobs",))
+    faults.inject("POST:/v1/fine_tuning/jobs", "lost", count=1)   # exactly the next create
+    emu.faults.configure("latency=0.01")                          # replace the rules at runtime
+
+A request may also carry ``x-emulator-fault: KIND`` to get that fault deterministically.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+__all__ = ["KINDS", "Fault", "FaultKind", "FaultRule", "Faults"]
+
+FaultKind = Literal["429", "500", "503", "reset", "lost"]
+KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "reset", "lost")
+
+
+def _kind(value: str) -> FaultKind:
+    if value not in KINDS:
+        raise ValueError(f"unknown fault kind {value!r}; expected one of {', '.join(KINDS)}")
+    return value
+
+
+def _route_matches(pattern: str, method: str, template: str, path: str) -> bool:
+    if ":" in pattern and not pattern.startswith("/"):
+        want_method, _, pat = pattern.partition(":")
+        if want_method != "*" and want_method.upper() != method:
+            return False
+    else:
+        pat = pattern
+    return pat in (template, path) or fnmatch.fnmatchcase(template, pat) or fnmatch.fnmatchcase(path, pat)
+
+
+@dataclass
+class FaultRule:
+    """Random faults at ``rate`` and added ``latency`` (seconds, or a (low, high) range) on ``routes``."""
+
+    rate: float = 0.0
+    kinds: tuple[FaultKind, ...] = KINDS
+    latency: tuple[float, float] = (0.0, 0.0)
+    routes: tuple[str, ...] = ()
+    retry_after: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        self.kinds = tuple(_kind(k) for k in self.kinds)
+        if not self.kinds:
+            raise ValueError("kinds must not be empty")
+        low, high = self.latency
+        if low < 0 or high < low:
+            raise ValueError("latency must be >= 0 (and a range low-high with low <= high)")
+
+    def matches(self, method: str, template: str, path: str) -> bool:
+        """Whether this rule applies to a request."""
+        return not self.routes or any(_route_matches(r, method, template, path) for r in self.routes)
+
+
+class Fault(NamedTuple):
+    """What to do to one request: wait ``latency`` seconds, then fail with ``kind`` (None: answer normally)."""
+
+    kind: FaultKind | None
+    latency: float = 0.0
+    retry_after: float = 1.0
+
+
+@dataclass
+class _Injection:
+    route: str
+    kind: FaultKind
+    remaining: int
+
+
+class Faults:
+    """The emulator's fault configuration; safe to change while it serves.
+
+    ``Faults()`` injects nothing. Keyword arguments build one rule (see :class:`FaultRule`);
+    ``rules`` gives several. ``history`` records every fault applied, as ``(route, kind)``.
+    """
+
+    def __init__(
+        self,
+        rules: list[FaultRule] | None = None,
+        *,
+        rate: float = 0.0,
+        kinds: tuple[str, ...] | list[str] = KINDS,
+        latency: float | tuple[float, float] = 0.0,
+        routes: tuple[str, ...] | list[str] = (),
+        retry_after: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        self.rules = list(rules or [])
+        lat = (float(latency), float(latency)) if isinstance(latency, (int, float)) else latency
+        if rate > 0 or lat[1] > 0:
+            self.rules.append(
+                FaultRule(
+                    rate=rate,
+                    kinds=tuple(_kind(k) for k in kinds),
+                    latency=lat,
+                    routes=tuple(routes),
+                    retry_after=retry_after,
+                )
+            )
+        self.seed = seed
+        self.history: list[tuple[str, FaultKind]] = []
+        self._injections: list[_Injection] = []
+        self._rng = random.Random(seed)
+
+    def __repr__(self) -> str:
+        return f"Faults(rules={self.rules!r}, injections={len(self._injections)}, seed={self.seed!r})"
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Faults:
+        """Build from a spec string (grammar in the module docstring); ValueError when malformed."""
+        faults = cls()
+        faults.configure(spec)
+        return faults
+
+    def configure(self, spec: str | None) -> None:
+        """Replace the rules with those of a spec string (injections are kept)."""
+        rules: list[FaultRule] = []
+        seed: int | None = self.seed
+        text = (spec or "").strip()
+        if text and text.lower() not in ("off", "none"):
+            for chunk in text.split(";"):
+                if not chunk.strip():
+                    continue
+                kwargs: dict[str, object] = {}
+                for item in chunk.split(","):
+                    key, sep, value = item.strip().partition("=")
+                    if not sep:
+                        raise ValueError(f"fault spec item {item!r} is not key=value")
+                    key, value = key.strip(), value.strip()
+                    if key == "rate":
+                        kwargs["rate"] = float(value)
+                    elif key == "kinds":
+                        kwargs["kinds"] = tuple(_kind(k.strip()) for k in value.split("+") if k.strip())
+                    elif key == "latency":
+                        low, dash, high = value.partition("-")
+                        kwargs["latency"] = (float(low), float(high if dash else low))
+                    elif key == "routes":
+                        kwargs["routes"] = tuple(r.strip() for r in value.split("+") if r.strip())
+                    elif key == "retry_after":
+                        kwargs["retry_after"] = float(value)
+                    elif key == "seed":
+                        seed = int(value)
+                    else:
+                        raise ValueError(f"unknown fault spec key {key!r}")
+                rules.append(FaultRule(**kwargs))  # type: ignore[arg-type]
+        self.rules = rules
+        if seed != self.seed:
+            self.seed = seed
+            self._rng = random.Random(seed)
+
+    def inject(self, route: str, kind: str, count: int = 1) -> None:
+        """Make the next ``count`` requests matching ``route`` fail with ``kind`` (exactly, no randomness)."""
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._injections.append(_Injection(route, _kind(kind), count))
+
+    def clear(self) -> None:
+        """Remove every rule and pending injection (history is kept)."""
+        self.rules = []
+        self._injections = []
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule or injection is configured."""
+        return bool(self.rules or self._injections)
+
+    def decide(self, method: str, template: str, path: str, forced: str | None = None) -> Fault:
+        """The fault (if any) for one request; injections first, then the rules in order."""
+        route = f"{method}:{template}"
+        latency = 0.0
+        retry_after = 1.0
+        kind: FaultKind | None = _kind(forced) if forced else None
+        if kind is None:
+            for inj in self._injections:
+                if _route_matches(inj.route, method, template, path):
+                    inj.remaining -= 1
+                    if inj.remaining <= 0:
+                        self._injections.remove(inj)
+                    kind = inj.kind
+                    break
+        for rule in self.rules:
+            if not rule.matches(method, template, path):
+                continue
+            low, high = rule.latency
+            if high > 0:
+                latency += low if low == high else self._rng.uniform(low, high)
+            if kind is None and rule.rate > 0 and self._rng.random() < rule.rate:
+                kind = self._rng.choice(rule.kinds)
+                retry_after = rule.retry_after
+        if kind is not None:
+            self.history.append((route, kind))
+        return Fault(kind, latency, retry_after)

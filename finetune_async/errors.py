@@ -1,0 +1,283 @@
+"""The exception hierarchy.
+
+Every exception the package raises on purpose derives from :class:`FineTuneError`.
+HTTP answers outside 2xx become :class:`APIStatusError` subclasses chosen by status code;
+failures to get an answer at all become :class:`APIConnectionError`.
+
+No exception ever holds the API key: the transport builds them from the response body,
+the status and the request id only, and the request method and path (never headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .datasets import Problem
+    from .models import FineTuningJob, FineTuningJobError
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DatasetError",
+    "FineTuneError",
+    "InternalServerError",
+    "JobCancelledError",
+    "JobFailedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "TrainingNotAvailableError",
+    "UnprocessableEntityError",
+    "status_error",
+]
+
+
+class FineTuneError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class APIError(FineTuneError):
+    """A request to the API did not give a usable answer.
+
+    ``method`` and ``url`` name the request (the URL never carries credentials).
+    """
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer was received: DNS, refused or reset connection, TLS, or a dropped response.
+
+    ``maybe_sent`` is true when the request may have reached the server before the failure
+    (the server could have acted on it); false when it provably never left this process.
+    """
+
+    def __init__(
+        self,
+        message: str = "Connection error.",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        maybe_sent: bool = True,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.maybe_sent = maybe_sent
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect, read or total deadline)."""
+
+    def __init__(
+        self,
+        message: str = "Request timed out.",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        maybe_sent: bool = True,
+    ) -> None:
+        super().__init__(message, method=method, url=url, maybe_sent=maybe_sent)
+
+
+class APIStatusError(APIError):
+    """The API answered with a non-2xx status.
+
+    Attributes: ``status_code``, ``request_id`` (the ``x-request-id`` header), and from the
+    API's error body ``code``, ``param``, ``type`` and ``body`` (the decoded JSON, or the text).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: object = None,
+        code: str | None = None,
+        param: str | None = None,
+        type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = body
+        self.code = code
+        self.param = param
+        self.type = type
+        # Response headers only: they never carry the request's credentials.
+        self.headers: Mapping[str, str] = headers or {}
+
+    def __str__(self) -> str:
+        parts = [f"Error code: {self.status_code} - {self.message}"]
+        if self.code:
+            parts.append(f"(code: {self.code})")
+        if self.param:
+            parts.append(f"(param: {self.param})")
+        if self.request_id:
+            parts.append(f"(request id: {self.request_id})")
+        return " ".join(parts)
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed or refused as invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key or token is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but not allowed to do this."""
+
+
+class TrainingNotAvailableError(PermissionDeniedError):
+    """403 with code ``training_not_available``: the platform refuses new fine-tuning jobs.
+
+    OpenAI is winding down self-serve fine-tuning on its own platform; Azure OpenAI serves
+    the same fine-tuning API (see :meth:`finetune_async.AsyncClient.azure`).
+    """
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return (
+            f"{base}. This platform no longer accepts new fine-tuning jobs for this organization. "
+            "The same fine-tuning API still runs on Azure OpenAI: "
+            "use finetune_async.AsyncClient.azure(endpoint=..., api_version=...)."
+        )
+
+
+class NotFoundError(APIStatusError):
+    """404: no such object (or not visible to these credentials)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the object changed underneath the request."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; retried by the transport until retries run out."""
+
+
+class InternalServerError(APIStatusError):
+    """>= 500: the server failed; retried by the transport until retries run out."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    status_code: int,
+    body: object,
+    *,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str | None = None,
+    url: str | None = None,
+) -> APIStatusError:
+    """Build the right :class:`APIStatusError` subclass for a non-2xx answer.
+
+    ``body`` is the decoded JSON body (the API's ``{"error": {...}}`` shape) or the raw text.
+    """
+    message: str | None = None
+    code = param = type_ = None
+    err: Any = body.get("error") if isinstance(body, Mapping) else None
+    if isinstance(err, Mapping):
+        message = _opt_str(err.get("message"))
+        code = _opt_str(err.get("code"))
+        param = _opt_str(err.get("param"))
+        type_ = _opt_str(err.get("type"))
+    elif isinstance(body, str) and body.strip():
+        message = body.strip()[:500]
+    if not message:
+        message = f"HTTP {status_code}"
+    cls: type[APIStatusError]
+    if status_code == 403 and code == "training_not_available":
+        cls = TrainingNotAvailableError
+    elif status_code >= 500:
+        cls = InternalServerError
+    else:
+        cls = _BY_STATUS.get(status_code, APIStatusError)
+    return cls(
+        message,
+        status_code=status_code,
+        request_id=request_id,
+        body=body,
+        code=code,
+        param=param,
+        type=type_,
+        headers=headers,
+        method=method,
+        url=url,
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class _JobError(FineTuneError):
+    def __init__(self, job: FineTuningJob, message: str) -> None:
+        super().__init__(message)
+        self.job = job
+
+    @property
+    def error(self) -> FineTuningJobError | None:
+        """The job's ``error`` object (code, message, param), if the API gave one."""
+        return self.job.error
+
+
+class JobFailedError(_JobError):
+    """The awaited fine-tuning job ended ``failed``; ``.job`` and ``.error`` say why."""
+
+    def __init__(self, job: FineTuningJob) -> None:
+        err = job.error
+        detail = f": {err.message} (code: {err.code}, param: {err.param})" if err is not None else ""
+        super().__init__(job, f"Fine-tuning job {job.id} failed{detail}")
+
+
+class JobCancelledError(_JobError):
+    """The awaited fine-tuning job ended ``cancelled``; ``.job`` is its final state."""
+
+    def __init__(self, job: FineTuningJob) -> None:
+        super().__init__(job, f"Fine-tuning job {job.id} was cancelled")
+
+
+class DatasetError(FineTuneError):
+    """A dataset failed validation; ``.problems`` holds every problem with its line number."""
+
+    def __init__(self, problems: list[Problem], *, path: str | None = None) -> None:
+        self.problems = problems
+        self.path = path
+        shown = "; ".join(
+            f"line {p.line}: {p.message}" if p.line is not None else p.message for p in problems[:5]
+        )
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{len(problems)} problem(s): {shown}{more}")

@@ -1,0 +1,442 @@
+"""The single cattrs converter: JSON <-> models, plus the helpers the rest of the SDK uses.
+
+Decoding rules
+--------------
+* Every model is decoded by a function cattrs generates for its class
+  (``cattrs.gen.make_dict_structure_fn``, detailed validation off), wrapped by a small hook
+  that puts the keys the class does not declare into ``model_extra`` (checked against a
+  precomputed ``frozenset`` of known keys, so the common no-extras case costs one
+  ``issuperset`` call).
+* Enums are :class:`OpenStrEnum`: a value the SDK does not know decodes to a pseudo-member.
+  ``Literal`` fields (``object``, ``type``, grader options, ...) are taken as sent, unchecked,
+  for the same forward-compatibility reason.
+* Hyperparameters typed ``Literal["auto"] | int`` / ``| float`` take ``"auto"`` (or any string,
+  as above) or a number as sent.
+* A field typed ``Grader | dict[str, Any]`` is decoded by its ``type`` key; an unknown grader
+  type stays a plain dict.
+* Free-form JSON objects (``FineTuningJobEvent.data``, ``metadata``, grader ``scores``...) are
+  shallow-copied dicts; ``EvalItem.content`` stays JSON (string, object or list).
+* Primitive fields go through ``str()``/``int()``/``float()`` as cattrs does (``2`` in a
+  ``float`` field becomes ``2.0``); nothing else is coerced.
+* Required fields (the schema's ``required``) stay required: a payload that lacks one, or
+  holds a value of the wrong shape, raises :class:`DecodeError` naming the class and the JSON
+  path of every problem (``required field missing @ $.seed``). We do not invent values
+  the server did not send; the detailed report is computed only after the fast path failed,
+  by a copy of the converter with cattrs' detailed validation on, so a valid payload never
+  pays for it.
+
+Encoding rules (``to_dict``)
+----------------------------
+The JSON shape: optional fields (those with a ``None`` default, i.e. not required by the
+schema) are omitted when ``None``; required nullable fields (``FineTuningJob.error``...) are
+written as ``null``; enums become their string; ``model_extra`` is merged back (known fields
+win on a clash); ``request_id`` is never written.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.fns import identity
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ..errors import FineTuneError
+from . import files, fine_tuning, graders, models, permissions, uploads
+from ._base import BaseModel
+from ._enums import OpenStrEnum
+from .graders import GRADER_TYPES
+
+__all__ = [
+    "DecodeError",
+    "converter",
+    "set_request_id",
+    "structure",
+    "structure_list",
+    "to_dict",
+    "to_json_param",
+]
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+_NoneType = type(None)
+_UNION_ORIGINS: tuple[Any, ...] = (Union, types.UnionType)
+
+
+class DecodeError(FineTuneError, ValueError):
+    """A JSON payload does not have the shape of the model it should decode to.
+
+    ``model`` is the target class, ``errors`` one message per problem, each ending in the JSON
+    path of the offending value (``"required field missing @ $.seed"``).
+    """
+
+    def __init__(self, model: Any, errors: list[str]) -> None:
+        name = getattr(model, "__name__", repr(model))
+        super().__init__(f"cannot decode {name}: " + "; ".join(errors))
+        self.model = model
+        self.errors = errors
+
+
+converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+"""The SDK's only converter. Use :func:`structure` / :func:`to_dict` rather than calling it."""
+
+
+# ---------------------------------------------------------------------------- type predicates
+
+
+def _union_args(t: Any) -> tuple[Any, ...] | None:
+    return get_args(t) if get_origin(t) in _UNION_ORIGINS else None
+
+
+def _is_literal(t: Any) -> bool:
+    return get_origin(t) is Literal
+
+
+def _is_auto_or_number(t: Any) -> bool:
+    """``Literal["auto"] | int`` / ``| float``, optionally ``| None``."""
+    args = _union_args(t)
+    if args is None:
+        return False
+    rest = [a for a in args if a is not _NoneType]
+    return any(_is_literal(a) for a in rest) and all(_is_literal(a) or a in (int, float) for a in rest)
+
+
+def _is_optional(t: Any) -> bool:
+    args = _union_args(t)
+    return args is not None and len(args) == 2 and _NoneType in args
+
+
+_GRADER_CLASSES = frozenset(GRADER_TYPES.values())
+_JSON_OBJECT = dict[str, Any]
+
+
+def _is_grader_union(t: Any) -> bool:
+    args = _union_args(t)
+    return args is not None and {a for a in args if a is not _NoneType} == _GRADER_CLASSES | {_JSON_OBJECT}
+
+
+def _is_json_union(t: Any) -> bool:
+    """``str | dict[str, Any] | list[Any]`` (message content): kept as JSON."""
+    args = _union_args(t)
+    return args is not None and set(args) == {str, _JSON_OBJECT, list[Any]}
+
+
+def _is_json_object(t: Any) -> bool:
+    return get_origin(t) is dict and get_args(t) in ((str, Any), (str, str))
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel) and attrs.has(t)
+
+
+# ---------------------------------------------------------------------------- structure hooks
+
+
+def _passthrough(value: Any, _: Any) -> Any:
+    return value
+
+
+def _auto_or_number(value: Any, _: Any) -> Any:
+    if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f'expected "auto" or a number, got {value!r}')
+
+
+def _json_object(value: Any, _: Any) -> dict[str, Any]:
+    if type(value) is dict:
+        return value.copy()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+
+
+def _json_value(value: Any, _: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return value.copy()
+    if isinstance(value, list):
+        return value.copy()
+    raise TypeError(f"expected a string, object or array, got {type(value).__name__}")
+
+
+def _structure_open_enum(value: Any, cls: type[OpenStrEnum]) -> Any:
+    # Declared members and cached pseudo-members all live in _value2member_map_: one dict
+    # lookup in the common case instead of EnumMeta.__call__.
+    try:
+        return cls._value2member_map_[value]
+    except (KeyError, TypeError):
+        return cls(value)
+
+
+def _open_enum_hook(cls: type[OpenStrEnum], optional: bool = False) -> Callable[[Any, Any], Any]:
+    """The same as :func:`_structure_open_enum` with the member map bound (and ``None`` allowed)."""
+    members = cls._value2member_map_
+
+    if optional:
+
+        def structure_optional_enum(value: Any, _: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return members[value]
+            except (KeyError, TypeError):
+                return cls(value)
+
+        return structure_optional_enum
+
+    def structure_enum(value: Any, _: Any) -> Any:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return cls(value)
+
+    return structure_enum
+
+
+def _optional_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = next(a for a in get_args(t) if a is not _NoneType)
+    if isinstance(inner, type) and issubclass(inner, OpenStrEnum):
+        return _open_enum_hook(inner, optional=True)
+    if _is_json_object(inner):
+
+        def structure_optional_object(value: Any, _: Any) -> Any:
+            if value is None:
+                return None
+            return value.copy() if type(value) is dict else _json_object(value, None)
+
+        return structure_optional_object
+    if inner in (str, int, float, bool):
+
+        def structure_optional_primitive(value: Any, _: Any) -> Any:
+            return None if value is None else inner(value)
+
+        return structure_optional_primitive
+    if _is_model(inner):
+        return _model_structure_hook(inner, conv, optional=True)
+    handler = conv.get_structure_hook(inner)
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        return None if value is None else handler(value, inner)
+
+    return structure_optional
+
+
+def _grader_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    hooks = {tag: (cls, conv.get_structure_hook(cls)) for tag, cls in GRADER_TYPES.items()}
+
+    def structure_grader(value: Any, _: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, BaseModel):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a grader object, got {type(value).__name__}")
+        found = hooks.get(value.get("type"))  # type: ignore[arg-type]
+        if found is None:
+            return dict(value)
+        cls, hook = found
+        return hook(value, cls)
+
+    return structure_grader
+
+
+def _model_structure_hook(
+    cls: type[M], conv: cattrs.Converter, optional: bool = False
+) -> Callable[[Any, Any], M | None]:
+    """cattrs' generated function for ``cls``, plus collection of unknown keys.
+
+    ``optional``: the hook for ``cls | None`` (one call less per nested optional object).
+    """
+    # Model modules use ``from __future__ import annotations``: turn the strings into types
+    # (``Grader | dict[str, Any]`` must be a real union for the hooks above to match it).
+    attrs.resolve_types(cls)
+    fields = attrs.fields(cls)
+    known = frozenset(f.name for f in fields if f.init and f.name != "model_extra")
+    generated = make_dict_structure_fn(
+        cls,
+        conv,
+        _cattrs_forbid_extra_keys=False,
+        model_extra=override(omit=True),
+    )
+    setattr_ = object.__setattr__
+
+    def structure_model(data: Any, _: Any) -> M:
+        obj = generated(data, cls)
+        if not known.issuperset(data):
+            setattr_(obj, "model_extra", {k: v for k, v in data.items() if k not in known})
+        return obj
+
+    def structure_optional_model(data: Any, _: Any) -> M | None:
+        if data is None:
+            return None
+        obj = generated(data, cls)
+        if not known.issuperset(data):
+            setattr_(obj, "model_extra", {k: v for k, v in data.items() if k not in known})
+        return obj
+
+    return structure_optional_model if optional else structure_model
+
+
+# -------------------------------------------------------------------------- unstructure hooks
+
+
+def _unstructure_enum(value: Any) -> Any:
+    # str.__str__ gives the plain str of an enum member (or of a plain str passed instead).
+    return str.__str__(value)
+
+
+def _model_unstructure_hook(cls: type[BaseModel], conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
+    attrs.resolve_types(cls)
+    fields = attrs.fields(cls)
+    known = frozenset(f.name for f in fields if f.init and f.name != "model_extra")
+    # Optional fields (default None) are left out when None; required ones always written.
+    overrides: dict[str, Any] = {f.name: override(omit_if_default=True) for f in fields if f.init and f.default is None}
+    overrides["model_extra"] = override(omit=True)
+    generated = make_dict_unstructure_fn(cls, conv, **overrides)
+
+    def unstructure_model(obj: Any) -> dict[str, Any]:
+        out = generated(obj)
+        extra = obj.model_extra
+        if extra:
+            for key, value in extra.items():
+                if key not in known:
+                    out[key] = conv.unstructure(value)
+        return out
+
+    return unstructure_model
+
+
+def _configure(conv: cattrs.Converter) -> None:
+    # Later registrations take precedence over earlier ones and over cattrs' defaults.
+    conv.register_structure_hook_func(_is_literal, _passthrough)
+    conv.register_structure_hook_func(_is_auto_or_number, _auto_or_number)
+    conv.register_structure_hook_func(_is_json_object, _json_object)
+    conv.register_structure_hook_func(_is_json_union, _json_value)
+    conv.register_structure_hook_factory(_is_optional, _optional_hook)
+    conv.register_structure_hook_factory(_is_grader_union, _grader_hook)
+    # Enums are str subclasses: they must be registered by class (singledispatch), which cattrs
+    # consults before predicates, or str's hook would win.
+    conv.register_structure_hook(OpenStrEnum, _structure_open_enum)
+    for enum_cls in _enum_classes():
+        conv.register_structure_hook(enum_cls, _open_enum_hook(enum_cls))
+    conv.register_structure_hook_factory(_is_model, _model_structure_hook)
+
+    conv.register_unstructure_hook_func(_is_literal, identity)
+    conv.register_unstructure_hook(OpenStrEnum, _unstructure_enum)
+    conv.register_unstructure_hook_factory(_is_model, _model_unstructure_hook)
+
+
+def _public_classes() -> Iterable[type]:
+    for module in (files, uploads, fine_tuning, permissions, graders, models):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type):
+                yield obj
+
+
+def _enum_classes() -> Iterable[type[OpenStrEnum]]:
+    return (cls for cls in _public_classes() if issubclass(cls, OpenStrEnum))
+
+
+# Resolve every model's string annotations now, so ``attrs.fields(cls)`` shows real types to
+# anyone who introspects them (the hook factories resolve again, for subclasses made later).
+for _cls in _public_classes():
+    if _is_model(_cls):
+        attrs.resolve_types(_cls)
+_configure(converter)
+
+_diagnostic_converter: cattrs.Converter | None = None
+
+
+def _explain(data: Any, cls: Any, exc: BaseException) -> DecodeError:
+    """Re-run a failed decode with detailed validation to name every problem and its path."""
+    global _diagnostic_converter
+    if _diagnostic_converter is None:
+        _diagnostic_converter = converter.copy(detailed_validation=True)
+    try:
+        _diagnostic_converter.structure(data, cls)
+    except Exception as detailed:
+        messages = cattrs.transform_error(detailed)
+    else:  # pragma: no cover - the detailed path accepts what the fast path rejected
+        messages = [f"{type(exc).__name__}: {exc} @ $"]
+    return DecodeError(cls, messages)
+
+
+# ----------------------------------------------------------------------------------- the API
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Decode JSON data (``dict``/``list`` from ``json.loads``) into ``cls``.
+
+    Raises :class:`DecodeError` when the data does not have the shape of ``cls``.
+    """
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        raise _explain(data, cls, exc) from exc
+
+
+def structure_list(items: list[Any], cls: type[T]) -> list[T]:
+    """Decode a list of JSON objects (a page's ``data``) into ``cls``, fast.
+
+    Raises :class:`DecodeError` naming the index of the first item that does not decode.
+    """
+    hook = converter.get_structure_hook(cls)
+    try:
+        return [hook(item, cls) for item in items]
+    except Exception:
+        pass
+    for index, item in enumerate(items):
+        try:
+            hook(item, cls)
+        except Exception as exc:
+            error = _explain(item, cls, exc)
+            error.errors = [m.replace(" @ $", f" @ $[{index}]", 1) for m in error.errors]
+            raise DecodeError(cls, error.errors) from exc
+    raise DecodeError(cls, [f"expected a list of objects, got {type(items).__name__} @ $"])
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """The JSON shape of a model (see the module docstring for what is omitted)."""
+    if not isinstance(obj, BaseModel):
+        raise TypeError(f"to_dict() expects a finetune_async model, got {type(obj).__name__}")
+    result: dict[str, Any] = converter.unstructure(obj)
+    return result
+
+
+def to_json_param(value: Any) -> Any:
+    """Make a request parameter JSON-ready: a model becomes its ``to_dict``, dicts pass through.
+
+    Accepts a model, a mapping (returned unchanged unless it holds models, which are
+    converted), a list or tuple of either, an enum (its string) or a plain JSON value.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, BaseModel):
+        return to_dict(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        converted = {key: to_json_param(item) for key, item in value.items()}
+        if type(value) is dict and all(converted[k] is v for k, v in value.items()):
+            return value
+        return converted
+    if isinstance(value, (list, tuple)):
+        return [to_json_param(item) for item in value]
+    return value
+
+
+def set_request_id(model: M, request_id: str | None) -> M:
+    """Record the ``x-request-id`` of the response ``model`` was decoded from; returns ``model``."""
+    if not isinstance(model, BaseModel):
+        raise TypeError(f"set_request_id() expects a finetune_async model, got {type(model).__name__}")
+    object.__setattr__(model, "_request_id", request_id)
+    return model

@@ -1,0 +1,107 @@
+"""Cursor pagination: an awaitable first page, and lazy iteration over every item.
+
+The API's list endpoints page with an ``after`` cursor (the id of the last item seen) and
+say ``has_more`` while there is more. ``client.fine_tuning.jobs.list()`` returns an
+:class:`AsyncPaginator`: ``await`` it for the first :class:`Page`, or ``async for`` over it
+to walk every item, fetching each page only when the previous one is used up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import Any, Generic, TypeVar
+
+__all__ = ["AsyncPaginator", "Page"]
+
+T = TypeVar("T")
+
+Fetch = Callable[[str | None], Awaitable["Page[T]"]]
+
+
+class Page(Generic[T]):
+    """One page of a list: ``data`` (the items), ``has_more``, and ``next_page()``.
+
+    ``async for item in page`` walks the items of this page and of every later page.
+    """
+
+    __slots__ = ("_fetch", "data", "first_id", "has_more", "last_id", "object", "request_id")
+
+    def __init__(
+        self,
+        *,
+        data: list[T],
+        has_more: bool,
+        fetch: Fetch[T] | None = None,
+        first_id: str | None = None,
+        last_id: str | None = None,
+        object: str = "list",
+        request_id: str | None = None,
+    ) -> None:
+        self.data = data
+        self.has_more = has_more
+        self.first_id = first_id
+        self.last_id = last_id
+        self.object = object
+        self.request_id = request_id
+        self._fetch = fetch
+
+    def __repr__(self) -> str:
+        return f"Page(items={len(self.data)}, has_more={self.has_more})"
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def next_cursor(self) -> str | None:
+        """The ``after`` cursor for the next page: the last item's id (None on the last page)."""
+        if not self.has_more or not self.data or self._fetch is None:
+            return None
+        last = self.data[-1]
+        cursor = getattr(last, "id", None)
+        return cursor if isinstance(cursor, str) else self.last_id
+
+    def has_next_page(self) -> bool:
+        """True when another page can be fetched."""
+        return self.next_cursor() is not None
+
+    async def next_page(self) -> Page[T]:
+        """Fetch the page after this one.
+
+        Raises :class:`StopAsyncIteration` when this is the last page (check
+        :meth:`has_next_page` first), and the transport's errors if the request fails.
+        """
+        cursor = self.next_cursor()
+        if cursor is None or self._fetch is None:
+            raise StopAsyncIteration("no page after this one")
+        return await self._fetch(cursor)
+
+    async def iter_pages(self) -> AsyncIterator[Page[T]]:
+        """This page and every later one, each fetched when the previous is consumed."""
+        page: Page[T] = self
+        while True:
+            yield page
+            if not page.has_next_page():
+                return
+            page = await page.next_page()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for page in self.iter_pages():
+            for item in page.data:
+                yield item
+
+
+class AsyncPaginator(Generic[T]):
+    """What a ``list…`` call returns: await it for the first page, iterate it for every item."""
+
+    __slots__ = ("_after", "_fetch")
+
+    def __init__(self, fetch: Fetch[T], *, after: str | None = None) -> None:
+        self._fetch = fetch
+        self._after = after
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        return self._fetch(self._after).__await__()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        page = await self._fetch(self._after)
+        async for item in page:
+            yield item

@@ -1,0 +1,159 @@
+"""``client.files``: upload, list, fetch and delete files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import IO, Any, Literal
+
+from .._transport import FilePart
+from ..models import FileDeleted, FileExpirationAfter, FileObject
+from ..models._converter import to_json_param
+from ..pagination import AsyncPaginator
+from ._base import RECONCILE_SKEW, Resource, path_id
+
+__all__ = ["FILES_API_LIMIT", "FileInput", "Files"]
+
+#: The Files API takes at most 512 MB in one request; larger files go through the Uploads API.
+FILES_API_LIMIT = 512 * 1024 * 1024
+
+FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]
+
+
+class Files(Resource):
+    """The Files API (``/files``)."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        *,
+        file: FileInput,
+        purpose: str = "fine-tune",
+        expires_after: FileExpirationAfter | Mapping[str, Any] | None = None,
+        filename: str | None = None,
+    ) -> FileObject:
+        """Upload a file and return its :class:`FileObject`.
+
+        ``file`` is a path (streamed from disk, never read whole), bytes, a binary file
+        object (streamed from its current position), or a ``(filename, bytes | file)`` pair.
+        A file larger than the Files API's 512 MB limit is sent through the Uploads API in
+        parts instead, transparently. Never creates two files for one call: see the
+        transport's retry rule.
+
+        Raises :class:`~finetune_async.BadRequestError` for a refused file, and the
+        transport's errors.
+        """
+        name, source, size = _describe_input(file, filename)
+        if size is not None and size > FILES_API_LIMIT and isinstance(source, (str, os.PathLike)):
+            upload = await self._client.uploads.upload_file_chunked(file=source, purpose=purpose, filename=name)
+            if upload.file is None:  # pragma: no cover - the API always returns the file
+                raise RuntimeError(f"upload {upload.id} completed without a file")
+            return upload.file
+        form = {"purpose": purpose}
+        if expires_after is not None:
+            exp = to_json_param(expires_after)
+            form["expires_after[anchor]"] = str(exp["anchor"])
+            form["expires_after[seconds]"] = str(exp["seconds"])
+
+        async def reconcile(since: float) -> FileObject | None:
+            return await self._find_created(purpose=purpose, filename=name, size=size, since=since)
+
+        return await self._request(
+            FileObject,
+            "POST",
+            "/files",
+            form=form,
+            files=[FilePart(name="file", filename=name, source=source, content_type=_content_type(name))],
+            idempotent=False,
+            reconcile=reconcile,
+        )
+
+    async def _find_created(
+        self, *, purpose: str, filename: str, size: int | None, since: float
+    ) -> FileObject | None:
+        """The file this client created after ``since`` with this name and size, if any."""
+        claimed = self._client._claimed_ids
+        page = await self.list(purpose=purpose, order="desc", limit=100)
+        async for candidate in page:
+            if candidate.created_at < since - RECONCILE_SKEW:
+                break
+            if candidate.id in claimed or candidate.filename != filename:
+                continue
+            if size is not None and candidate.bytes != size:
+                continue
+            claimed.add(candidate.id)
+            return candidate
+        return None
+
+    async def retrieve(self, file_id: str) -> FileObject:
+        """The file's :class:`FileObject`. Raises :class:`~finetune_async.NotFoundError`."""
+        return await self._request(FileObject, "GET", f"/files/{path_id(file_id)}")
+
+    def list(
+        self,
+        *,
+        purpose: str | None = None,
+        limit: int | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        after: str | None = None,
+    ) -> AsyncPaginator[FileObject]:
+        """Files, newest first by default: await for a page, ``async for`` for all."""
+        return self._paginate(FileObject, "/files", {"purpose": purpose, "limit": limit, "order": order}, after=after)
+
+    async def delete(self, file_id: str) -> FileDeleted:
+        """Delete a file. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
+        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id)}")
+
+    async def content(self, file_id: str) -> bytes:
+        """The file's bytes (for example a job's result CSV)."""
+        return (await self._raw("GET", f"/files/{path_id(file_id)}/content")).content
+
+    async def wait_for_processing(
+        self, file_id: str, *, poll_interval: float = 1.0, max_wait_seconds: float = 30 * 60
+    ) -> FileObject:
+        """Poll until the file is ``processed`` (or ``error``) and return it.
+
+        Raises :class:`TimeoutError` after ``max_wait_seconds``.
+        """
+        from ..polling import wait_for_file_processing
+
+        return await wait_for_file_processing(
+            self._client, file_id, poll_interval=poll_interval, max_wait_seconds=max_wait_seconds
+        )
+
+
+def _describe_input(file: FileInput, filename: str | None) -> tuple[str, Any, int | None]:
+    """(filename, source for the transport, size in bytes when known)."""
+    if isinstance(file, tuple):
+        name, source = file
+        return filename or name, source, _size_of(source)
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        return filename or os.path.basename(path), path, os.path.getsize(path)
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        return filename or "upload.jsonl", bytes(file), len(file)
+    handle_name = getattr(file, "name", None)
+    guessed = os.path.basename(handle_name) if isinstance(handle_name, str) else "upload.jsonl"
+    return filename or guessed, file, _size_of(file)
+
+
+def _size_of(source: Any) -> int | None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    try:
+        fileno = source.fileno()
+        position = source.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return int(os.fstat(fileno).st_size - position)
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".jsonl"):
+        return "application/jsonl"
+    if name.endswith(".json"):
+        return "application/json"
+    if name.endswith(".csv"):
+        return "text/csv"
+    return "application/octet-stream"

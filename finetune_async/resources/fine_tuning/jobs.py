@@ -1,0 +1,183 @@
+"""``client.fine_tuning.jobs``: create, inspect, steer and list fine-tuning jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...models import (
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    FineTuningJobIntegration,
+    Hyperparameters,
+    JobStatus,
+    Method,
+)
+from ...models._converter import to_json_param
+from ...pagination import AsyncPaginator
+from .._base import RECONCILE_SKEW, Resource, path_id
+
+if TYPE_CHECKING:
+    from ...client import AsyncClient
+
+__all__ = ["Checkpoints", "Jobs"]
+
+
+class Checkpoints(Resource):
+    """``client.fine_tuning.jobs.checkpoints``."""
+
+    __slots__ = ()
+
+    def list(
+        self, fine_tuning_job_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> AsyncPaginator[FineTuningJobCheckpoint]:
+        """The job's checkpoints, newest first: await for a page, ``async for`` for all."""
+        return self._paginate(
+            FineTuningJobCheckpoint,
+            f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}/checkpoints",
+            {"limit": limit},
+            after=after,
+        )
+
+
+class Jobs(Resource):
+    """The fine-tuning jobs API (``/fine_tuning/jobs``)."""
+
+    __slots__ = ("checkpoints",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        super().__init__(client)
+        self.checkpoints = Checkpoints(client)
+
+    async def create(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        method: Method | Mapping[str, Any] | None = None,
+        hyperparameters: Hyperparameters | Mapping[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        integrations: Iterable[FineTuningJobIntegration | Mapping[str, Any]] | None = None,
+    ) -> FineTuningJob:
+        """Start a fine-tuning job and return it (status ``validating_files`` or ``queued``).
+
+        Never starts two jobs for one call: if the answer is lost after the request was sent,
+        the SDK lists the jobs created since and returns the one matching this request before
+        it considers sending again. ``method``, ``hyperparameters`` and ``integrations`` take
+        the package's attrs classes or plain dicts shaped like the JSON.
+
+        Raises :class:`~finetune_async.BadRequestError` (bad file, model or parameter),
+        :class:`~finetune_async.TrainingNotAvailableError` (the platform no longer takes new
+        jobs), and the transport's errors.
+        """
+        body: dict[str, Any] = {"model": model, "training_file": training_file}
+        optional = {
+            "validation_file": validation_file,
+            "method": to_json_param(method),
+            "hyperparameters": to_json_param(hyperparameters),
+            "suffix": suffix,
+            "seed": seed,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "integrations": [to_json_param(i) for i in integrations] if integrations is not None else None,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+
+        async def reconcile(since: float) -> FineTuningJob | None:
+            return await self._find_created(body, since)
+
+        return await self._request(
+            FineTuningJob, "POST", "/fine_tuning/jobs", json_body=body, idempotent=False, reconcile=reconcile
+        )
+
+    async def _find_created(self, body: Mapping[str, Any], since: float) -> FineTuningJob | None:
+        """The job matching ``body`` created after ``since`` and not yet claimed, if any."""
+        claimed = self._client._claimed_ids
+        metadata = body.get("metadata")
+        async for job in self.list(limit=100, metadata=metadata or None):
+            if job.created_at < since - RECONCILE_SKEW:
+                break
+            if job.id not in claimed and _matches(job, body):
+                claimed.add(job.id)
+                return job
+        return None
+
+    async def retrieve(self, fine_tuning_job_id: str) -> FineTuningJob:
+        """The job's current state. Raises :class:`~finetune_async.NotFoundError`."""
+        return await self._request(FineTuningJob, "GET", f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}")
+
+    def list(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[FineTuningJob]:
+        """Jobs, newest first; ``metadata`` keeps only jobs whose metadata has these pairs."""
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (metadata or {}).items():
+            params[f"metadata[{key}]"] = value
+        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after)
+
+    async def cancel(self, fine_tuning_job_id: str) -> FineTuningJob:
+        """Cancel the job; returns it. Raises :class:`~finetune_async.BadRequestError` if it already ended."""
+        return await self._transition(fine_tuning_job_id, "cancel", lambda s: s == JobStatus.CANCELLED)
+
+    async def pause(self, fine_tuning_job_id: str) -> FineTuningJob:
+        """Pause a running job; returns it. Raises :class:`~finetune_async.BadRequestError` if not running."""
+        return await self._transition(fine_tuning_job_id, "pause", lambda s: s == JobStatus.PAUSED)
+
+    async def resume(self, fine_tuning_job_id: str) -> FineTuningJob:
+        """Resume a paused job; returns it. Raises :class:`~finetune_async.BadRequestError` if not paused."""
+        return await self._transition(fine_tuning_job_id, "resume", lambda s: s != JobStatus.PAUSED)
+
+    async def _transition(
+        self, job_id: str, action: str, reached: Callable[[str], bool]
+    ) -> FineTuningJob:
+        # Sending the same transition twice is refused by the API (e.g. cancelling a cancelled
+        # job), so after a lost answer we look at the job before sending again.
+        async def reconcile(since: float) -> FineTuningJob | None:
+            job = await self.retrieve(job_id)
+            return job if reached(job.status) else None
+
+        return await self._request(
+            FineTuningJob,
+            "POST",
+            f"/fine_tuning/jobs/{path_id(job_id)}/{action}",
+            idempotent=False,
+            reconcile=reconcile,
+        )
+
+    def list_events(
+        self, fine_tuning_job_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> AsyncPaginator[FineTuningJobEvent]:
+        """The job's events as the API lists them, newest first. For a live, oldest-first
+        stream use :meth:`stream_events`."""
+        return self._paginate(
+            FineTuningJobEvent,
+            f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}/events",
+            {"limit": limit},
+            after=after,
+        )
+
+
+def _matches(job: FineTuningJob, body: Mapping[str, Any]) -> bool:
+    """Whether ``job`` is what this create request would have made."""
+    model = body["model"]
+    # The API may record a dated snapshot ("gpt-4o-mini" -> "gpt-4o-mini-2024-07-18").
+    if job.model != model and not job.model.startswith(model + "-"):
+        return False
+    if job.training_file != body["training_file"] or job.validation_file != body.get("validation_file"):
+        return False
+    if "seed" in body and job.seed != body["seed"]:
+        return False
+    if (job.metadata or None) != (body.get("metadata") or None):
+        return False
+    suffix = job.model_extra.get("user_provided_suffix")
+    if "suffix" in body and suffix is not None and suffix != body["suffix"]:
+        return False
+    method = body.get("method")
+    return not (isinstance(method, Mapping) and job.method is not None and job.method.type != method.get("type"))

@@ -1,0 +1,166 @@
+"""``client.uploads``: the Uploads API, for files larger than one request can carry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import IO, TYPE_CHECKING
+
+import attrs
+
+from .._transport import FilePart
+from ..models import FileObject, Upload, UploadPart
+from ..models._converter import structure
+from ._base import RECONCILE_SKEW, Resource, path_id
+
+if TYPE_CHECKING:
+    from ..client import AsyncClient
+
+__all__ = ["DEFAULT_PART_SIZE", "Parts", "Uploads"]
+
+#: The Uploads API takes parts of at most 64 MB.
+DEFAULT_PART_SIZE = 64 * 1024 * 1024
+
+
+@attrs.frozen
+class _UploadInfo:
+    filename: str
+    bytes: int
+    purpose: str
+
+
+class Parts(Resource):
+    """``client.uploads.parts``: add a part to a pending upload."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        upload_id: str,
+        *,
+        data: bytes | IO[bytes] | Callable[[], AsyncIterator[bytes]],
+    ) -> UploadPart:
+        """Add one part (at most 64 MB) and return its :class:`UploadPart`.
+
+        ``data`` is bytes, a binary file object, or a factory of async byte chunks (used by
+        the chunked uploader to stream a slice of a file). Sending a part twice only leaves
+        an unused part, so parts are retried like reads.
+        """
+        return await self._request(
+            UploadPart,
+            "POST",
+            f"/uploads/{path_id(upload_id)}/parts",
+            files=[FilePart(name="data", filename="blob", source=data)],
+            idempotent=True,
+        )
+
+
+class Uploads(Resource):
+    """The Uploads API (``/uploads``)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        super().__init__(client)
+        self.parts = Parts(client)
+
+    async def create(self, *, bytes: int, filename: str, mime_type: str, purpose: str) -> Upload:
+        """Start an upload of ``bytes`` bytes; returns the pending :class:`Upload`.
+
+        A pending upload costs nothing and expires after an hour, so this create is retried
+        like a read: a lost answer leaves at most an unused pending upload behind.
+        """
+        upload = await self._request(
+            Upload,
+            "POST",
+            "/uploads",
+            json_body={"bytes": bytes, "filename": filename, "mime_type": mime_type, "purpose": purpose},
+            idempotent=True,
+        )
+        self._client._uploads_started[upload.id] = _UploadInfo(filename, bytes, purpose)
+        return upload
+
+    async def complete(self, upload_id: str, *, part_ids: Sequence[str], md5: str | None = None) -> Upload:
+        """Finish the upload with the parts in this order; the result carries the new file.
+
+        If the answer is lost, the file may exist already: for uploads this client started,
+        the SDK looks for it before sending the request again.
+        """
+        body: dict[str, object] = {"part_ids": list(part_ids)}
+        if md5 is not None:
+            body["md5"] = md5
+        info = self._client._uploads_started.get(upload_id)
+
+        async def reconcile(since: float) -> Upload | None:
+            assert info is not None
+            found = await self._client.files._find_created(
+                purpose=info.purpose, filename=info.filename, size=info.bytes, since=since - RECONCILE_SKEW
+            )
+            if found is None:
+                return None
+            return _completed(upload_id, info, found)
+
+        upload = await self._request(
+            Upload,
+            "POST",
+            f"/uploads/{path_id(upload_id)}/complete",
+            json_body=body,
+            idempotent=False,
+            reconcile=reconcile if info is not None else None,
+        )
+        self._client._uploads_started.pop(upload_id, None)
+        return upload
+
+    async def cancel(self, upload_id: str) -> Upload:
+        """Cancel a pending upload; returns it with status ``cancelled``."""
+        upload = await self._request(Upload, "POST", f"/uploads/{path_id(upload_id)}/cancel", idempotent=True)
+        self._client._uploads_started.pop(upload_id, None)
+        return upload
+
+    async def upload_file_chunked(
+        self,
+        *,
+        file: str | os.PathLike[str],
+        purpose: str = "fine-tune",
+        part_size: int = DEFAULT_PART_SIZE,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        max_concurrent: int = 4,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> Upload:
+        """Upload a whole file in parts sent concurrently (at most ``max_concurrent`` at once).
+
+        Each part is streamed from disk; the md5 of the file is sent with the completion so the
+        server checks what it received. ``on_progress(bytes_done, total)`` is called as parts
+        finish. Returns the completed :class:`Upload` whose ``file`` is usable at once.
+        """
+        from .._chunked import upload_file_chunked
+
+        return await upload_file_chunked(
+            self._client,
+            os.fspath(file),
+            purpose=purpose,
+            part_size=part_size,
+            filename=filename,
+            mime_type=mime_type,
+            max_concurrent=max_concurrent,
+            on_progress=on_progress,
+        )
+
+
+def _completed(upload_id: str, info: _UploadInfo, file: FileObject) -> Upload:
+    """The completed upload as the API would have answered, rebuilt from the file found."""
+    pending = structure(
+        {
+            "id": upload_id,
+            "object": "upload",
+            "bytes": info.bytes,
+            "created_at": file.created_at,
+            "expires_at": file.created_at + 3600,
+            "filename": info.filename,
+            "purpose": info.purpose,
+            "status": "completed",
+        },
+        Upload,
+    )
+    return attrs.evolve(pending, file=file)

@@ -1,0 +1,72 @@
+"""client.uploads against the emulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+import finetune_async as ft
+from tests.data import jsonl, supervised_rows
+
+DATA = jsonl(supervised_rows(40))
+
+
+async def test_parts_then_complete_with_md5(client: ft.AsyncClient) -> None:
+    upload = await client.uploads.create(
+        bytes=len(DATA), filename="parts.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+    )
+    assert upload.status == ft.UploadStatus.PENDING
+    third = len(DATA) // 3
+    chunks = [DATA[:third], DATA[third : 2 * third], DATA[2 * third :]]
+    # Parts may be sent in any order; the completion names the order.
+    parts = {i: await client.uploads.parts.create(upload.id, data=chunks[i]) for i in (2, 0, 1)}
+    assert all(p.upload_id == upload.id for p in parts.values())
+    done = await client.uploads.complete(
+        upload.id, part_ids=[parts[i].id for i in range(3)], md5=hashlib.md5(DATA).hexdigest()
+    )
+    assert done.status == ft.UploadStatus.COMPLETED
+    assert done.file is not None and done.file.bytes == len(DATA)
+    assert await client.files.content(done.file.id) == DATA
+
+
+async def test_wrong_md5_is_refused(client: ft.AsyncClient) -> None:
+    upload = await client.uploads.create(
+        bytes=len(DATA), filename="x.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+    )
+    part = await client.uploads.parts.create(upload.id, data=io.BytesIO(DATA))
+    with pytest.raises(ft.BadRequestError):
+        await client.uploads.complete(upload.id, part_ids=[part.id], md5="0" * 32)
+
+
+async def test_cancel(client: ft.AsyncClient) -> None:
+    upload = await client.uploads.create(
+        bytes=10, filename="c.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+    )
+    cancelled = await client.uploads.cancel(upload.id)
+    assert cancelled.status == ft.UploadStatus.CANCELLED
+    with pytest.raises(ft.BadRequestError):
+        await client.uploads.parts.create(upload.id, data=b"0123456789")
+
+
+async def test_upload_file_chunked_sends_parts_concurrently(client: ft.AsyncClient, tmp_path: Path) -> None:
+    path = tmp_path / "chunked.jsonl"
+    path.write_bytes(DATA)
+    progress: list[tuple[int, int]] = []
+    done = await client.uploads.upload_file_chunked(
+        file=path, part_size=1000, max_concurrent=3, on_progress=lambda d, t: progress.append((d, t))
+    )
+    assert done.status == "completed" and done.file is not None
+    assert await client.files.content(done.file.id) == DATA
+    assert len(progress) == -(-len(DATA) // 1000)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+    assert progress[-1] == (len(DATA), len(DATA))
+
+
+async def test_upload_file_chunked_rejects_bad_part_size(client: ft.AsyncClient, tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(DATA)
+    with pytest.raises(ValueError, match="part_size"):
+        await client.uploads.upload_file_chunked(file=path, part_size=65 * 1024 * 1024)
