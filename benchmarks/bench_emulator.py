@@ -40,8 +40,15 @@ TRAIN = "".join(
 HEADERS = {"Authorization": "Bearer sk-bench"}
 
 
-async def _client_load(base_url: str, method: str, paths: list[str], connections: int, duration: float,
-                       body: bytes | None, total: int | None) -> dict[str, Any]:
+async def _client_load(
+    base_url: str,
+    method: str,
+    paths: list[str],
+    connections: int,
+    duration: float,
+    body: bytes | None,
+    total: int | None,
+) -> dict[str, Any]:
     import aiohttp
 
     done = 0
@@ -49,8 +56,9 @@ async def _client_load(base_url: str, method: str, paths: list[str], connections
     issued = 0
     deadline = time.perf_counter() + duration
     connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(base_url=base_url.rstrip("/") + "/", headers=HEADERS,
-                                     connector=connector) as session:
+    async with aiohttp.ClientSession(
+        base_url=base_url.rstrip("/") + "/", headers=HEADERS, connector=connector
+    ) as session:
 
         async def worker(offset: int) -> None:
             nonlocal done, errors, issued
@@ -59,8 +67,9 @@ async def _client_load(base_url: str, method: str, paths: list[str], connections
                 issued += 1
                 path = paths[i % len(paths)].lstrip("/")
                 i += connections
-                async with session.request(method, path, data=body,
-                                           headers={"Content-Type": "application/json"} if body else None) as r:
+                async with session.request(
+                    method, path, data=body, headers={"Content-Type": "application/json"} if body else None
+                ) as r:
                     await r.read()
                     if r.status == 200:
                         done += 1
@@ -108,19 +117,25 @@ async def main(args: argparse.Namespace) -> int:
             async with s.post(f"{base}/files", data=form) as r:
                 file_id = (await r.json())["id"]
             create = json.dumps({"model": "gpt-4o-mini", "training_file": file_id}).encode()
-            async with s.post(f"{base}/fine_tuning/jobs", data=create,
-                              headers={"Content-Type": "application/json"}) as r:
+            async with s.post(
+                f"{base}/fine_tuning/jobs", data=create, headers={"Content-Type": "application/json"}
+            ) as r:
                 first_job = (await r.json())["id"]
 
-        res = await _in_other_process(base, "GET", [f"fine_tuning/jobs/{first_job}"], args.connections,
-                                      args.duration, None, None)
+        res = await _in_other_process(
+            base, "GET", [f"fine_tuning/jobs/{first_job}"], args.connections, args.duration, None, None
+        )
         idle_rps = res["ok"] / res["seconds"]
         rows.append(("retrieve (1 job)", f"{idle_rps:,.0f} req/s", f"{res['errors']} errors, {args.connections} conns"))
 
-        res = await _in_other_process(base, "POST", ["fine_tuning/jobs"], args.connections, 600.0, create,
-                                      args.jobs)
-        rows.append(("create", f"{res['ok'] / res['seconds']:,.0f} req/s",
-                     f"{res['ok']:,} jobs in {res['seconds']:.1f}s, {res['errors']} errors"))
+        res = await _in_other_process(base, "POST", ["fine_tuning/jobs"], args.connections, 600.0, create, args.jobs)
+        rows.append(
+            (
+                "create",
+                f"{res['ok'] / res['seconds']:,.0f} req/s",
+                f"{res['ok']:,} jobs in {res['seconds']:.1f}s, {res['errors']} errors",
+            )
+        )
 
         # Let every job reach `running` (validating and queued take 10% of job_seconds each).
         await asyncio.sleep(args.job_seconds * 0.2 + 1.0)
@@ -132,14 +147,20 @@ async def main(args: argparse.Namespace) -> int:
         paths = [f"fine_tuning/jobs/{j}" for j in list(emu.state.store.jobs)]
         res = await _in_other_process(base, "GET", paths, args.connections, args.duration, None, None)
         busy_rps = res["ok"] / res["seconds"]
-        rows.append((f"retrieve ({in_flight:,} in flight)", f"{busy_rps:,.0f} req/s",
-                     f"{res['errors']} errors, statuses {statuses}"))
-        rows.append(("jobs in flight at once", f"{in_flight:,}",
-                     f"target >= 1,000; peak RSS {_rss_mb():.0f} MB"))
+        rows.append(
+            (
+                f"retrieve ({in_flight:,} in flight)",
+                f"{busy_rps:,.0f} req/s",
+                f"{res['errors']} errors, statuses {statuses}",
+            )
+        )
+        rows.append(("jobs in flight at once", f"{in_flight:,}", f"target >= 1,000; peak RSS {_rss_mb():.0f} MB"))
 
     width = max(len(r[0]) for r in rows)
-    print(f"\nemulator benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"{args.duration:.0f}s per retrieve run)\n")
+    print(
+        f"\nemulator benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{args.duration:.0f}s per retrieve run)\n"
+    )
     print(f"{'measure':<{width}}  {'result':>14}  notes")
     print(f"{'-' * width}  {'-' * 14}  {'-' * 40}")
     for name, value, note in rows:

@@ -19,13 +19,12 @@ Retry rule (see README, "Retries and duplicate creates"):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import email.utils
-import json
-
-import orjson
+import io
 import logging
 import os
 import platform
@@ -37,6 +36,7 @@ from typing import IO, Any, TypeVar
 import aiohttp
 import anyio
 import attrs
+import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._version import __version__
@@ -156,7 +156,7 @@ class Response:
     request_id: str | None
 
     def json(self) -> Any:
-        """The body decoded as JSON."""
+        """The body decoded as JSON (orjson: several times faster than the stdlib on pages)."""
         return orjson.loads(self.content)
 
 
@@ -173,6 +173,8 @@ class FilePart:
     filename: str
     source: str | os.PathLike[str] | bytes | IO[bytes] | Callable[[], AsyncIterator[bytes]]
     content_type: str = "application/octet-stream"
+    #: ``on_progress(bytes_sent, total)`` as a path source is read for sending.
+    on_progress: Callable[[int, int], object] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -272,8 +274,8 @@ def _jwt_expiry(token: str) -> float:
         return 0.0
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, binascii.Error):
+        claims = orjson.loads(base64.urlsafe_b64decode(padded))
+    except (orjson.JSONDecodeError, binascii.Error, ValueError):
         return 0.0
     exp = claims.get("exp") if isinstance(claims, dict) else None
     return float(exp) if isinstance(exp, (int, float)) else 0.0
@@ -312,6 +314,7 @@ class Transport:
         self._headers.update(default_headers or {})
         self._query = dict(default_query or {})
         self.timeout = timeout
+        self._aiohttp_timeout = timeout.to_aiohttp()
         self.retry = retry
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
@@ -339,6 +342,7 @@ class Transport:
             view.retry = retry
         if timeout is not None:
             view.timeout = timeout
+            view._aiohttp_timeout = timeout.to_aiohttp()
         return view
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -391,7 +395,6 @@ class Transport:
         idempotent: bool | None = None,
         reconcile: Reconcile[T] | None = None,
         max_retries: int | None = None,
-        timeout: float | Timeout | None = None,
     ) -> Response | T:
         """Send one request, retrying per the policy; return the 2xx :class:`Response`.
 
@@ -406,7 +409,6 @@ class Transport:
         query = self._query_params(params)
         url = self.url(path)
         retries = self.retry.max_retries if max_retries is None else max_retries
-        req_timeout = None if timeout is None else Timeout.coerce(timeout).to_aiohttp()
         info = RequestInfo(
             method=method,
             url=url,
@@ -425,7 +427,7 @@ class Transport:
 
         async def send() -> Response:
             return await self._send(
-                method, url, query, json_body, form, files, starts, req_timeout, info, attempt_number
+                method, url, query, json_body, form, files, starts, info, attempt_number
             )
 
         async def one_try() -> Response | T:
@@ -507,7 +509,6 @@ class Transport:
         form: Mapping[str, str] | None,
         files: Sequence[FilePart],
         starts: Mapping[int, int | None],
-        timeout: aiohttp.ClientTimeout | None,
         info: RequestInfo,
         attempt: int,
     ) -> Response:
@@ -517,18 +518,22 @@ class Transport:
         if files or form is not None:
             data = _build_form(form or {}, files, starts)
         elif json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":")).encode()
+            data = orjson.dumps(json_body)
             headers["Content-Type"] = "application/json"
         if self.request_hooks:
             await _run_hooks(self.request_hooks, attrs.evolve(info, attempt=attempt))
         sent = False
         try:
-            kwargs: dict[str, Any] = {"params": query or None, "headers": headers, "data": data}
+            # Per request, so a with_settings() view's deadlines apply on the shared session.
+            kwargs: dict[str, Any] = {
+                "params": query or None,
+                "headers": headers,
+                "data": data,
+                "timeout": self._aiohttp_timeout,
+            }
             proxy = self._owner._proxy if self._owner is not None else self._proxy
             if proxy is not None:
                 kwargs["proxy"] = proxy
-            if timeout is not None:
-                kwargs["timeout"] = timeout
             async with session.request(method, url, **kwargs) as resp:
                 sent = True
                 body = await resp.read()
@@ -607,8 +612,8 @@ def _describe(exc: BaseException | None) -> str:
 
 def _decode_error_body(body: bytes) -> object:
     try:
-        return json.loads(body)
-    except ValueError:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         return body.decode("utf-8", "replace")
 
 
@@ -630,12 +635,58 @@ def _build_form(
     form: Mapping[str, str], files: Sequence[FilePart], starts: Mapping[int, int | None]
 ) -> aiohttp.FormData:
     data = aiohttp.FormData(quote_fields=False)
-    for key, value in form.items():
-        data.add_field(key, value)
+    for key, text in form.items():
+        data.add_field(key, text)
     for part in files:
         value = _payload_value(part.source, starts.get(id(part.source)))
+        if part.on_progress is not None and isinstance(value, io.BufferedReader):
+            value = _ProgressReader(value, part.on_progress)
         data.add_field(part.name, value, filename=part.filename, content_type=part.content_type)
     return data
+
+
+class _ProgressReader(io.RawIOBase):
+    """A read-only file that reports how much of it was read.
+
+    aiohttp reads upload files in a worker thread; the callback is handed to the event loop
+    so it always runs on the loop's thread.
+    """
+
+    def __init__(self, raw: io.BufferedReader, callback: Callable[[int, int], object]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._callback = callback
+        self._loop = asyncio.get_running_loop()
+        self._total = os.fstat(raw.fileno()).st_size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def read(self, size: int | None = -1) -> bytes:
+        block = self._raw.read(size)
+        self._loop.call_soon_threadsafe(self._callback, self._raw.tell(), self._total)
+        return block
+
+    def readinto(self, buffer: Any) -> int:
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _tell(source: object) -> int | None:

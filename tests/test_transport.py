@@ -264,3 +264,15 @@ async def test_session_is_opened_lazily() -> None:
     client = make_client("http://127.0.0.1:9/v1")
     assert client._transport._session is None
     await client.close()
+
+
+async def test_with_options_timeout_applies_on_the_shared_session() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return json_response(job_json())
+
+    async with scripted_server(slow) as server, make_client(server.base_url, max_retries=0) as client:
+        await client.fine_tuning.jobs.retrieve("ftjob-abc")  # opens the session with the long default
+        with pytest.raises(ft.APITimeoutError):
+            await client.with_options(timeout=0.2).fine_tuning.jobs.retrieve("ftjob-abc")
+        assert client.with_options(timeout=ft.Timeout(total=5, connect=1)).timeout.connect == 1

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["compact_dumps", "decode", "is_json_text", "scan"]
+__all__ = ["compact_dumps", "decode", "is_json_text", "scan", "type_name"]
 
 
 class NonStandardConstant(ValueError):
@@ -64,3 +64,20 @@ _encode: Callable[[object], str] = json.JSONEncoder(separators=(",", ":"), ensur
 def compact_dumps(value: object) -> str:
     """Compact JSON text of parsed JSON data (no spaces, non-ASCII kept)."""
     return _encode(value)
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages: null, boolean, number, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

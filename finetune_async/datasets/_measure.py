@@ -37,6 +37,7 @@ _PLAIN = frozenset({"role", "content", "name"})
 _PLAIN_ASSISTANT = frozenset({"role", "content", "name", "weight", "tool_calls"})
 _PLAIN_TOOL = frozenset({"role", "content", "tool_call_id"})
 _SUPERVISED_PLAIN = {"system": _PLAIN, "user": _PLAIN, "assistant": _PLAIN_ASSISTANT, "tool": _PLAIN_TOOL}
+_DPO_PLAIN = _SUPERVISED_PLAIN
 _RFT_PLAIN = {"developer": _PLAIN, "user": _PLAIN, "assistant": _PLAIN_ASSISTANT, "tool": _PLAIN_TOOL}
 _SUPERVISED_TOP = frozenset({"messages", "tools", "parallel_tool_calls"})
 _TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
@@ -181,6 +182,45 @@ def fast_supervised(obj: dict[str, Any], meter: Meter) -> Measurement | None:
     return (n_messages, tokens, assistant, has_system, has_user, tokens)
 
 
+def _fast_output(value: object, counter: TokenCounter) -> int:
+    """Tokens of a ``[{"role": "assistant", "content": "..."}]`` DPO output, or -1."""
+    if type(value) is not list or len(value) != 1:
+        return -1
+    msg = value[0]
+    if type(msg) is not dict or len(msg) != 2 or msg.get("role") != "assistant":
+        return -1
+    content = msg.get("content")
+    if type(content) is not str:
+        return -1
+    return _PER_MESSAGE + counter.count(content)
+
+
+def fast_dpo(obj: dict[str, Any], meter: Meter) -> Measurement | None:
+    """Check-and-measure a plain DPO example: plain input messages, one-string outputs."""
+    inp = obj.get("input")
+    if len(obj) != 3 or type(inp) is not dict or len(inp) != 1:
+        return None
+    counter = meter.counter
+    preferred = _fast_output(obj.get("preferred_output"), counter)
+    rejected = _fast_output(obj.get("non_preferred_output"), counter)
+    if preferred < 0 or rejected < 0:
+        return None
+    m = _fast_messages(inp.get("messages"), _DPO_PLAIN, "system", counter, False)
+    if m is None:
+        return None
+    n_messages, prompt, assistant, has_system, has_user, _ = m
+    pref_content = preferred - _PER_MESSAGE
+    rej_content = rejected - _PER_MESSAGE
+    return (
+        n_messages + 1,
+        prompt + preferred + rejected,
+        assistant + pref_content + rej_content,
+        has_system,
+        has_user,
+        prompt + max(preferred, rejected),
+    )
+
+
 def fast_reinforcement(obj: dict[str, Any], meter: Meter) -> Measurement | None:
     """Check-and-measure a plain reinforcement example (no ``tools``, string contents)."""
     if "tools" in obj:
@@ -225,13 +265,9 @@ def measure_dpo(obj: dict[str, Any], meter: Meter) -> Measurement:
     )
 
 
-def _no_fast_path(obj: dict[str, Any], meter: Meter) -> Measurement | None:
-    return None
-
-
 FAST: dict[str, Callable[[dict[str, Any], Meter], Measurement | None]] = {
     "supervised": fast_supervised,
-    "dpo": _no_fast_path,
+    "dpo": fast_dpo,
     "reinforcement": fast_reinforcement,
 }
 MEASURES: dict[str, Callable[[dict[str, Any], Meter], Measurement]] = {

@@ -32,7 +32,11 @@ class Problem:
 
 @define(frozen=True, kw_only=True)
 class Distribution:
-    """Summary of one per-example quantity over the measured examples (all zero when none)."""
+    """Summary of one per-example quantity over the measured examples (all zero when none).
+
+    ``mean``, ``median``, ``p10`` and ``p90`` are rounded to 3 decimals; percentiles interpolate
+    linearly between closest ranks, like ``statistics.quantiles(method="inclusive")``.
+    """
 
     min: int = 0
     max: int = 0

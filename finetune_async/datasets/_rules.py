@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._json import is_json_text
+from ._json import type_name as _type_name
 
 __all__ = ["CHECKS", "METHODS", "Out", "check_dpo", "check_reinforcement", "check_supervised"]
 
@@ -73,22 +74,6 @@ _IMAGE_URL_KEYS = frozenset({"url", "detail"})
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _unknown_keys(obj: dict[str, Any], allowed: frozenset[str], where: str, out: Out) -> None:

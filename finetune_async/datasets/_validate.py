@@ -104,7 +104,7 @@ def validate_lines(
                 continue
         elif not out:
             n_examples += 1
-            out.append(("not_an_object", f"a line must be a JSON object, not {_kind(obj)}"))
+            out.append(("not_an_object", f"a line must be a JSON object, not {_json.type_name(obj)}"))
         elif out[0][0] != "blank_line":
             n_examples += 1
         # Record the line's problems (the rare path).
@@ -173,20 +173,6 @@ def _bad_line(text: str, exc: BaseException) -> tuple[str, str]:
     if text.startswith("\ufeff"):
         return ("invalid_json", "invalid JSON: the line starts with a byte order mark (save as UTF-8 without BOM)")
     return ("invalid_json", _json_error(exc))
-
-
-def _kind(obj: object) -> str:
-    if obj is None:
-        return "null"
-    if isinstance(obj, bool):
-        return "a boolean"
-    if isinstance(obj, (int, float)):
-        return "a number"
-    if isinstance(obj, str):
-        return "a string"
-    if isinstance(obj, list):
-        return "an array"
-    return type(obj).__name__
 
 
 def validate_dataset(

@@ -14,6 +14,7 @@ import difflib
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ._util import APIError, bad_request
@@ -71,13 +72,22 @@ def _check_content_item(item: Any, param: str) -> None:
             raise _fail(f"{param}.prompt_cache_breakpoint", "expected {'mode': 'explicit'} on input_text")
     elif kind == "input_image":
         url = item.get("image_url")
-        if not isinstance(url, str) or not _URI.match(url) or ("detail" in item and not isinstance(item["detail"], str)):
+        if (
+            not isinstance(url, str)
+            or not _URI.match(url)
+            or ("detail" in item and not isinstance(item["detail"], str))
+        ):
             raise _fail(param, "an input_image needs an image_url URI (and a string detail)")
     elif kind == "input_audio":
         audio = item.get("input_audio")
-        if not isinstance(audio, dict) or not isinstance(audio.get("data"), str) or audio.get("format") not in (
-            "mp3",
-            "wav",
+        if (
+            not isinstance(audio, dict)
+            or not isinstance(audio.get("data"), str)
+            or audio.get("format")
+            not in (
+                "mp3",
+                "wav",
+            )
         ):
             raise _fail(param, "an input_audio needs input_audio.data and input_audio.format mp3|wav")
     else:
@@ -101,7 +111,7 @@ def _check_input(items: Any, param: str) -> None:
 def _check_sampling_params(sp: Any, param: str) -> None:
     if not isinstance(sp, dict):
         raise _fail(param, "expected an object")
-    rules = {
+    rules: dict[str, Callable[[Any], bool]] = {
         "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "top_p": _is_num,
         "temperature": _is_num,

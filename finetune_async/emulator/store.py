@@ -189,6 +189,8 @@ class Store:
     def _write(self, kind: str, id_: str, data: Any) -> None:
         if self._db is None:
             return
+        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+            data = dataclasses.asdict(data)
         self._seq += 1
         self._db.execute(
             "INSERT INTO objects (kind, id, seq, data) VALUES (?, ?, ?, ?) "
@@ -197,6 +199,7 @@ class Store:
         )
 
     def _write_many(self, kind: str, rows: list[tuple[str, Any]]) -> None:
+        # Callers build rows cheaply; in memory nothing is serialised at all.
         if self._db is None or not rows:
             return
         params = []
@@ -250,7 +253,7 @@ class Store:
     def put_file(self, rec: FileRecord) -> None:
         """Add or replace a file."""
         self.files[rec.id] = rec
-        self._write("file", rec.id, dataclasses.asdict(rec))
+        self._write("file", rec.id, rec)
 
     def delete_file(self, file_id: str) -> None:
         """Forget a file and remove its bytes."""
@@ -262,12 +265,12 @@ class Store:
     def put_upload(self, rec: UploadRecord) -> None:
         """Add or replace an upload."""
         self.uploads[rec.id] = rec
-        self._write("upload", rec.id, dataclasses.asdict(rec))
+        self._write("upload", rec.id, rec)
 
     def put_part(self, rec: PartRecord) -> None:
         """Add an upload part."""
         self.parts[rec.id] = rec
-        self._write("part", rec.id, dataclasses.asdict(rec))
+        self._write("part", rec.id, rec)
 
     def drop_part_blobs(self, upload: UploadRecord) -> None:
         """Delete the bytes of every part of an upload (after complete or cancel)."""
@@ -279,7 +282,7 @@ class Store:
     def put_job(self, rec: JobRecord) -> None:
         """Add or replace a job (called after every change to it)."""
         self.jobs[rec.id] = rec
-        self._write("job", rec.id, dataclasses.asdict(rec))
+        self._write("job", rec.id, rec)
 
     def _append_event(self, job_id: str, event: dict[str, Any]) -> None:
         lst = self.events.setdefault(job_id, [])
@@ -290,7 +293,8 @@ class Store:
         """Append events (oldest first) to a job's log."""
         for ev in events:
             self._append_event(job_id, ev)
-        self._write_many("event", [(ev["id"], {"job_id": job_id, "event": ev}) for ev in events])
+        if self._db is not None:
+            self._write_many("event", [(ev["id"], {"job_id": job_id, "event": ev}) for ev in events])
 
     def add_checkpoints(self, job_id: str, ckpts: list[dict[str, Any]]) -> None:
         """Append checkpoints (oldest first) to a job."""

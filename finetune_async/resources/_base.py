@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from .._transport import FilePart, Response, Timeout, Transport
+from .._transport import FilePart, Response, Transport
 from ..models._base import BaseModel
 from ..models._converter import set_request_id, structure, structure_list
 from ..pagination import AsyncPaginator, Page
@@ -58,7 +58,6 @@ class Resource:
         files: Sequence[FilePart] = (),
         idempotent: bool | None = None,
         reconcile: Callable[[float], Awaitable[T | None]] | None = None,
-        timeout: float | Timeout | None = None,
     ) -> T:
         result = await self._transport.request(
             method,
@@ -69,7 +68,6 @@ class Resource:
             files=files,
             idempotent=idempotent,
             reconcile=reconcile,
-            timeout=timeout,
         )
         if not isinstance(result, Response):
             return result

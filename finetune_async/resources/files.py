@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Literal
 
 from .._transport import FilePart
@@ -32,21 +32,27 @@ class Files(Resource):
         purpose: str = "fine-tune",
         expires_after: FileExpirationAfter | Mapping[str, Any] | None = None,
         filename: str | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> FileObject:
         """Upload a file and return its :class:`FileObject`.
 
         ``file`` is a path (streamed from disk, never read whole), bytes, a binary file
         object (streamed from its current position), or a ``(filename, bytes | file)`` pair.
         A file larger than the Files API's 512 MB limit is sent through the Uploads API in
-        parts instead, transparently. Never creates two files for one call: see the
-        transport's retry rule.
+        64 MB parts instead, transparently (resumable with ``state_file``, see
+        :meth:`Uploads.upload_file_chunked`). ``on_progress(bytes_sent, total)`` reports
+        progress for paths. Never creates two files for one call: see the transport's retry
+        rule.
 
         Raises :class:`~finetune_async.BadRequestError` for a refused file, and the
         transport's errors.
         """
         name, source, size = _describe_input(file, filename)
         if size is not None and size > FILES_API_LIMIT and isinstance(source, (str, os.PathLike)):
-            upload = await self._client.uploads.upload_file_chunked(file=source, purpose=purpose, filename=name)
+            upload = await self._client.uploads.upload_file_chunked(
+                file=source, purpose=purpose, filename=name, on_progress=on_progress, state_file=state_file
+            )
             if upload.file is None:  # pragma: no cover - the API always returns the file
                 raise RuntimeError(f"upload {upload.id} completed without a file")
             return upload.file
@@ -64,7 +70,15 @@ class Files(Resource):
             "POST",
             "/files",
             form=form,
-            files=[FilePart(name="file", filename=name, source=source, content_type=_content_type(name))],
+            files=[
+                FilePart(
+                    name="file",
+                    filename=name,
+                    source=source,
+                    content_type=_content_type(name),
+                    on_progress=on_progress,
+                )
+            ],
             idempotent=False,
             reconcile=reconcile,
         )

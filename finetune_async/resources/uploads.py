@@ -127,12 +127,16 @@ class Uploads(Resource):
         mime_type: str | None = None,
         max_concurrent: int = 4,
         on_progress: Callable[[int, int], object] | None = None,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> Upload:
         """Upload a whole file in parts sent concurrently (at most ``max_concurrent`` at once).
 
-        Each part is streamed from disk; the md5 of the file is sent with the completion so the
-        server checks what it received. ``on_progress(bytes_done, total)`` is called as parts
-        finish. Returns the completed :class:`Upload` whose ``file`` is usable at once.
+        Each part is streamed from disk and retried on its own; the md5 of the file is sent
+        with the completion so the server checks what it received. ``on_progress(bytes_done,
+        total)`` is called as parts finish. With ``state_file``, progress is recorded there and
+        running the same call again after a crash sends only the missing parts (within the
+        upload's hour of life). Returns the completed :class:`Upload`; its ``file`` is usable
+        at once. Raises ``ValueError`` for a bad ``part_size`` and the transport's errors.
         """
         from .._chunked import upload_file_chunked
 
@@ -145,6 +149,7 @@ class Uploads(Resource):
             mime_type=mime_type,
             max_concurrent=max_concurrent,
             on_progress=on_progress,
+            state_file=os.fspath(state_file) if state_file is not None else None,
         )
 
 

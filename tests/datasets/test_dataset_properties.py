@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from finetune_async.datasets import validate_lines
-from finetune_async.datasets._measure import MEASURES, Meter, fast_reinforcement, fast_supervised
+from finetune_async.datasets._measure import FAST, MEASURES, Meter
 from finetune_async.datasets._rules import CHECKS
 from finetune_async.datasets._tokens import get_token_counter
 
@@ -241,6 +241,9 @@ def plain_example(draw: st.DrawFn, method: str) -> dict[str, Any]:
     example: dict[str, Any] = {"messages": messages}
     if draw(st.booleans()):
         example["tools"] = PRIMED_TOOLS
+    if method == "dpo":
+        outputs = st.builds(lambda c: [{"role": "assistant", "content": c}], text)
+        return {"input": example, "preferred_output": draw(outputs), "non_preferred_output": draw(outputs)}
     return example
 
 
@@ -258,8 +261,8 @@ def mutated(draw: st.DrawFn, method: str) -> dict[str, Any]:
 @SETTINGS
 @given(st.data())
 def test_fast_path_accepts_only_valid_lines_and_measures_like_the_full_path(data: st.DataObject) -> None:
-    method = data.draw(st.sampled_from(["supervised", "reinforcement"]))
-    fast = fast_supervised if method == "supervised" else fast_reinforcement
+    method = data.draw(st.sampled_from(METHODS))
+    fast = FAST[method]
     meter = Meter(get_token_counter())
     meter.tools_tokens_of(PRIMED_TOOLS)  # as after a validated line carrying these tools
     for _ in range(3):

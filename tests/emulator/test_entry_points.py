@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 
 import aiohttp
@@ -16,11 +15,14 @@ from finetune_async.emulator import Emulator, main, serve
 
 async def test_fixture_gives_a_running_emulator(finetune_emulator: Emulator) -> None:
     assert finetune_emulator.job_seconds == 1.0
-    assert finetune_emulator.base_url.startswith("http://127.0.0.1:") and finetune_emulator.base_url.endswith("/v1")
+    assert finetune_emulator.base_url.startswith("http://127.0.0.1:")
+    assert finetune_emulator.base_url.endswith("/v1")
     headers = {"Authorization": "Bearer sk-test"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.get(f"{finetune_emulator.base_url}/models") as resp:
-            assert resp.status == 200
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.get(f"{finetune_emulator.base_url}/models") as resp,
+    ):
+        assert resp.status == 200
     assert finetune_emulator.state.jobs_in_flight() == 0
 
 
@@ -50,27 +52,21 @@ def test_main_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> No
 
 async def test_python_dash_m_serves_until_sigterm() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finetune_async.emulator", "--port", "0", "--job-seconds", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    command = [sys.executable, "-m", "finetune_async.emulator", "--port", "0", "--job-seconds", "1"]
+    async with await anyio.open_process(command, env=env) as proc:
         assert proc.stdout is not None
-        line = await anyio.to_thread.run_sync(proc.stdout.readline)
+        output = b""
+        with anyio.fail_after(20):
+            while b"\n" not in output:
+                output += await proc.stdout.receive()
+        line = output.decode().splitlines()[0]
         assert "listening on http://127.0.0.1:" in line
         base_url = line.rsplit(" ", 1)[1].strip()
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{base_url}/models", headers={"Authorization": "Bearer k"}) as resp:
-                assert resp.status == 200
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{base_url}/models", headers={"Authorization": "Bearer k"}) as resp,
+        ):
+            assert resp.status == 200
         proc.send_signal(signal.SIGTERM)
-        assert await anyio.to_thread.run_sync(proc.wait, 10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        with anyio.fail_after(10):
+            assert await proc.wait() == 0

@@ -39,7 +39,7 @@ async def test_error_kinds_answer_and_do_not_apply(
     # The injection is used up: the next create goes through.
     await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train)
     assert len(emulator.state.store.jobs) == 1
-    assert emulator.faults.history == [(f"POST:/v1/fine_tuning/jobs", kind)]
+    assert emulator.faults.history == [("POST:/v1/fine_tuning/jobs", kind)]
 
 
 async def test_reset_drops_the_connection_without_applying(emulator: Emulator, openai_client: OpenAIClient) -> None:
@@ -123,9 +123,10 @@ def test_spec_grammar() -> None:
         FaultRule(latency=(0.01, 0.02)),
     ]
     assert faults.seed == 4
-    assert not Faults.parse("").active and not Faults.parse("off").active
+    assert not Faults.parse("").active
+    assert not Faults.parse("off").active
     for bad in ("rate=2", "kinds=418", "bogus=1", "rate", "latency=0.2-0.1"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"rate|kind|key|latency"):
             Faults.parse(bad)
 
 

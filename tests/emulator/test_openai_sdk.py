@@ -29,9 +29,9 @@ GRADER = {
 }
 
 
-async def wait_for(client: Any, job_id: str, statuses: Collection[str], timeout: float = 15.0) -> Any:
+async def wait_for(client: Any, job_id: str, statuses: Collection[str], within: float = 15.0) -> Any:
     seen = []
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(within):
         while True:
             job = await client.fine_tuning.jobs.retrieve(job_id)
             seen.append(job.status)
@@ -46,7 +46,9 @@ async def test_supervised_job_end_to_end(
     client = openai_client(emulator.base_url, spec_checker)
     train = await client.files.create(file=write_jsonl("train.jsonl", supervised_rows(30)), purpose="fine-tune")
     valid = await client.files.create(file=write_jsonl("valid.jsonl", supervised_rows(5)), purpose="fine-tune")
-    assert train.id.startswith("file-") and train.filename == "train.jsonl" and train.status == "processed"
+    assert train.id.startswith("file-")
+    assert train.filename == "train.jsonl"
+    assert train.status == "processed"
     assert (await client.files.retrieve(train.id)).bytes == train.bytes
     listed = [f.id async for f in client.files.list(purpose="fine-tune", limit=1)]
     assert listed == [valid.id, train.id]  # newest first, auto-paginated one by one
@@ -60,18 +62,24 @@ async def test_supervised_job_end_to_end(
         metadata={"team": "math"},
         hyperparameters={"n_epochs": 4, "batch_size": 2},
     )
-    assert job.id.startswith("ftjob-") and job.status == "validating_files"
-    assert job.model == "gpt-4o-mini-2024-07-18" and job.seed == 7 and job.metadata == {"team": "math"}
+    assert job.id.startswith("ftjob-")
+    assert job.status == "validating_files"
+    assert job.model == "gpt-4o-mini-2024-07-18"
+    assert job.seed == 7
+    assert job.metadata == {"team": "math"}
 
     running = await wait_for(client, job.id, {"running", "succeeded"})
     if running.status == "running":
         assert running.estimated_finish is not None
     done = await wait_for(client, job.id, {"succeeded"})
     assert re.fullmatch(r"ft:gpt-4o-mini-2024-07-18:emulator:arith:[A-Za-z0-9]{8}", done.fine_tuned_model)
-    assert done.finished_at is not None and done.estimated_finish is None
-    assert done.hyperparameters.n_epochs == 4 and done.hyperparameters.batch_size == 2
+    assert done.finished_at is not None
+    assert done.estimated_finish is None
+    assert done.hyperparameters.n_epochs == 4
+    assert done.hyperparameters.batch_size == 2
     total_steps = 4 * 15
-    assert done.trained_tokens and done.trained_tokens > 0
+    assert done.trained_tokens
+    assert done.trained_tokens > 0
 
     # Events: newest first; auto-pagination with small pages sees each exactly once.
     everything = (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data
@@ -87,18 +95,21 @@ async def test_supervised_job_end_to_end(
     assert messages[-1] == "The job has successfully completed"
     assert f"New fine-tuned model created: {done.fine_tuned_model}" in messages
     metrics = [e for e in everything if e.type == "metrics"]
-    assert metrics and metrics[0].message.startswith(f"Step {total_steps}/{total_steps}: training loss=")
+    assert metrics
+    assert metrics[0].message.startswith(f"Step {total_steps}/{total_steps}: training loss=")
     assert set(metrics[0].data) >= {
         "step", "total_steps", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy",
     }  # fmt: skip
 
     # Explicit paging: `after` is the last id of a page and gives the older events.
     first = await client.fine_tuning.jobs.list_events(job.id, limit=3)
-    assert first.has_more and [e.id for e in first.data] == [e.id for e in everything[:3]]
+    assert first.has_more
+    assert [e.id for e in first.data] == [e.id for e in everything[:3]]
     second = await client.fine_tuning.jobs.list_events(job.id, limit=3, after=first.data[-1].id)
     assert [e.id for e in second.data] == [e.id for e in everything[3:6]]
     last = await client.fine_tuning.jobs.list_events(job.id, limit=3, after=everything[-2].id)
-    assert [e.id for e in last.data] == [everything[-1].id] and last.has_more is False
+    assert [e.id for e in last.data] == [everything[-1].id]
+    assert last.has_more is False
 
     # Checkpoints for the last three epochs, newest first.
     ckpts = [c async for c in client.fine_tuning.jobs.checkpoints.list(job.id, limit=1)]
@@ -114,7 +125,8 @@ async def test_supervised_job_end_to_end(
     assert meta.purpose == "fine-tune-results"
     csv = (await client.files.content(result_id)).text.splitlines()
     assert csv[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
-    assert len(csv) == 1 + total_steps and csv[1].startswith("1,")
+    assert len(csv) == 1 + total_steps
+    assert csv[1].startswith("1,")
 
     # Listing jobs with the metadata filter.
     other = await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=train.id)
@@ -135,7 +147,8 @@ async def test_supervised_job_end_to_end(
 
     # Models: the fine-tuned model is listed, retrievable and deletable; base models are not deletable.
     model_ids = [m.id async for m in client.models.list()]
-    assert done.fine_tuned_model in model_ids and "o4-mini-2025-04-16" in model_ids
+    assert done.fine_tuned_model in model_ids
+    assert "o4-mini-2025-04-16" in model_ids
     assert (await client.models.retrieve(done.fine_tuned_model)).owned_by == "org-emulator"
     assert (await client.models.delete(done.fine_tuned_model)).deleted is True
     with pytest.raises(openai.NotFoundError):
@@ -176,7 +189,8 @@ async def test_dpo_and_reinforcement_jobs(
     rft_done = await wait_for(client, rft.id, {"succeeded", "failed"})
     assert dpo_done.status == "succeeded", dpo_done.error
     assert rft_done.status == "succeeded", rft_done.error
-    assert dpo_done.method.type == "dpo" and dpo_done.method.dpo.hyperparameters.beta == 0.2
+    assert dpo_done.method.type == "dpo"
+    assert dpo_done.method.dpo.hyperparameters.beta == 0.2
     assert rft_done.method.reinforcement.grader.type == "string_check"
     assert rft_done.method.reinforcement.hyperparameters.reasoning_effort == "low"
     assert dpo_done.fine_tuned_model.startswith("ft:gpt-4.1-mini-2025-04-14:emulator::")
@@ -209,12 +223,16 @@ async def test_bad_training_files_fail_with_readable_errors(
     client = openai_client(emulator.base_url, spec_checker)
     small = await client.files.create(file=("small.jsonl", jsonl(supervised_rows(3))), purpose="fine-tune")
     job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
-    assert job.status == "validating_files" and job.error is None
+    assert job.status == "validating_files"
+    assert job.error is None
     failed = await wait_for(client, job.id, {"failed", "succeeded"})
     assert failed.status == "failed"
-    assert failed.error.code == "invalid_training_file" and failed.error.param == "training_file"
-    assert small.id in failed.error.message and "at least 10" in failed.error.message
-    assert failed.fine_tuned_model is None and failed.result_files == []
+    assert failed.error.code == "invalid_training_file"
+    assert failed.error.param == "training_file"
+    assert small.id in failed.error.message
+    assert "at least 10" in failed.error.message
+    assert failed.fine_tuned_model is None
+    assert failed.result_files == []
     events = (await client.fine_tuning.jobs.list_events(job.id)).data
     assert any(e.level == "error" and "at least 10" in e.message for e in events)
 
@@ -223,7 +241,8 @@ async def test_bad_training_files_fail_with_readable_errors(
     broken = await client.files.create(file=("broken.jsonl", b"".join(lines)), purpose="fine-tune")
     job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=broken.id)
     failed = await wait_for(client, job.id, {"failed", "succeeded"})
-    assert failed.status == "failed" and "line 3" in failed.error.message
+    assert failed.status == "failed"
+    assert "line 3" in failed.error.message
     spec_checker.assert_clean()
 
 
@@ -236,7 +255,8 @@ async def test_cancel_pause_resume(spec_checker: SpecChecker, openai_client: Ope
             await client.fine_tuning.jobs.pause(job.id)
         await wait_for(client, job.id, {"running"})
         paused = await client.fine_tuning.jobs.pause(job.id)
-        assert paused.status == "paused" and paused.estimated_finish is None
+        assert paused.status == "paused"
+        assert paused.estimated_finish is None
         steps_then = len((await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data)
         await anyio.sleep(0.5)
         assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "paused"
@@ -248,7 +268,8 @@ async def test_cancel_pause_resume(spec_checker: SpecChecker, openai_client: Ope
         with pytest.raises(openai.BadRequestError, match="only a paused job can be resumed"):
             await client.fine_tuning.jobs.resume(job.id)
         cancelled = await client.fine_tuning.jobs.cancel(job.id)
-        assert cancelled.status == "cancelled" and cancelled.fine_tuned_model is None
+        assert cancelled.status == "cancelled"
+        assert cancelled.fine_tuned_model is None
         with pytest.raises(openai.BadRequestError, match="cannot be cancelled"):
             await client.fine_tuning.jobs.cancel(job.id)
         messages = [e.message for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data]
@@ -274,7 +295,8 @@ async def test_errors_and_request_ids(emulator: Emulator, write_jsonl: WriteJson
     ):
         with pytest.raises(openai.NotFoundError) as info:
             await call
-        assert info.value.request_id and info.value.request_id.startswith("req_")
+        assert info.value.request_id
+        assert info.value.request_id.startswith("req_")
         assert set(info.value.body) == {"message", "type", "param", "code"}  # type: ignore[arg-type]
 
     train = await client.files.create(file=write_jsonl("t.jsonl", supervised_rows(12)), purpose="fine-tune")
@@ -327,7 +349,8 @@ async def test_uploads_api(emulator: Emulator, spec_checker: SpecChecker, openai
     upload = await client.uploads.create(
         bytes=len(data), filename="big.jsonl", mime_type="text/jsonl", purpose="fine-tune"
     )
-    assert upload.id.startswith("upload_") and upload.status == "pending"
+    assert upload.id.startswith("upload_")
+    assert upload.status == "pending"
     # Parts may arrive in any order; complete() gives the order.
     second = await client.uploads.parts.create(upload.id, data=data[half:])
     first = await client.uploads.parts.create(upload.id, data=data[:half])
@@ -337,7 +360,9 @@ async def test_uploads_api(emulator: Emulator, spec_checker: SpecChecker, openai
     with pytest.raises(openai.BadRequestError):
         await client.uploads.complete(upload.id, part_ids=[first.id])  # bytes do not add up
     done = await client.uploads.complete(upload.id, part_ids=[first.id, second.id], md5=hashlib.md5(data).hexdigest())
-    assert done.status == "completed" and done.file is not None and done.file.bytes == len(data)
+    assert done.status == "completed"
+    assert done.file is not None
+    assert done.file.bytes == len(data)
     assert (await client.files.content(done.file.id)).content == data
     job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=done.file.id)
     assert (await wait_for(client, job.id, {"succeeded", "failed"})).status == "succeeded"
@@ -357,7 +382,8 @@ async def test_graders(emulator: Emulator, spec_checker: SpecChecker, openai_cli
     hit = await graders.run(grader=GRADER, model_sample="4", item={"reference_answer": "4"})
     miss = await graders.run(grader=GRADER, model_sample="5", item={"reference_answer": "4"})
     assert (hit.reward, miss.reward) == (1.0, 0.0)
-    assert hit.metadata.name == "exact" and hit.metadata.errors.invalid_variable_error is False
+    assert hit.metadata.name == "exact"
+    assert hit.metadata.errors.invalid_variable_error is False
     ilike = {**GRADER, "operation": "ilike", "reference": "PARIS"}
     assert (await graders.run(grader=ilike, model_sample="It is Paris.", item={})).reward == 1.0
     fuzzy = {
@@ -371,7 +397,8 @@ async def test_graders(emulator: Emulator, spec_checker: SpecChecker, openai_cli
     assert 0.8 < score < 1.0
     model_grader = {"type": "score_model", "name": "judge", "model": "gpt-4.1", "input": []}
     judged = await graders.run(grader=model_grader, model_sample="x")
-    assert judged.metadata.sampled_model_name == "gpt-4.1" and judged.metadata.token_usage
+    assert judged.metadata.sampled_model_name == "gpt-4.1"
+    assert judged.metadata.token_usage
     assert (await graders.validate(grader=GRADER)).grader is not None
     with pytest.raises(openai.BadRequestError):
         await graders.validate(grader={"type": "python", "name": "p", "source": "def grade(:"})
@@ -395,7 +422,8 @@ async def test_azure_shape(emulator: Emulator, openai_client: OpenAIClient) -> N
         async with session.get(url, headers={"api-key": "k"}) as resp:
             assert resp.status == 404  # no api-version
         async with session.get(url, params={"api-version": "2024-10-21"}, headers={"api-key": "k"}) as resp:
-            assert resp.status == 200 and (await resp.json())["object"] == "list"
+            assert resp.status == 200
+            assert (await resp.json())["object"] == "list"
 
 
 async def _azure_flow(client: Any, emulator: Emulator, openai_client: OpenAIClient) -> None:

@@ -51,29 +51,27 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return any(
-        hmac.compare_digest(sig.partition(",")[2], expected) for sig in headers["webhook-signature"].split()
-    )
+    return any(hmac.compare_digest(sig.partition(",")[2], expected) for sig in headers["webhook-signature"].split())
 
 
 async def test_signed_webhooks_for_each_terminal_status(openai_client: OpenAIClient) -> None:
-    async with receiver(fail_first=1) as (url, received):
-        async with Emulator(
-            job_seconds=0.5, webhook_url=url, webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05)
-        ) as emu:
-            client = openai_client(emu.base_url)
-            good = await client.files.create(file=("t.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
-            small = await client.files.create(file=("s.jsonl", jsonl(supervised_rows(2))), purpose="fine-tune")
-            ok = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=good.id)
-            bad = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
-            stopped = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=good.id)
-            await client.fine_tuning.jobs.cancel(stopped.id)
-            assert emu.webhooks is not None
-            with anyio.fail_after(10):
-                # Nobody polls: the scheduler alone must finish the jobs and send their webhooks.
-                while sum(d.delivered for d in emu.webhooks.deliveries) < 3:
-                    await anyio.sleep(0.05)
-            await emu.webhooks.wait_idle()
+    async with (
+        receiver(fail_first=1) as (url, received),
+        Emulator(job_seconds=0.5, webhook_url=url, webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05)) as emu,
+    ):
+        client = openai_client(emu.base_url)
+        good = await client.files.create(file=("t.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
+        small = await client.files.create(file=("s.jsonl", jsonl(supervised_rows(2))), purpose="fine-tune")
+        ok = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=good.id)
+        bad = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
+        stopped = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=good.id)
+        await client.fine_tuning.jobs.cancel(stopped.id)
+        assert emu.webhooks is not None
+        with anyio.fail_after(10):
+            # Nobody polls: the scheduler alone must finish the jobs and send their webhooks.
+            while sum(d.delivered for d in emu.webhooks.deliveries) < 3:  # noqa: ASYNC110 - polling the HTTP API is the point
+                await anyio.sleep(0.05)
+        await emu.webhooks.wait_idle()
 
     assert len(received) == 4  # the first delivery got a 500 and was retried
     ids = [r["headers"]["webhook-id"] for r in received]
@@ -83,7 +81,9 @@ async def test_signed_webhooks_for_each_terminal_status(openai_client: OpenAICli
         assert r["request_line"] == "POST /hooks/openai HTTP/1.1"
         assert r["headers"]["content-type"] == "application/json"
         assert verify(SECRET, r["headers"], r["body"])
-        assert body["object"] == "event" and body["id"].startswith("evt_") and body["id"] == r["headers"]["webhook-id"]
+        assert body["object"] == "event"
+        assert body["id"].startswith("evt_")
+        assert body["id"] == r["headers"]["webhook-id"]
         assert isinstance(body["created_at"], int)
     events = {json.loads(r["body"])["type"]: json.loads(r["body"])["data"]["id"] for r in received}
     assert events == {
