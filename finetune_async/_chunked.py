@@ -42,22 +42,23 @@ MAX_PART_SIZE = 64 * 1024 * 1024
 RESUME_WINDOW = 3600 - 300
 
 
-def file_slice(path: str, offset: int, length: int) -> Callable[[], AsyncIterator[bytes]]:
-    """A factory of async iterators over ``length`` bytes of ``path`` from ``offset``.
+def file_slice(handle: anyio.AsyncFile[bytes], offset: int, length: int) -> Callable[[], AsyncIterator[bytes]]:
+    """A factory of async iterators over ``length`` bytes of an open file from ``offset``.
 
-    Each call opens the file anew, so a retried part is streamed again from its start.
+    Each call seeks again, so a retried part is streamed again from its start. The caller
+    owns the open file and closes it: an iterator abandoned mid-way (a cancelled request)
+    then holds nothing open.
     """
 
     async def chunks() -> AsyncIterator[bytes]:
-        async with await anyio.open_file(path, "rb") as handle:
-            await handle.seek(offset)
-            remaining = length
-            while remaining > 0:
-                block = await handle.read(min(READ_CHUNK, remaining))
-                if not block:
-                    raise OSError(f"{path} shrank while it was being uploaded")
-                remaining -= len(block)
-                yield block
+        await handle.seek(offset)
+        remaining = length
+        while remaining > 0:
+            block = await handle.read(min(READ_CHUNK, remaining))
+            if not block:
+                raise OSError(f"{handle.name} shrank while it was being uploaded")
+            remaining -= len(block)
+            yield block
 
     return chunks
 
@@ -176,8 +177,8 @@ async def upload_file_chunked(
     async def send(index: int, offset: int) -> None:
         nonlocal done
         length = min(part_size, total - offset)
-        async with limiter:
-            part = await client.uploads.parts.create(upload_id, data=file_slice(path, offset, length))
+        async with limiter, await anyio.open_file(path, "rb") as handle:
+            part = await client.uploads.parts.create(upload_id, data=file_slice(handle, offset, length))
             state.parts[index] = part.id
             # One writer at a time: saves share the state file's temporary name.
             async with saving:

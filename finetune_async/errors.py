@@ -272,12 +272,14 @@ class JobCancelledError(_JobError):
 class DatasetError(FineTuneError):
     """A dataset failed validation; ``.problems`` holds every problem with its line number."""
 
-    def __init__(self, problems: list[Problem], *, path: str | None = None) -> None:
+    def __init__(self, problems: list[Problem], *, path: str | None = None, total: int | None = None) -> None:
         self.problems = problems
         self.path = path
+        #: Every problem found, including those beyond the report's cap.
+        self.total = max(total or 0, len(problems))
         shown = "; ".join(
             f"line {p.line}: {p.message}" if p.line is not None else p.message for p in problems[:5]
         )
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        more = f" (and {self.total - 5} more)" if self.total > 5 else ""
         where = f"{path}: " if path else ""
-        super().__init__(f"{where}{len(problems)} problem(s): {shown}{more}")
+        super().__init__(f"{where}{self.total} problem(s): {shown}{more}")

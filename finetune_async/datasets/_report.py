@@ -106,7 +106,7 @@ class DatasetReport:
     def raise_for_problems(self) -> None:
         """Raise :class:`~finetune_async.errors.DatasetError` carrying ``problems`` unless ``ok``."""
         if not self.ok:
-            raise DatasetError(list(self.problems), path=self.path)
+            raise DatasetError(list(self.problems), path=self.path, total=self.n_problems)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data (dicts, lists, str, int, float, bool, None)."""

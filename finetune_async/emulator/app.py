@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -34,6 +35,7 @@ from .state import (
 
 __all__ = ["create_app"]
 
+_log = logging.getLogger("finetune_async.emulator")
 STATE_KEY = web.AppKey("state", EmulatorState)
 FAULTS_KEY = web.AppKey("faults", Faults)
 
@@ -168,6 +170,10 @@ def _make_middleware(api_keys: Collection[str] | None) -> Middleware:
             response = _error(APIError(exc.status, msg, code=None))
             if exc.status == 405:
                 response.headers["Allow"] = exc.headers.get("Allow", "")
+        except Exception:
+            # A bug in the emulator: still answer in the API's shape (clients and fuzzers see a 500).
+            _log.exception("emulator error handling %s %s", request.method, request.path)
+            response = _error(APIError(500, "The emulator failed to handle this request.", type="server_error"))
         response.headers["x-request-id"] = request_id
         response.headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
         return response

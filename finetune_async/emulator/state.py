@@ -662,7 +662,7 @@ class EmulatorState:
         )
         self._schedule(job)
         # Answered as created (validating_files) even when job_seconds is 0, like the API.
-        return self.job_api(job, created)
+        return self.job_api(job)
 
     # -- jobs: lifecycle -------------------------------------------------------------------
 
@@ -830,7 +830,7 @@ class EmulatorState:
         self.advance(job, now())
         return job
 
-    def job_api(self, job: JobRecord, t: float | None = None) -> dict[str, Any]:
+    def job_api(self, job: JobRecord) -> dict[str, Any]:
         """The ``FineTuningJob`` JSON."""
         shown = job.hp_requested if job.status == "validating_files" or job.invalid else job.hp_resolved
         hp_all = {k: shown.get(k, "auto") for k in _HP_KEYS[job.method_type]}
@@ -882,7 +882,7 @@ class EmulatorState:
         t = now()
         for j in page:
             self.advance(j, t)
-        return {"object": "list", "data": [self.job_api(j, t) for j in page], "has_more": start + limit < len(jobs)}
+        return {"object": "list", "data": [self.job_api(j) for j in page], "has_more": start + limit < len(jobs)}
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """``POST …/cancel``; 400 once the job has finished."""
@@ -897,7 +897,7 @@ class EmulatorState:
         self.store.put_job(job)
         self.store.add_events(job.id, [self._event("Fine-tuning job cancelled", t)])
         self._terminal(job)
-        return self.job_api(job, t)
+        return self.job_api(job)
 
     def pause_job(self, job_id: str) -> dict[str, Any]:
         """``POST …/pause``; 400 unless the job is running."""
@@ -912,7 +912,7 @@ class EmulatorState:
         self.store.put_job(job)
         self.store.add_events(job.id, [self._event("Fine-tuning job paused", t)])
         self._schedule(job)
-        return self.job_api(job, t)
+        return self.job_api(job)
 
     def resume_job(self, job_id: str) -> dict[str, Any]:
         """``POST …/resume``; 400 unless the job is paused."""
@@ -926,7 +926,7 @@ class EmulatorState:
         self.store.put_job(job)
         self.store.add_events(job.id, [self._event("Fine-tuning job resumed", t)])
         self._schedule(job)
-        return self.job_api(job, t)
+        return self.job_api(job)
 
     def list_events(self, job_id: str, *, limit: int, after: str | None) -> dict[str, Any]:
         """``GET …/events``: newest first; ``after`` = an event id, giving the events older than it."""

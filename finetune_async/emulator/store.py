@@ -245,8 +245,8 @@ class Store:
                 self.permissions.setdefault(obj["checkpoint"], []).append(obj["permission"])
             elif kind == "deleted_model":
                 self.deleted_models.add(id_)
-        # Files are re-sorted by creation time: an upsert keeps its first seq, so this is
-        # already the order they were created in; jobs likewise.
+        # An upsert keeps its row's first seq, so this load order is creation order, which is
+        # what the dicts' insertion order (and so every listing) relies on.
 
     # -- writes ----------------------------------------------------------------------
 

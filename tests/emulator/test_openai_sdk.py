@@ -435,3 +435,27 @@ async def _azure_flow(client: Any, emulator: Emulator, openai_client: OpenAIClie
     assert done.fine_tuned_model in [m.id async for m in client.models.list()]
     # The same state is visible through the OpenAI-shaped routes.
     assert (await openai_client(emulator.base_url).fine_tuning.jobs.retrieve(job.id)).status == "succeeded"
+
+
+async def test_file_listing_order_and_legacy_models(emulator: Emulator, openai_client: OpenAIClient) -> None:
+    client = openai_client(emulator.base_url)
+    ids = [
+        (await client.files.create(file=(f"f{i}.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")).id
+        for i in range(3)
+    ]
+    assert [f.id async for f in client.files.list(order="asc", limit=2)] == ids
+    page = await client.files.list(order="asc", limit=1, after=ids[0])
+    assert [f.id for f in page.data] == [ids[1]]
+    assert page.has_more
+    empty = await client.files.list(purpose="batch")
+    assert empty.data == []
+    assert empty.has_more is False
+
+    legacy = b"".join(f'{{"prompt": "{i} + {i} =", "completion": " {2 * i}"}}\n'.encode() for i in range(12))
+    train = await client.files.create(file=("legacy.jsonl", legacy), purpose="fine-tune")
+    job = await client.fine_tuning.jobs.create(model="babbage-002", training_file=train.id)
+    assert (await wait_for(client, job.id, {"succeeded", "failed"})).status == "succeeded"
+    chat = await client.fine_tuning.jobs.create(model="davinci-002", training_file=ids[0])
+    failed = await wait_for(client, chat.id, {"succeeded", "failed"})
+    assert failed.status == "failed"
+    assert "line 1" in failed.error.message

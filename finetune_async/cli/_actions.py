@@ -1,0 +1,190 @@
+"""The steps commands share (and ``demo`` strings together): validate, upload, watch a job,
+show checkpoints and metrics. Each calls the public API and renders the result."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import finetune_async as ft
+from finetune_async.datasets import DatasetReport, Distribution
+
+from ._display import JobView, UploadProgress
+from ._metrics import Metrics, metrics_table
+from ._output import fmt_size, fmt_time
+
+__all__ = [
+    "checkpoints_table",
+    "jobs_table",
+    "print_report",
+    "upload_files",
+    "watch_job",
+]
+
+#: How often ``watch_job`` fetches the job for its status and ``estimated_finish``.
+JOB_REFRESH_SECONDS = 2.0
+
+
+def print_report(console: Console, report: DatasetReport, *, stats: bool = True) -> None:
+    """The validation verdict, every problem kept with its line, and the statistics."""
+    name = os.path.basename(report.path or "dataset")
+    if report.ok:
+        line = Text("✓ ", style="bold green")
+        line.append(f"{name}: {report.n_examples} examples, no problems ({report.method})")
+        console.print(line)
+    else:
+        line = Text("✗ ", style="bold red")
+        line.append(f"{name}: {report.n_problems} problem(s) in {report.n_examples} examples ({report.method})")
+        console.print(line)
+        for problem in report.problems:
+            where = f"line {problem.line}" if problem.line is not None else "file"
+            text = Text(f"  {where}: ", style="bold")
+            text.append(f"[{problem.code}] ", style="red")
+            text.append(problem.message)
+            console.print(text)
+        if report.n_problems_not_shown:
+            console.print(f"  … and {report.n_problems_not_shown} more problem(s)")
+    if stats and report.stats.n_examples:
+        console.print(stats_table(report))
+
+
+def stats_table(report: DatasetReport) -> Table:
+    """The statistics of the examples that passed, and what training on them would bill."""
+    s = report.stats
+    table = Table(title="Dataset statistics", show_header=False, title_justify="left")
+    table.add_column("", style="dim")
+    table.add_column("")
+
+    def dist(d: Distribution) -> str:
+        return f"mean {d.mean:,.1f}  median {d.median:,.0f}  p90 {d.p90:,.0f}  min {d.min:,}  max {d.max:,}"
+
+    table.add_row("valid examples", f"{s.n_examples:,}")
+    table.add_row("messages per example", dist(s.messages_per_example))
+    table.add_row("tokens per example", dist(s.tokens_per_example))
+    table.add_row("assistant tokens per example", dist(s.assistant_tokens_per_example))
+    table.add_row("total tokens", f"{s.total_tokens:,} ({s.token_estimate_method})")
+    table.add_row(f"over the {s.context_limit:,}-token context", f"{s.n_over_context:,}")
+    table.add_row("duplicate examples", f"{s.n_duplicates:,}")
+    table.add_row("without a system / user message", f"{s.n_missing_system:,} / {s.n_missing_user:,}")
+    table.add_row("epochs (API default)", f"{s.epochs}")
+    table.add_row("billed tokens (estimate)", f"{s.billed_tokens:,}")
+    return table
+
+
+async def upload_files(
+    client: ft.AsyncClient, console: Console, paths: Sequence[str], *, purpose: str = "fine-tune", quiet: bool = False
+) -> list[ft.FileObject]:
+    """Upload each file with a progress bar; prints one line per file unless ``quiet``.
+
+    Files over the Files API's 512 MB limit go through the Uploads API in parts (the SDK's doing).
+    """
+    results: list[ft.FileObject] = []
+    with UploadProgress(console, quiet=quiet) as progress:
+        for path in paths:
+            update = progress.add(os.path.basename(path), os.path.getsize(path))
+            file = await client.files.create(file=path, purpose=purpose, on_progress=update)
+            update(file.bytes)
+            results.append(file)
+    if not quiet:
+        for path, file in zip(paths, results):
+            line = Text("✓ ", style="bold green")
+            line.append(f"Uploaded {os.path.basename(path)} ({fmt_size(file.bytes)}): ")
+            line.append(file.id, style="bold")
+            console.print(line)
+    return results
+
+
+async def watch_job(
+    client: ft.AsyncClient, job_id: str, view: JobView, *, timeout: float | None = None
+) -> ft.FineTuningJob:
+    """Follow the job until it ends, feeding ``view`` its events and state; returns the final job.
+
+    The events come from :func:`finetune_async.stream_events`; the job itself (its status and
+    ``estimated_finish``, for the ETA) is fetched again every couple of seconds between events.
+    Raises TimeoutError after ``timeout`` seconds (the job keeps running).
+    """
+    with anyio.fail_after(timeout):
+        job = await client.fine_tuning.jobs.retrieve(job_id)
+        view.job(job)
+        fetched = time.monotonic()
+        async for event in ft.stream_events(client, job_id):
+            view.event(event)
+            if time.monotonic() - fetched >= JOB_REFRESH_SECONDS:
+                view.job(await client.fine_tuning.jobs.retrieve(job_id))
+                fetched = time.monotonic()
+        job = await client.fine_tuning.jobs.retrieve(job_id)
+        view.job(job)
+    return job
+
+
+def jobs_table(jobs: Sequence[ft.FineTuningJob], *, title: str | None = None) -> Table:
+    """One row per job: id, status, model, fine-tuned model, method, created, finished."""
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status")
+    table.add_column("model")
+    table.add_column("fine-tuned model", overflow="fold")
+    table.add_column("method")
+    table.add_column("created")
+    table.add_column("finished")
+    for job in jobs:
+        table.add_row(
+            job.id,
+            Text(str(job.status), style=_status_style(str(job.status))),
+            job.model,
+            job.fine_tuned_model or "-",
+            str(job.method.type) if job.method is not None else "-",
+            fmt_time(job.created_at),
+            fmt_time(job.finished_at),
+        )
+    return table
+
+
+def _status_style(status: str) -> str:
+    return {"succeeded": "green", "failed": "red", "cancelled": "yellow", "paused": "yellow", "running": "cyan"}.get(
+        status, ""
+    )
+
+
+def checkpoints_table(checkpoints: Sequence[ft.FineTuningJobCheckpoint], *, title: str | None = None) -> Table:
+    """One row per checkpoint, by step: the checkpoint model and its metrics."""
+
+    def num(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "-"
+
+    table = Table(title=title)
+    table.add_column("step", justify="right")
+    table.add_column("checkpoint model", no_wrap=True)
+    table.add_column("train loss", justify="right")
+    table.add_column("valid loss", justify="right")
+    table.add_column("full valid loss", justify="right")
+    table.add_column("train acc", justify="right")
+    table.add_column("full valid acc", justify="right")
+    table.add_column("created")
+    for ck in sorted(checkpoints, key=lambda c: c.step_number):
+        m = ck.metrics
+        table.add_row(
+            str(ck.step_number),
+            ck.fine_tuned_model_checkpoint,
+            num(m.train_loss),
+            num(m.valid_loss),
+            num(m.full_valid_loss),
+            num(m.train_mean_token_accuracy),
+            num(m.full_valid_mean_token_accuracy),
+            fmt_time(ck.created_at),
+        )
+    return table
+
+
+def print_metrics(console: Console, metrics: Metrics) -> None:
+    """The sparkline chart, or a note when there is nothing to chart yet."""
+    if not metrics.rows:
+        console.print(f"No metrics for {metrics.job_id} yet (no result file and no metrics events).")
+        return
+    console.print(metrics_table(metrics))
