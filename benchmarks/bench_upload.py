@@ -106,7 +106,7 @@ def main() -> int:
     print(f"{'uploader RSS before the upload (MB)':40} {stats['rss_before']:>12.1f}")
     print(f"{'uploader peak RSS (MB)':40} {stats['rss_peak']:>12.1f} {'< 200':>12}")
     print(f"{'throughput (MB/s)':40} {size_mb / stats['seconds']:>12.1f}")
-    print(f"{'stored copy matches (md5)':40} {str(stored == expected):>12}")
+    print(f"{'stored copy matches (md5)':40} {stored == expected!s:>12}")
     return 0 if stored == expected else 1
 
 

@@ -75,6 +75,15 @@ from .models import (
 )
 from .models._converter import to_dict
 from .pagination import AsyncPaginator, Page
+from .polling import as_completed, stream_checkpoints, stream_events, wait_for_job, wait_for_jobs
+from .webhooks import (
+    FineTuningWebhookEvent,
+    InvalidWebhookSignatureError,
+    WebhookHub,
+    parse_webhook_event,
+    unwrap_webhook,
+    verify_webhook_signature,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -107,9 +116,11 @@ __all__ = [
     "FineTuningJobEvent",
     "FineTuningJobIntegration",
     "FineTuningJobWandbIntegration",
+    "FineTuningWebhookEvent",
     "Grader",
     "Hyperparameters",
     "InternalServerError",
+    "InvalidWebhookSignatureError",
     "JobCancelledError",
     "JobFailedError",
     "JobStatus",
@@ -145,6 +156,15 @@ __all__ = [
     "UploadPart",
     "UploadStatus",
     "ValidateGraderResponse",
+    "WebhookHub",
     "__version__",
+    "as_completed",
+    "parse_webhook_event",
+    "stream_checkpoints",
+    "stream_events",
     "to_dict",
+    "unwrap_webhook",
+    "verify_webhook_signature",
+    "wait_for_job",
+    "wait_for_jobs",
 ]

@@ -18,6 +18,7 @@ __all__ = ["RateLimiter"]
 #: The longest pause a server's Retry-After can impose on all polling (a bad header must not
 #: stall every waiter for hours).
 MAX_PENALTY = 60.0
+MARGIN = 1.03
 
 
 class RateLimiter:
@@ -42,8 +43,9 @@ class RateLimiter:
 
     @property
     def interval(self) -> float:
-        """Seconds between two grants."""
-        return 0.0 if math.isinf(self.rate) else 1.0 / self.rate
+        """Seconds between two grants: a hair over ``1 / rate``, so that the few milliseconds
+        between a grant and its request leaving never put ``rate + 1`` requests in one second."""
+        return 0.0 if math.isinf(self.rate) else MARGIN / self.rate
 
     async def acquire(self) -> None:
         """Wait until one more request may be sent, then return."""

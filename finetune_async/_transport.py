@@ -196,7 +196,17 @@ ResponseHook = Callable[[RequestInfo, int, str | None], Awaitable[None] | None]
 
 
 class Auth:
-    """Produces the authentication headers of one request. Never shows its secret."""
+    """Produces the authentication headers of one request. Never shows its secret.
+
+    A ``dynamic`` auth is asked for headers on every request; a static one gives its headers
+    once, for the session's defaults.
+    """
+
+    dynamic = True
+
+    def static_headers(self) -> dict[str, str]:
+        """Headers set once on the session (none for a dynamic auth)."""
+        return {}
 
     async def headers(self) -> dict[str, str]:
         raise NotImplementedError
@@ -214,14 +224,19 @@ class ApiKeyAuth(Auth):
 
     __slots__ = ("_header", "_value")
 
+    dynamic = False
+
     def __init__(self, api_key: str, *, azure: bool = False) -> None:
         if azure:
             self._header, self._value = "api-key", api_key
         else:
             self._header, self._value = "Authorization", f"Bearer {api_key}"
 
-    async def headers(self) -> dict[str, str]:
+    def static_headers(self) -> dict[str, str]:
         return {self._header: self._value}
+
+    async def headers(self) -> dict[str, str]:
+        return self.static_headers()
 
 
 TokenProvider = Callable[[], Awaitable[Any]]
@@ -359,7 +374,7 @@ class Transport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,
+                headers={**self._headers, **self._auth.static_headers()},
                 timeout=self.timeout.to_aiohttp(),
                 # We decode bodies ourselves and raise our own errors.
                 raise_for_status=False,
@@ -409,17 +424,21 @@ class Transport:
         query = self._query_params(params)
         url = self.url(path)
         retries = self.retry.max_retries if max_retries is None else max_retries
-        info = RequestInfo(
-            method=method,
-            url=url,
-            path=path,
-            params=query,
-            json=json_body,
-            form=form,
-            files=tuple(f.name for f in files),
+        info = (
+            RequestInfo(
+                method=method,
+                url=url,
+                path=path,
+                params=query,
+                json=json_body,
+                form=form,
+                files=tuple(f.name for f in files),
+            )
+            if self.request_hooks or self.response_hooks
+            else None
         )
         # File objects are rewound to where they stood for every attempt.
-        starts = {id(f.source): _tell(f.source) for f in files}
+        starts = {id(f.source): _tell(f.source) for f in files} if files else _NO_STARTS
         attempt_started = time.time()
         pending_reconcile = False
         refreshed_auth = False
@@ -509,18 +528,19 @@ class Transport:
         form: Mapping[str, str] | None,
         files: Sequence[FilePart],
         starts: Mapping[int, int | None],
-        info: RequestInfo,
+        info: RequestInfo | None,
         attempt: int,
     ) -> Response:
         session = self._get_session()
-        headers = await self._auth.headers()
+        # A static key lives in the session's default headers; only tokens are per request.
+        headers = await self._auth.headers() if self._auth.dynamic else {}
         data: Any = None
         if files or form is not None:
             data = _build_form(form or {}, files, starts)
         elif json_body is not None:
             data = orjson.dumps(json_body)
             headers["Content-Type"] = "application/json"
-        if self.request_hooks:
+        if self.request_hooks and info is not None:
             await _run_hooks(self.request_hooks, attrs.evolve(info, attempt=attempt))
         sent = False
         try:
@@ -553,23 +573,23 @@ class Transport:
             ) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise APITimeoutError(
-                f"{method} {info.path} timed out waiting for the answer", method=method, url=url, maybe_sent=True
+                f"{method} {_path_of(url)} timed out waiting for the answer", method=method, url=url, maybe_sent=True
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise APIConnectionError(
-                f"{method} {info.path}: the connection failed{' after the request was sent' if sent else ''}: "
+                f"{method} {_path_of(url)}: the connection failed{' after the request was sent' if sent else ''}: "
                 f"{type(exc).__name__}: {exc}",
                 method=method,
                 url=url,
                 maybe_sent=True,
             ) from None
         request_id = resp_headers.get("x-request-id")
-        if self.response_hooks:
+        if self.response_hooks and info is not None:
             await _run_hooks(self.response_hooks, info, status, request_id)
         if 200 <= status < 300:
-            log.debug("%s %s -> %s (request id %s)", method, info.path, status, request_id)
+            log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
             return Response(status=status, headers=resp_headers, content=body, request_id=request_id)
-        log.debug("%s %s -> %s (request id %s)", method, info.path, status, request_id)
+        log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
         raise status_error(
             status,
             _decode_error_body(body),
@@ -589,6 +609,15 @@ def _env_proxy(base_url: str) -> str | None:
     if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
         return None
     return urllib.request.getproxies().get(parts.scheme)
+
+
+_NO_STARTS: Mapping[int, int | None] = {}
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path
 
 
 def _is_retryable(exc: BaseException) -> bool:

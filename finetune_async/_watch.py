@@ -42,10 +42,11 @@ __all__ = ["TERMINAL", "Backoff", "WatchState", "is_transient", "next_poll_delay
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+FETCHING = 1
+SWEEPING = 2
+
 #: Jobs per page of a sweep (the API's list endpoints take up to 100 without complaint).
 PAGE_SIZE = 100
-#: A job whose estimated finish has passed is polled this long after it.
-FINISH_SLACK = 0.25
 #: Request deadline of a polling request: a hung poll must not hold a waiter for the
 #: client's default ten minutes, the next poll will do.
 POLL_TIMEOUT = 60.0
@@ -59,6 +60,8 @@ class Backoff:
     initial: float = 1.0
     ceiling: float = 30.0
     factor: float = 1.5
+    #: Seconds after the job's estimated finish to look (at ``initial`` intervals from then on).
+    finish_slack: float = 0.25
 
     def next_interval(self, previous: float | None, *, changed: bool) -> float:
         """The interval to use after a poll, given the previous one."""
@@ -72,20 +75,21 @@ class Backoff:
         return random.uniform(ceiling / 2, ceiling)
 
 
-#: With no user-given interval. With a webhook hub attached polling is only the fallback, so it
-#: backs off further.
+#: With no user-given interval. With a webhook hub attached polling is only the fallback for a
+#: webhook that never came: it starts slower, backs off further, and gives the webhook a few
+#: seconds past the estimated finish.
 DEFAULT_BACKOFF = Backoff()
-WEBHOOK_BACKOFF = Backoff(ceiling=120.0)
+WEBHOOK_BACKOFF = Backoff(initial=5.0, ceiling=120.0, finish_slack=5.0)
 
 
-def next_poll_delay(interval: float, *, estimated_finish: int | None, now: float, initial: float) -> float:
-    """Seconds until the next poll: the interval, but never past the job's estimated finish
+def next_poll_delay(interval: float, *, estimated_finish: int | None, now: float, backoff: Backoff) -> float:
+    """Seconds until the next poll: the interval, but never much past the job's estimated finish
     (``estimated_finish`` is wall-clock epoch seconds), and quick once that moment has passed."""
     if estimated_finish is None:
         return interval
-    until = estimated_finish + FINISH_SLACK - now
+    until = estimated_finish + backoff.finish_slack - now
     if until <= 0:
-        return min(interval, initial)
+        return min(interval, backoff.initial)
     return min(interval, until)
 
 
@@ -114,7 +118,7 @@ class Listener:
 
     def __init__(self) -> None:
         self._event: anyio.Event | None = None
-        self.done: deque[Slot] = deque()
+        self.done: list[Slot] = []
 
     def arm(self) -> anyio.Event:
         """A fresh event to wait on; arm *before* checking state so no wake-up is lost."""
@@ -167,7 +171,9 @@ class Slot:
         self.interval: float | None = None
         self.due = 0.0
         self.heap_due: float | None = None
-        self.in_flight = False
+        #: Who is fetching it now: nobody (0), a retrieve or an announced sweep (FETCHING), or a
+        #: routine sweep (SWEEPING), which a webhook's announcement does not wait for.
+        self.in_flight = 0
         self.urgent = False
         self.needs_retrieve = False
         #: The id listed right before this job in the jobs listing: ``after=prev_id`` starts a page at it.
@@ -194,12 +200,17 @@ class WatchState:
         self._slots: dict[str, Slot] = {}
         self._heap: list[tuple[float, int, Slot]] = []
         self._ready: deque[Slot] = deque()
+        self._singles: deque[Slot] = deque()
         self._urgent: dict[str, None] = {}
         self._idle: dict[Listener, None] = {}
         self._subscribers: dict[str, list[Listener]] = {}
         self._seq = itertools.count()
         self._driving = False
+        # One sweep at a time for due jobs, and one for jobs a webhook announced (those go first,
+        # see _sweep); announcements that come meanwhile gather for the next one.
         self._sweeping = False
+        self._urgent_sweeping = False
+        self._sweep_scopes: set[anyio.CancelScope] = set()
         self._wakeup: anyio.Event | None = None
         # Due jobs satisfied per sweep page, smoothed; below 1 a sweep costs more than retrieves.
         self._sweep_yield = 2.0
@@ -305,7 +316,7 @@ class WatchState:
             if slot.due > now:
                 self._schedule(slot, slot.due)
             else:
-                self._ready.append(slot)
+                (self._singles if slot.needs_retrieve else self._ready).append(slot)
 
     def _next_due_in(self, now: float) -> float:
         return max(0.0, self._heap[0][0] - now) if self._heap else math.inf
@@ -313,34 +324,50 @@ class WatchState:
     def _is_live(self, slot: Slot) -> bool:
         return self._slots.get(slot.job_id) is slot and not slot.finished and not slot.in_flight
 
-    def _take_work(self, now: float) -> tuple[list[Slot], bool] | None:
-        """The next slots to fetch and whether to sweep for them, or None when nothing is due."""
-        while self._urgent:
-            job_id = next(iter(self._urgent))
-            del self._urgent[job_id]
-            slot = self._slots.get(job_id)
-            if slot is not None and self._is_live(slot):
-                slot.urgent = False
-                return [slot], False
-        self._collect_due(now)
-        ready: list[Slot] = []
-        while self._ready:
-            slot = self._ready.popleft()
+    def _pop_live(self, queue: deque[Slot], now: float) -> Slot | None:
+        while queue:
+            slot = queue.popleft()
             if self._is_live(slot) and slot.due <= now:
-                ready.append(slot)
-        if not ready:
+                return slot
+        return None
+
+    def _take_work(self, now: float) -> tuple[list[Slot], str] | None:
+        """The next slots to fetch and how (``retrieve``, ``sweep``, ``urgent`` sweep), or None
+        when nothing is due now."""
+        urgent: list[Slot] = []
+        for job_id in list(self._urgent):
+            slot = self._slots.get(job_id)
+            if slot is None or slot.finished:
+                del self._urgent[job_id]
+            elif slot.in_flight != FETCHING and (not urgent or not self._urgent_sweeping):
+                # A slot being fetched stays urgent: that answer may predate the webhook.
+                del self._urgent[job_id]
+                slot.urgent = False
+                urgent.append(slot)
+        if len(urgent) == 1:
+            return urgent, "retrieve"
+        if urgent:
+            # Webhooks come in bursts for jobs that started together: one listing page has them all.
+            return urgent, "urgent"
+        self._collect_due(now)
+        single = self._pop_live(self._singles, now)
+        if single is not None:
+            return [single], "retrieve"
+        if not self._ready:
             return None
-        singles = [s for s in ready if s.needs_retrieve]
-        batch = [s for s in ready if not s.needs_retrieve]
-        if len(batch) >= 2 and not self._sweeping and self._sweep_yield >= 1.0:
-            # The singles go back to the queue; they are fetched next, one by one.
-            self._ready.extend(singles)
-            return batch, True
-        first, rest = ready[0], ready[1:]
-        self._ready.extendleft(reversed(rest))
-        # Retrieves instead of sweeps: let sweeping be tried again after a while.
+        if self._sweep_yield >= 1.0:
+            if self._sweeping:
+                return None  # the sweep under way will likely cover them; the next one will
+            batch: list[Slot] = []
+            while (slot := self._pop_live(self._ready, now)) is not None:
+                batch.append(slot)
+            if len(batch) >= 2:
+                return batch, "sweep"
+            return (batch, "retrieve") if batch else None
+        # Sweeps have not paid off lately: one by one, and let sweeping be tried again later.
         self._sweep_yield = min(2.0, self._sweep_yield + 0.02)
-        return [first], False
+        slot = self._pop_live(self._ready, now)
+        return ([slot], "retrieve") if slot is not None else None
 
     # -- driving -------------------------------------------------------------------------
 
@@ -382,30 +409,39 @@ class WatchState:
                         with anyio.move_on_after(self._next_due_in(now)):
                             await wakeup.wait()
                         continue
-                    slots, sweep = work
+                    slots, how = work
+                    mark = SWEEPING if how == "sweep" else FETCHING
                     for slot in slots:
-                        slot.in_flight = True
+                        slot.in_flight = mark
                     try:
                         await self.acquire()
                     except BaseException:
                         for slot in slots:
-                            slot.in_flight = False
+                            slot.in_flight = 0
                             self._schedule(slot, time.monotonic())
                         raise
-                    if sweep:
-                        self._sweeping = True
-                        tg.start_soon(self._sweep, client, slots)
+                    if how != "retrieve":
+                        urgent = how == "urgent"
+                        if urgent:
+                            self._urgent_sweeping = True
+                        else:
+                            self._sweeping = True
+                        tg.start_soon(self._sweep_in_scope, client, slots, urgent)
                     else:
                         tg.start_soon(self._retrieve, client, slots[0])
-                # Our own job is done: requests still in flight are for other waiters, and the
-                # next driver sends them again rather than make this waiter wait for them.
-                tg.cancel_scope.cancel()
+                # Our job is done. A retrieve in flight is let finish (its answer is a moment
+                # away and its request already counted); a sweep stops before its next page,
+                # and the next driver goes on from the jobs it had not reached.
+                for scope in self._sweep_scopes:
+                    scope.cancel()
         finally:
             self._driving = False
             self._wakeup = None
             self._handoff()
 
     def _update(self, slot: Slot, job: FineTuningJob, now: float) -> None:
+        if slot.finished:
+            return  # a sweep and a retrieve can both bring the end: report it once
         changed = job.status != slot.status
         slot.status = job.status
         slot.created_at = job.created_at
@@ -424,7 +460,7 @@ class WatchState:
             backoff = self.backoff
             slot.interval = backoff.next_interval(slot.interval, changed=changed)
             delay = next_poll_delay(
-                slot.interval, estimated_finish=job.estimated_finish, now=time.time(), initial=backoff.initial
+                slot.interval, estimated_finish=job.estimated_finish, now=time.time(), backoff=backoff
             )
         self._schedule(slot, now + delay)
 
@@ -439,33 +475,72 @@ class WatchState:
         slot.errors += 1
         self._schedule(slot, time.monotonic() + self.backoff.after_errors(slot.errors))
 
+    def _fail_all(self, slots: Iterable[Slot], exc: BaseException) -> None:
+        for slot in list(slots):
+            slot.error = exc
+            for listener in slot.listeners:
+                listener.finished(slot)
+        self._kick()
+
     async def _retrieve(self, client: AsyncClient, slot: Slot) -> None:
         try:
             job = await self.poll_client(client).fine_tuning.jobs.retrieve(slot.job_id)
-        except (APIConnectionError, APIStatusError) as exc:
+        except Exception as exc:  # delivered to this job's waiters, not raised in the driver's task
             self._failed(slot, exc)
         else:
             self._update(slot, job, time.monotonic())
         finally:
-            slot.in_flight = False
+            slot.in_flight = 0
             if not slot.finished and slot.heap_due is None:
                 # Cancelled mid-request (the driver left): whoever drives next fetches it.
                 self._schedule(slot, time.monotonic())
             self._kick()
 
-    async def _sweep(self, client: AsyncClient, slots: list[Slot]) -> None:
+    async def _sweep_in_scope(self, client: AsyncClient, slots: list[Slot], urgent: bool) -> None:
+        with anyio.CancelScope() as scope:
+            self._sweep_scopes.add(scope)
+            try:
+                await self._sweep(client, slots, urgent)
+            finally:
+                self._sweep_scopes.discard(scope)
+                if urgent:
+                    self._urgent_sweeping = False
+                else:
+                    self._sweeping = False
+
+    def _anchor(self, slots: list[Slot]) -> str | None:
+        """The ``after`` cursor that starts the listing just above the newest of ``slots``."""
+        newest = max(slots, key=lambda s: -1 if s.created_at is None else s.created_at)
+        if newest.created_at is None:
+            return None
+        # Jobs created in the same second are listed in an order their created_at cannot tell:
+        # climb over the watched ones listed above, so that none of them is left out.
+        anchor = newest
+        for _ in range(len(self._slots)):
+            above = self._slots.get(anchor.prev_id) if anchor.prev_id is not None else None
+            if above is None or above.created_at != newest.created_at:
+                break
+            anchor = above
+        return anchor.prev_id
+
+    def _urgent_ready(self) -> bool:
+        return any((slot := self._slots.get(job_id)) is not None and self._is_live(slot) for job_id in self._urgent)
+
+    async def _sweep(self, client: AsyncClient, slots: list[Slot], urgent: bool) -> None:
         jobs = self.poll_client(client).fine_tuning.jobs
         wanted = {s.job_id: s for s in slots}
         known = [s.created_at for s in slots if s.created_at is not None]
         oldest = min(known) if len(known) == len(slots) else None
-        # Start right above the newest due job when we know what is listed before it.
-        newest = max(slots, key=lambda s: -1 if s.created_at is None else s.created_at)
-        after = newest.prev_id if newest.created_at is not None else None
+        after = self._anchor(slots)
         pages = found = 0
-        completed = False
+        outcome = "cancelled"
         try:
             while wanted:
                 if pages:
+                    # A routine sweep lets jobs a webhook announced go first (their waiters are
+                    # waiting right now, the routine sweep's only might be), one turn per page.
+                    if not urgent and self._urgent_ready():
+                        await anyio.sleep(self.limiter.interval)
                     await self.acquire()
                 try:
                     page = await jobs.list(limit=PAGE_SIZE, after=after)
@@ -483,8 +558,7 @@ class WatchState:
                         slot.prev_id = prev
                         if wanted.pop(job.id, None) is not None:
                             found += 1
-                        if not slot.finished:
-                            self._update(slot, job, now)
+                        self._update(slot, job, now)
                     prev = job.id
                 if not page.has_more or not page.data:
                     break
@@ -493,22 +567,32 @@ class WatchState:
                 if pages >= len(wanted):
                     break  # the rest is cheaper one by one
                 after = page.data[-1].id
-            completed = True
+            outcome = "done"
         except (APIConnectionError, APIStatusError) as exc:
+            outcome = "failed"
             self.penalize(exc)
+            if not is_transient(exc):
+                self._fail_all(wanted.values(), exc)
+        except Exception as exc:  # e.g. the client was closed: the waiters of these jobs hear it
+            outcome = "failed"
+            self._fail_all(wanted.values(), exc)
         finally:
-            self._sweeping = False
-            self._sweep_yield = 0.7 * self._sweep_yield + 0.3 * (found / max(pages, 1))
+            self._sweep_yield = min(10.0, 0.7 * self._sweep_yield + 0.3 * (found / max(pages, 1)))
             now = time.monotonic()
+            mark = FETCHING if urgent else SWEEPING
             for slot in slots:
-                slot.in_flight = False
-                if slot.job_id in wanted and not slot.finished:
-                    if completed:
-                        slot.needs_retrieve = True
-                        self._schedule(slot, now)
-                    else:
-                        slot.errors += 1
-                        self._schedule(slot, now + self.backoff.after_errors(slot.errors))
+                if slot.in_flight == mark:
+                    slot.in_flight = 0
+                if slot.job_id not in wanted or slot.finished:
+                    continue
+                if outcome == "done":
+                    slot.needs_retrieve = True  # not where the listing said it would be
+                    self._schedule(slot, now)
+                elif outcome == "failed":
+                    slot.errors += 1
+                    self._schedule(slot, now + self.backoff.after_errors(slot.errors))
+                else:
+                    self._schedule(slot, now)
             self._kick()
 
     def stats(self) -> dict[str, float]:

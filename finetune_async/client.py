@@ -20,6 +20,7 @@ from ._transport import (
     TokenProviderAuth,
     Transport,
 )
+from ._watch import WatchState
 from .errors import FineTuneError
 from .resources import Files, FineTuning, Models, Uploads
 from .resources.uploads import _UploadInfo
@@ -33,6 +34,8 @@ class AsyncClient:
     """An async client for the fine-tuning, files, uploads and models APIs.
 
     Use it as ``async with AsyncClient() as client: ...`` (or call ``await client.close()``).
+    ``max_poll_requests_per_second`` caps the requests of the waiting helpers (``wait_for_job``,
+    ``stream_events``, ...) all together, however many jobs they watch.
     One aiohttp session per client, opened on the first request, with a connection pool
     sized for hundreds of concurrent requests. The API key never appears in ``repr``, logs
     or exceptions.
@@ -61,6 +64,7 @@ class AsyncClient:
         connection_limit: int = 512,
         request_hooks: Iterable[RequestHook] = (),
         response_hooks: Iterable[ResponseHook] = (),
+        max_poll_requests_per_second: float | None = 20.0,
         _auth: Auth | None = None,
     ) -> None:
         if _auth is None:
@@ -97,6 +101,9 @@ class AsyncClient:
         # lost answer never hands one create's object to another identical create.
         self._claimed_ids: set[str] = set()
         self._uploads_started: dict[str, _UploadInfo] = {}
+        # Shared by every waiter of this client and its with_options() views (polling.py): the
+        # one request-rate ceiling of all polling (None: no ceiling) and the attached webhook hubs.
+        self._watch = WatchState(max_poll_requests_per_second)
         self._init_resources()
 
     def _init_resources(self) -> None:

@@ -1,17 +1,62 @@
-"""Helpers that own the longer-lived loops built on the resources (they poll; resources never do)."""
+"""Helpers that own the longer-lived loops built on the resources (they poll; resources never do).
+
+* :func:`wait_for_job` — await one fine-tuning job until it ends.
+* :func:`wait_for_jobs` / :func:`as_completed` — many jobs at once, under one request-rate
+  ceiling shared by every waiter of the client (``AsyncClient(max_poll_requests_per_second=...)``).
+* :func:`stream_events` / :func:`stream_checkpoints` — a job's events or checkpoints, oldest
+  first, each once, as they appear.
+* :func:`wait_for_file_processing` — poll an uploaded file until it is processed.
+
+Waiting is adaptive: quick at first (1 s), slower while nothing changes (up to 30 s, or 120 s
+when a webhook hub is attached, see :mod:`finetune_async.webhooks`), and never much past
+the job's ``estimated_finish``. A failing poll (connection trouble, 429, 5xx) is tried again
+later: an outage keeps the wait alive until its ``timeout``. Everything is structured: the
+helpers start no task that outlives them, and cancelling the awaiting task stops them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
 
-from .models import FileObject, FileStatus
+from ._watch import DEFAULT_BACKOFF, TERMINAL, Listener, is_transient, next_poll_delay, unique
+from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError
+from .models import (
+    FileObject,
+    FileStatus,
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    JobStatus,
+)
+from .pagination import Page
 
 if TYPE_CHECKING:
     from .client import AsyncClient
 
-__all__ = ["wait_for_file_processing"]
+__all__ = [
+    "as_completed",
+    "stream_checkpoints",
+    "stream_events",
+    "wait_for_file_processing",
+    "wait_for_job",
+    "wait_for_jobs",
+]
+
+#: Items asked for by the first page of a poll: usually only a few are new since the last.
+FIRST_PAGE = 20
+#: Items per page when catching up.
+PAGE_SIZE = 100
+#: A stream asks for the job's status when new items arrived, and at least every this many polls.
+STATUS_EVERY = 3
+
+EventCallback = Callable[[FineTuningJobEvent], "Awaitable[object] | object"]
 
 
 async def wait_for_file_processing(
@@ -28,3 +73,322 @@ async def wait_for_file_processing(
             if file.status in (FileStatus.PROCESSED, FileStatus.ERROR):
                 return file
             await anyio.sleep(poll_interval)
+
+
+def _outcome(job: FineTuningJob, raise_on_failure: bool) -> FineTuningJob:
+    if raise_on_failure:
+        if job.status == JobStatus.FAILED:
+            raise JobFailedError(job)
+        if job.status == JobStatus.CANCELLED:
+            raise JobCancelledError(job)
+    return job
+
+
+def _check_interval(poll_interval: float | None) -> None:
+    if poll_interval is not None and not poll_interval > 0:
+        raise ValueError("poll_interval must be > 0 seconds")
+
+
+async def wait_for_job(
+    client: AsyncClient,
+    job_id: str,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 (the public API takes a deadline, as the official SDK does)
+    poll_interval: float | None = None,
+    on_event: EventCallback | None = None,
+    raise_on_failure: bool = True,
+) -> FineTuningJob:
+    """Wait until the fine-tuning job ends and return it (status ``succeeded``).
+
+    ``poll_interval`` fixes the seconds between polls (default: adaptive, see the module
+    docstring). ``on_event``, a plain or async callable, receives each of the job's events
+    once, oldest first, as they appear (the same stream as :func:`stream_events`); an
+    exception it raises ends the wait. A ``paused`` job is waited on like a running one.
+
+    Raises :class:`~finetune_async.JobFailedError` (``.job``, ``.error``: code, message,
+    param) or :class:`~finetune_async.JobCancelledError` when the job ended otherwise, unless
+    ``raise_on_failure=False``, which returns the job whatever its final status.
+    :class:`TimeoutError` when it has not ended after ``timeout`` seconds. Errors that
+    polling again cannot fix (e.g. :class:`~finetune_async.NotFoundError`,
+    :class:`~finetune_async.AuthenticationError`) are raised at once; connection trouble,
+    429 and 5xx answers are not: polling goes on until ``timeout``.
+    """
+    _check_interval(poll_interval)
+    # No cancel scope without a deadline: ten thousand waiters each save its half kilobyte.
+    with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
+        if on_event is not None:
+            final: list[FineTuningJob] = []
+            async with aclosing(_follow(client, job_id, _event_lister(client, job_id), poll_interval, final)) as it:
+                async for event in it:
+                    result = on_event(event)
+                    if inspect.isawaitable(result):
+                        await result
+            return _outcome(final[0], raise_on_failure)
+        watch = client._watch
+        listener = Listener()
+        slot = watch.register(job_id, listener, poll_interval)
+        try:
+            await watch.wait(client, listener)
+        finally:
+            watch.unregister(slot, listener)
+            watch.release()
+    if slot.error is not None:
+        raise slot.error
+    assert slot.job is not None
+    return _outcome(slot.job, raise_on_failure)
+
+
+async def as_completed(
+    client: AsyncClient,
+    job_ids: Iterable[str],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 (the public API takes a deadline, as the official SDK does)
+    poll_interval: float | None = None,
+) -> AsyncGenerator[FineTuningJob, None]:
+    """Yield each job once it has ended (whatever its final status), in the order they end.
+
+    ``async for job in ft.as_completed(client, ids): ...``. Repeated ids are watched once.
+    The jobs are polled together (see :func:`wait_for_jobs`), and only while the loop waits
+    for the next job: polling pauses while your loop body runs. Close the iterator early with
+    ``contextlib.aclosing`` to stop watching at once.
+
+    Raises :class:`TimeoutError` when not every job has ended ``timeout`` seconds after the
+    iteration started, and errors that polling again cannot fix (e.g.
+    :class:`~finetune_async.NotFoundError` for an unknown job id).
+    """
+    _check_interval(poll_interval)
+    ids = unique(job_ids)
+    watch = client._watch
+    listener = Listener()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    slots = {}
+    try:
+        for job_id in ids:
+            slots[job_id] = watch.register(job_id, listener, poll_interval)
+        while slots:
+            with anyio.fail_after(None if deadline is None else deadline - time.monotonic()):
+                await watch.wait(client, listener)
+            finished, listener.done = listener.done, []
+            for slot in finished:
+                if slots.pop(slot.job_id, None) is None:
+                    continue
+                watch.unregister(slot, listener)
+                if slot.error is not None:
+                    raise slot.error
+                assert slot.job is not None
+                yield slot.job
+    finally:
+        for slot in slots.values():
+            watch.unregister(slot, listener)
+        watch.release()
+
+
+async def wait_for_jobs(
+    client: AsyncClient,
+    job_ids: Iterable[str],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 (the public API takes a deadline, as the official SDK does)
+    poll_interval: float | None = None,
+    raise_on_failure: bool = False,
+) -> list[FineTuningJob]:
+    """Wait until every job has ended; return them in the order of ``job_ids``.
+
+    Watching many jobs costs few requests: jobs due for a look at the same time are read from
+    the jobs listing, a hundred per request, and every waiter of the client shares its one
+    request-rate ceiling. By default failed and cancelled jobs are returned like the others
+    (check ``job.status``); ``raise_on_failure=True`` raises the
+    :class:`~finetune_async.JobFailedError` / :class:`~finetune_async.JobCancelledError` of
+    the first job to end that way.
+
+    Raises :class:`TimeoutError` when not all have ended after ``timeout`` seconds, and
+    errors that polling again cannot fix (e.g. :class:`~finetune_async.NotFoundError`).
+    """
+    ids = list(job_ids)
+    results: dict[str, FineTuningJob] = {}
+    async with aclosing(as_completed(client, ids, timeout=timeout, poll_interval=poll_interval)) as jobs:
+        async for job in jobs:
+            results[job.id] = _outcome(job, raise_on_failure)
+    return [results[job_id] for job_id in ids]
+
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Listed)
+Lister = Callable[[str | None, int], Awaitable[Page[T]]]
+
+
+class _Cursor:
+    """Which items of a newest-first listing are new since the last look (sans I/O).
+
+    Remembers only the newest item seen (and the ids sharing its ``created_at`` second, for
+    the fallback below), not every id: a job with a hundred thousand events costs the same.
+    The listing is read from the top until that item shows up; everything above it is new.
+    Were it ever missing from the listing, items are told apart by time instead: newer than
+    its second, or in its second and not among the ids seen there.
+    """
+
+    __slots__ = ("newest_at", "newest_id", "recent")
+
+    def __init__(self) -> None:
+        self.newest_id: str | None = None
+        self.newest_at: int | None = None
+        self.recent: set[str] = set()
+
+    def scan(self, items: list[T]) -> tuple[list[T], bool]:
+        """The items of one page (newest first) above the newest seen, and whether it was met."""
+        if self.newest_id is None:
+            return items, False
+        for i, item in enumerate(items):
+            if item.id == self.newest_id:
+                return items[:i], True
+        return items, False
+
+    def accept(self, newest_first: list[T], met: bool) -> list[T]:
+        """Remember ``newest_first`` (everything read above the newest seen) as seen; oldest first."""
+        if not met and self.newest_id is not None and self.newest_at is not None:
+            at, recent = self.newest_at, self.recent
+            newest_first = [i for i in newest_first if i.created_at > at or (i.created_at == at and i.id not in recent)]
+        if newest_first:
+            top = newest_first[0].created_at
+            same = {i.id for i in newest_first if i.created_at == top}
+            self.recent = (self.recent | same) if top == self.newest_at else same
+            self.newest_id, self.newest_at = newest_first[0].id, top
+        newest_first.reverse()
+        return newest_first
+
+
+async def _fetch_new(client: AsyncClient, lister: Lister[T], cursor: _Cursor) -> list[T]:
+    """Every item listed above the newest seen, oldest first, following as many pages as needed.
+
+    A page that fails is asked for again (after a pause) rather than starting over: with many
+    new items and a flaky network, starting over might never finish.
+    """
+    watch = client._watch
+    collected: list[T] = []
+    after: str | None = None
+    limit = FIRST_PAGE if cursor.newest_id is not None else PAGE_SIZE
+    errors = 0
+    while True:
+        await watch.acquire()
+        try:
+            page = await lister(after, limit)
+        except (APIConnectionError, APIStatusError) as exc:
+            if not is_transient(exc):
+                raise
+            watch.penalize(exc)
+            errors += 1
+            await anyio.sleep(DEFAULT_BACKOFF.after_errors(errors))
+            continue
+        errors = 0
+        new, met = cursor.scan(page.data)
+        collected.extend(new)
+        if met or not page.has_more or not page.data:
+            return cursor.accept(collected, met)
+        after = page.data[-1].id
+        limit = PAGE_SIZE
+
+
+def _event_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobEvent]:
+    jobs = client._watch.poll_client(client).fine_tuning.jobs
+
+    async def lister(after: str | None, limit: int) -> Page[FineTuningJobEvent]:
+        return await jobs.list_events(job_id, limit=limit, after=after)
+
+    return lister
+
+
+def _checkpoint_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobCheckpoint]:
+    jobs = client._watch.poll_client(client).fine_tuning.jobs
+
+    async def lister(after: str | None, limit: int) -> Page[FineTuningJobCheckpoint]:
+        return await jobs.checkpoints.list(job_id, limit=limit, after=after)
+
+    return lister
+
+
+async def _follow(
+    client: AsyncClient, job_id: str, lister: Lister[T], poll_interval: float | None, final: list[FineTuningJob]
+) -> AsyncGenerator[T, None]:
+    """Yield the listed items of a job as they appear; append the terminal job to ``final`` at the end."""
+    watch = client._watch
+    jobs = watch.poll_client(client).fine_tuning.jobs
+    cursor = _Cursor()
+    listener = Listener()
+    watch.subscribe(job_id, listener)
+    status: str | None = None
+    estimated_finish: int | None = None
+    interval: float | None = None
+    polls_without_status = errors = 0
+    try:
+        while True:
+            woken = listener.arm()
+            items = await _fetch_new(client, lister, cursor)
+            for item in items:
+                yield item
+            changed = bool(items)
+            if items or status is None or woken.is_set() or polls_without_status >= STATUS_EVERY:
+                # Each status change comes with an event, so a quiet listing rarely needs a look at the job.
+                polls_without_status = 0
+                await watch.acquire()
+                try:
+                    job = await jobs.retrieve(job_id)
+                except (APIConnectionError, APIStatusError) as exc:
+                    if not is_transient(exc):
+                        raise
+                    watch.penalize(exc)
+                    errors += 1
+                else:
+                    errors = 0
+                    changed = changed or job.status != status
+                    status, estimated_finish = job.status, job.estimated_finish
+                    if job.status in TERMINAL:
+                        # The terminal events were written with the status: one more read has them all.
+                        for item in await _fetch_new(client, lister, cursor):
+                            yield item
+                        final.append(job)
+                        return
+            else:
+                polls_without_status += 1
+            backoff = watch.backoff
+            if errors:
+                delay = backoff.after_errors(errors)
+            elif poll_interval is not None:
+                delay = poll_interval
+            else:
+                interval = backoff.next_interval(interval, changed=changed)
+                delay = next_poll_delay(interval, estimated_finish=estimated_finish, now=time.time(), backoff=backoff)
+            with anyio.move_on_after(delay):
+                await woken.wait()
+    finally:
+        watch.unsubscribe(job_id, listener)
+
+
+def stream_events(
+    client: AsyncClient, job_id: str, *, poll_interval: float | None = None
+) -> AsyncIterator[FineTuningJobEvent]:
+    """The job's events, oldest first, each exactly once, as they appear; ends after the
+    events that came with the job's end (succeeded, failed or cancelled).
+
+    ``async for event in ft.stream_events(client, job_id): ...``. Starts with the events the
+    job already has. Between polls only what is new is fetched (several pages when many
+    events arrived). The stream does not raise for a failed or cancelled job (the last events
+    say so); it raises errors that polling again cannot fix, such as
+    :class:`~finetune_async.NotFoundError`. Wrap it in ``anyio.fail_after`` for a deadline.
+    """
+    _check_interval(poll_interval)
+    return _follow(client, job_id, _event_lister(client, job_id), poll_interval, [])
+
+
+def stream_checkpoints(
+    client: AsyncClient, job_id: str, *, poll_interval: float | None = None
+) -> AsyncIterator[FineTuningJobCheckpoint]:
+    """The job's checkpoints, oldest first, each exactly once, as they are saved; ends once the
+    job has ended. Same behaviour and errors as :func:`stream_events`."""
+    _check_interval(poll_interval)
+    return _follow(client, job_id, _checkpoint_lister(client, job_id), poll_interval, [])

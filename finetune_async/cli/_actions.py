@@ -3,12 +3,14 @@ show checkpoints and metrics. Each calls the public API and renders the result."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TypeVar
 
 import anyio
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -21,14 +23,23 @@ from ._output import fmt_size, fmt_time
 
 __all__ = [
     "checkpoints_table",
+    "closing",
     "jobs_table",
     "print_report",
+    "titled",
     "upload_files",
     "watch_job",
 ]
 
+T = TypeVar("T")
+
 #: How often ``watch_job`` fetches the job for its status and ``estimated_finish``.
 JOB_REFRESH_SECONDS = 2.0
+
+
+def titled(title: str, table: Table) -> Group:
+    """A table under a bold title line (rich's own titles pad the line with spaces)."""
+    return Group(Text(title, style="bold"), table)
 
 
 def print_report(console: Console, report: DatasetReport, *, stats: bool = True) -> None:
@@ -54,10 +65,10 @@ def print_report(console: Console, report: DatasetReport, *, stats: bool = True)
         console.print(stats_table(report))
 
 
-def stats_table(report: DatasetReport) -> Table:
+def stats_table(report: DatasetReport) -> Group:
     """The statistics of the examples that passed, and what training on them would bill."""
     s = report.stats
-    table = Table(title="Dataset statistics", show_header=False, title_justify="left")
+    table = Table(show_header=False)
     table.add_column("", style="dim")
     table.add_column("")
 
@@ -74,7 +85,7 @@ def stats_table(report: DatasetReport) -> Table:
     table.add_row("without a system / user message", f"{s.n_missing_system:,} / {s.n_missing_user:,}")
     table.add_row("epochs (API default)", f"{s.epochs}")
     table.add_row("billed tokens (estimate)", f"{s.billed_tokens:,}")
-    return table
+    return titled("Dataset statistics", table)
 
 
 async def upload_files(
@@ -87,12 +98,13 @@ async def upload_files(
     results: list[ft.FileObject] = []
     with UploadProgress(console, quiet=quiet) as progress:
         for path in paths:
-            update = progress.add(os.path.basename(path), os.path.getsize(path))
+            size = (await anyio.Path(path).stat()).st_size
+            update = progress.add(os.path.basename(path), size)
             file = await client.files.create(file=path, purpose=purpose, on_progress=update)
-            update(file.bytes)
+            update(file.bytes, file.bytes)
             results.append(file)
     if not quiet:
-        for path, file in zip(paths, results):
+        for path, file in zip(paths, results, strict=True):
             line = Text("✓ ", style="bold green")
             line.append(f"Uploaded {os.path.basename(path)} ({fmt_size(file.bytes)}): ")
             line.append(file.id, style="bold")
@@ -100,32 +112,47 @@ async def upload_files(
     return results
 
 
-async def watch_job(
-    client: ft.AsyncClient, job_id: str, view: JobView, *, timeout: float | None = None
-) -> ft.FineTuningJob:
+async def watch_job(client: ft.AsyncClient, job_id: str, view: JobView) -> ft.FineTuningJob:
     """Follow the job until it ends, feeding ``view`` its events and state; returns the final job.
 
-    The events come from :func:`finetune_async.stream_events`; the job itself (its status and
-    ``estimated_finish``, for the ETA) is fetched again every couple of seconds between events.
-    Raises TimeoutError after ``timeout`` seconds (the job keeps running).
+    The events come from :func:`finetune_async.wait_for_job`'s ``on_event``; the job itself
+    (its status and ``estimated_finish``, for the ETA) is fetched again after an event that
+    is not a metrics event (a change of phase), and at most every couple of seconds while
+    metrics events arrive. Raises what ``wait_for_job`` raises (not for a failed job).
     """
-    with anyio.fail_after(timeout):
-        job = await client.fine_tuning.jobs.retrieve(job_id)
-        view.job(job)
-        fetched = time.monotonic()
-        async for event in ft.stream_events(client, job_id):
-            view.event(event)
-            if time.monotonic() - fetched >= JOB_REFRESH_SECONDS:
+    view.job(await client.fine_tuning.jobs.retrieve(job_id))
+    fetched = time.monotonic()
+
+    async def on_event(event: ft.FineTuningJobEvent) -> None:
+        nonlocal fetched
+        view.event(event)
+        since = time.monotonic() - fetched
+        if since >= JOB_REFRESH_SECONDS or (event.type != "metrics" and since >= 0.5):
+            fetched = time.monotonic()
+            # Only for the display: a failed look is skipped, wait_for_job owns the waiting.
+            with contextlib.suppress(ft.APIError):
                 view.job(await client.fine_tuning.jobs.retrieve(job_id))
-                fetched = time.monotonic()
-        job = await client.fine_tuning.jobs.retrieve(job_id)
-        view.job(job)
+
+    job = await ft.wait_for_job(client, job_id, on_event=on_event, raise_on_failure=False)
+    view.job(job)
     return job
 
 
-def jobs_table(jobs: Sequence[ft.FineTuningJob], *, title: str | None = None) -> Table:
+@contextlib.asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T], None]:
+    """``async with closing(ft.stream_events(...)) as events``: the stream is closed on the way
+    out, also when interrupted, so its polling stops at once."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def jobs_table(jobs: Sequence[ft.FineTuningJob]) -> Table:
     """One row per job: id, status, model, fine-tuned model, method, created, finished."""
-    table = Table(title=title)
+    table = Table()
     table.add_column("id", no_wrap=True)
     table.add_column("status")
     table.add_column("model")
@@ -152,21 +179,19 @@ def _status_style(status: str) -> str:
     )
 
 
-def checkpoints_table(checkpoints: Sequence[ft.FineTuningJobCheckpoint], *, title: str | None = None) -> Table:
+def checkpoints_table(checkpoints: Sequence[ft.FineTuningJobCheckpoint]) -> Table:
     """One row per checkpoint, by step: the checkpoint model and its metrics."""
 
     def num(value: float | None) -> str:
         return f"{value:.3f}" if value is not None else "-"
 
-    table = Table(title=title)
+    table = Table()
     table.add_column("step", justify="right")
     table.add_column("checkpoint model", no_wrap=True)
-    table.add_column("train loss", justify="right")
-    table.add_column("valid loss", justify="right")
-    table.add_column("full valid loss", justify="right")
-    table.add_column("train acc", justify="right")
-    table.add_column("full valid acc", justify="right")
-    table.add_column("created")
+    table.add_column("train loss", justify="right", no_wrap=True)
+    table.add_column("valid loss", justify="right", no_wrap=True)
+    table.add_column("full valid loss", justify="right", no_wrap=True)
+    table.add_column("full valid acc", justify="right", no_wrap=True)
     for ck in sorted(checkpoints, key=lambda c: c.step_number):
         m = ck.metrics
         table.add_row(
@@ -175,9 +200,7 @@ def checkpoints_table(checkpoints: Sequence[ft.FineTuningJobCheckpoint], *, titl
             num(m.train_loss),
             num(m.valid_loss),
             num(m.full_valid_loss),
-            num(m.train_mean_token_accuracy),
             num(m.full_valid_mean_token_accuracy),
-            fmt_time(ck.created_at),
         )
     return table
 

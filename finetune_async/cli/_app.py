@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import click
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -18,9 +20,11 @@ from finetune_async.datasets import validate_dataset
 
 from ._actions import (
     checkpoints_table,
+    closing,
     jobs_table,
     print_metrics,
     print_report,
+    titled,
     upload_files,
     watch_job,
 )
@@ -68,8 +72,13 @@ class Settings:
 _current: list[Settings] = []
 
 
-class NoApiKey(click.UsageError):
+class NoApiKey(click.ClickException):
     """No API key was given or found (exit 2, like any usage error)."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
 
 
 def _settings() -> Settings:
@@ -81,8 +90,10 @@ def run_async(factory: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
     settings = _settings()
     try:
         client = settings.client()
-    except ft.FineTuneError as exc:
-        raise NoApiKey(f"{exc}") from None
+    except ft.FineTuneError:
+        raise NoApiKey(
+            "no API key: set OPENAI_API_KEY or pass --api-key (`finetune-async demo` runs without one)"
+        ) from None
 
     async def main() -> T:
         async with client:
@@ -92,6 +103,20 @@ def run_async(factory: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's shapes) instead of text.")
+
+
+def _set_setting(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    settings = ctx.find_object(Settings)
+    if value is not None and settings is not None and param.name is not None:
+        setattr(settings, param.name, value)
+
+
+def client_options(command: Callable[..., T]) -> Callable[..., T]:
+    """``--api-key`` and ``--base-url`` after the command name too (they override the group's)."""
+    command = click.option(
+        "--base-url", metavar="URL", expose_value=False, callback=_set_setting, help="API base URL."
+    )(command)
+    return click.option("--api-key", metavar="KEY", expose_value=False, callback=_set_setting, help="API key.")(command)
 
 
 def _metadata(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:
@@ -133,7 +158,7 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
 
     Uses the SDK's environment variables: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and
     OPENAI_PROJECT_ID. Try `finetune-async demo`: without an API key it runs the whole flow on
-    a local emulator in about fifteen seconds.
+    a local emulator in about ten seconds.
 
     Exit status: 0 done, 1 the job or the validation (or a request) failed, 2 usage, 130
     interrupted (a job being watched keeps running).
@@ -157,7 +182,7 @@ def validate(file: str, method: str, as_json: bool) -> int:
     the epochs the API would choose and an estimate of the billed tokens (exit 0). Reads the
     file only; nothing is sent.
     """
-    report = validate_dataset(file, method=method)  # type: ignore[arg-type]
+    report = validate_dataset(file, method=method)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -176,6 +201,7 @@ def validate(file: str, method: str, as_json: bool) -> int:
     help="The training method to validate the file for.",
 )
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
+@client_options
 @json_option
 def upload(file: str, purpose: str, method: str, no_validate: bool, as_json: bool) -> int:
     """Upload a file, with a progress bar; prints its file id.
@@ -184,7 +210,7 @@ def upload(file: str, purpose: str, method: str, no_validate: bool, as_json: boo
     problems (exit 1). Files over 512 MB go up in parts through the Uploads API.
     """
     if purpose == "fine-tune" and not no_validate:
-        report = validate_dataset(file, method=method)  # type: ignore[arg-type]
+        report = validate_dataset(file, method=method)
         if not report.ok:
             print_report(err_console(), report, stats=False)
             err_console().print("Not uploaded (pass --no-validate to upload anyway).")
@@ -247,10 +273,11 @@ def _load_json_arg(value: str, name: str) -> Any:
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", callback=_metadata, help="Metadata (repeatable).")
 @click.option("--n-epochs", callback=_auto_or(int), metavar="N|auto", help="Epochs.")
 @click.option("--batch-size", callback=_auto_or(int), metavar="N|auto", help="Batch size.")
-@click.option("--learning-rate-multiplier", callback=_auto_or(float), metavar="X|auto", help="Learning rate multiplier.")
+@click.option("--learning-rate-multiplier", callback=_auto_or(float), metavar="X|auto", help="Learning rate factor.")
 @click.option("--beta", callback=_auto_or(float), metavar="X|auto", help="DPO beta (--method dpo).")
 @click.option("--grader", metavar="JSON|@FILE", help="The grader (--method reinforcement).")
 @click.option("--wait", "wait_", is_flag=True, help="Then watch the job until it ends (as `wait` does).")
+@client_options
 @json_option
 def create(
     model: str,
@@ -321,6 +348,7 @@ def create(
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True, help="How many jobs.")
 @click.option("--after", metavar="JOB_ID", help="List the jobs after this one (the next page).")
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", callback=_metadata, help="Only jobs with these.")
+@client_options
 @json_option
 def list_(limit: int, after: str | None, metadata: dict[str, str] | None, as_json: bool) -> int:
     """List fine-tuning jobs, newest first, as a table."""
@@ -344,6 +372,7 @@ def list_(limit: int, after: str | None, metadata: dict[str, str] | None, as_jso
 
 @cli.command()
 @click.argument("job_id", metavar="JOB")
+@client_options
 @json_option
 def retrieve(job_id: str, as_json: bool) -> int:
     """Show a job: status, models, files, hyperparameters, tokens, times, error."""
@@ -359,8 +388,8 @@ def retrieve(job_id: str, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _job_details(job: ft.FineTuningJob) -> Table:
-    table = Table(title=f"Fine-tuning job {job.id}", show_header=False, title_justify="left")
+def _job_details(job: ft.FineTuningJob) -> Group:
+    table = Table(show_header=False)
     table.add_column("", style="dim")
     table.add_column("")
     hp = job.hyperparameters
@@ -384,7 +413,7 @@ def _job_details(job: ft.FineTuningJob) -> Table:
         rows.append(("error", Text(f"{job.error.message} (code: {job.error.code})", style="red")))
     for key, value in rows:
         table.add_row(key, value)
-    return table
+    return titled(f"Fine-tuning job {job.id}", table)
 
 
 def _still_running(job_id: str) -> str:
@@ -405,6 +434,7 @@ def _event_line(event: ft.FineTuningJobEvent) -> Text:
 @click.argument("job_id", metavar="JOB")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the job ends.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Most recent events.")
+@client_options
 @json_option
 def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
     """Print a job's events, oldest first.
@@ -420,11 +450,12 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
         # Fail fast (404) before settling into the stream.
         await client.fine_tuning.jobs.retrieve(job_id)
         settings.interrupt_note = _still_running(job_id)
-        async for event in ft.stream_events(client, job_id):
-            if as_json:
-                print_json_line(ft.to_dict(event))
-            else:
-                console.print(_event_line(event))
+        async with closing(ft.stream_events(client, job_id)) as stream:
+            async for event in stream:
+                if as_json:
+                    print_json_line(ft.to_dict(event))
+                else:
+                    console.print(_event_line(event))
         return await client.fine_tuning.jobs.retrieve(job_id)
 
     async def recent(client: ft.AsyncClient) -> list[ft.FineTuningJobEvent]:
@@ -446,6 +477,7 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("job_id", metavar="JOB")
+@client_options
 @json_option
 def checkpoints(job_id: str, as_json: bool) -> int:
     """List a job's checkpoints (the last epochs), with their metrics, as a table."""
@@ -479,6 +511,7 @@ def _transition(action: str, job_id: str, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("job_id", metavar="JOB")
+@client_options
 @json_option
 def cancel(job_id: str, as_json: bool) -> int:
     """Cancel a job (an error if it already ended)."""
@@ -487,6 +520,7 @@ def cancel(job_id: str, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("job_id", metavar="JOB")
+@client_options
 @json_option
 def pause(job_id: str, as_json: bool) -> int:
     """Pause a running job (resume it later with `resume`)."""
@@ -495,6 +529,7 @@ def pause(job_id: str, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("job_id", metavar="JOB")
+@client_options
 @json_option
 def resume(job_id: str, as_json: bool) -> int:
     """Resume a paused job."""
@@ -504,6 +539,7 @@ def resume(job_id: str, as_json: bool) -> int:
 @cli.command()
 @click.argument("job_id", metavar="JOB")
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="SECONDS", help="Give up waiting after this long.")
+@client_options
 @json_option
 def wait(job_id: str, timeout: float | None, as_json: bool) -> int:
     """Watch a job until it ends: a progress bar of its steps, the current training and
@@ -517,8 +553,8 @@ def wait(job_id: str, timeout: float | None, as_json: bool) -> int:
     settings.interrupt_note = _still_running(job_id)
 
     async def go(client: ft.AsyncClient) -> ft.FineTuningJob:
-        with JobView(err_console(), quiet=as_json) as view:
-            job = await watch_job(client, job_id, view, timeout=timeout)
+        with JobView(err_console(), quiet=as_json) as view, anyio.fail_after(timeout):
+            job = await watch_job(client, job_id, view)
         view.summary(job)
         return job
 
@@ -538,6 +574,7 @@ def wait(job_id: str, timeout: float | None, as_json: bool) -> int:
 @cli.command()
 @click.argument("job_id", metavar="JOB")
 @click.option("--plot", "plot_path", metavar="PNG", help="Also write loss and accuracy curves to this PNG.")
+@client_options
 @json_option
 def metrics(job_id: str, plot_path: str | None, as_json: bool) -> int:
     """Show a job's training metrics: train and validation loss and accuracy as terminal charts.
@@ -620,12 +657,13 @@ def emulator(
     show_default=True,
     help="How long the emulator's job takes (without an API key).",
 )
+@client_options
 @json_option
 def demo(yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
     """The whole flow on a bundled sample dataset: validate, upload, create, watch, checkpoints, metrics.
 
     Without OPENAI_API_KEY (or --api-key) it runs on an in-process emulator of the API and
-    takes about fifteen seconds. With a key it validates, says what the job would cost
+    takes about ten seconds. With a key it validates, says what the job would cost
     (epochs, billed tokens) and asks before touching the real service (--yes skips the
     question; without a terminal --yes is required).
     """
@@ -660,7 +698,8 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("FINETUNE_ASYNC_DEBUG"):
             raise
-        _error_line(RuntimeError(f"unexpected {type(exc).__name__}: {exc} (FINETUNE_ASYNC_DEBUG=1 shows the traceback)"))
+        hint = "(FINETUNE_ASYNC_DEBUG=1 shows the traceback)"
+        _error_line(RuntimeError(f"unexpected {type(exc).__name__}: {exc} {hint}"))
         return EXIT_FAILED
     return result if isinstance(result, int) else EXIT_OK
 

@@ -1,7 +1,7 @@
 """``finetune-async demo``: the whole flow on the bundled sample dataset.
 
 Without an API key everything runs against an in-process :class:`~finetune_async.emulator.Emulator`
-(no network, about fifteen seconds). With a key the same flow runs against the configured
+(no network, about ten seconds). With a key the same flow runs against the configured
 service, after saying what it would spend and asking.
 """
 
@@ -54,8 +54,11 @@ def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, a
         train, valid = str(train_path), str(valid_path)
         started = time.monotonic()
         if not quiet:
-            where = "the API" if real else "a local emulator of the API (no OPENAI_API_KEY: nothing leaves this machine)"
-            console.print(Text(f"finetune-async demo: a supervised fine-tune of {model} on {where}", style="bold"))
+            console.print(Text(f"finetune-async demo: a supervised fine-tune of {model}", style="bold"))
+            if real:
+                console.print("On the API, with your key.")
+            else:
+                console.print("On a local emulator of the API: no OPENAI_API_KEY, so nothing leaves this machine.")
             _step(console, 1, "Validate the sample dataset")
         reports = [validate_dataset(train, method="supervised"), validate_dataset(valid, method="supervised")]
         if not quiet:
@@ -76,10 +79,8 @@ def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, a
         console.print()
         console.print(Text(f"Demo done in {fmt_duration(elapsed)}.", style="bold"))
         if not real:
-            console.print(
-                "Next: `finetune-async emulator` serves the same API on port 8089 for your own code; "
-                "with OPENAI_API_KEY set this demo runs on the real service (it asks first)."
-            )
+            console.print("Next: `finetune-async emulator` serves the same API on port 8089 for your own code;")
+            console.print("with OPENAI_API_KEY set, this demo runs on the real service (it asks first).")
     return 0 if job.status == "succeeded" else 1
 
 

@@ -97,7 +97,7 @@ class JobView:
         self.console = console
         self.quiet = quiet
         self.live = (console.is_terminal if live is None else live) and not quiet
-        self.status = "-"
+        self.status = "connecting"
         self.step: int | None = None
         self.total: int | None = None
         self.train_loss: float | None = None
@@ -174,7 +174,8 @@ class JobView:
         self._print(line)
 
     def _metrics_line(self, at: float) -> Text:
-        assert self.step is not None and self.total
+        assert self.step is not None
+        assert self.total
         line = Text(f"{fmt_clock(at)}  ", style="dim")
         width = len(str(self.total))
         line.append(f"step {self.step:>{width}}/{self.total} {100 * self.step // self.total:>3}%")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -196,12 +197,12 @@ def sparkline(values: Sequence[float], width: int = 48, *, lo: float | None = No
     return "".join(_BLOCKS[max(0, min(top, round((p - low) / span * top)))] for p in points)
 
 
-def metrics_table(metrics: Metrics, *, width: int = 48) -> Table:
+def metrics_table(metrics: Metrics, *, width: int = 48) -> Group:
     """A table with one row per series: first value, a sparkline, last, min and max.
 
     Losses share one scale and accuracies another, so train and validation compare by eye.
     """
-    table = Table(title=f"Metrics of {metrics.job_id} ({len(metrics.rows)} steps, from {_source(metrics)})")
+    table = Table()
     table.add_column("series")
     table.add_column("first", justify="right")
     table.add_column("curve", no_wrap=True)
@@ -230,7 +231,8 @@ def metrics_table(metrics: Metrics, *, width: int = 48) -> Table:
                 f"{min(vs):.3f}",
                 f"{max(vs):.3f}",
             )
-    return table
+    title = f"Metrics of {metrics.job_id} ({len(metrics.rows)} steps, from {_source(metrics)})"
+    return Group(Text(title, style="bold"), table)
 
 
 def _source(metrics: Metrics) -> str:
@@ -252,10 +254,14 @@ def write_plot(metrics: Metrics, path: str) -> None:
     loss_ax, acc_ax = fig.subplots(1, 2)
     panels = (
         (loss_ax, "Loss", (("train_loss", "training loss"), ("valid_loss", "validation loss"))),
-        (acc_ax, "Mean token accuracy", (("train_accuracy", "training accuracy"), ("valid_accuracy", "validation accuracy"))),
+        (
+            acc_ax,
+            "Mean token accuracy",
+            (("train_accuracy", "training accuracy"), ("valid_accuracy", "validation accuracy")),
+        ),
     )
     for ax, title, series in panels:
-        for (name, label), color in zip(series, ("tab:blue", "tab:orange")):
+        for (name, label), color in zip(series, ("tab:blue", "tab:orange"), strict=True):
             points = metrics.series(name)
             if points:
                 ax.plot([s for s, _ in points], [v for _, v in points], label=label, color=color, linewidth=1.6)

@@ -30,6 +30,12 @@ def build_parser(prog: str = "python -m finetune_async.emulator") -> argparse.Ar
     p.add_argument("--webhook-url", default=None, metavar="URL", help="POST fine_tuning.job.* webhooks here")
     p.add_argument("--webhook-secret", default=None, metavar="S", help="whsec_… signing secret for webhooks")
     p.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY", help="accept only these keys")
+    p.add_argument(
+        "--no-training",
+        action="store_false",
+        dest="training_available",
+        help="refuse new jobs with 403 training_not_available (the platform's wind-down)",
+    )
     return p
 
 
@@ -51,6 +57,7 @@ async def _run(args: argparse.Namespace, faults: Faults) -> None:
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         api_keys=args.api_keys,
+        training_available=args.training_available,
     ) as emu:
         print(f"finetune-async emulator listening on {emu.base_url}", flush=True)
         print(f"  OPENAI_BASE_URL={emu.base_url}   (Azure endpoint: {emu.azure_endpoint})", flush=True)

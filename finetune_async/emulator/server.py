@@ -37,6 +37,8 @@ class Emulator:
         webhook_retry_delays: seconds between delivery attempts after a failure.
         api_keys: accept only these keys (default: any non-empty key).
         organization: the org slug in fine-tuned model names (``org-<slug>`` is the org id).
+        training_available: False refuses every new job with 403 ``training_not_available``,
+            as OpenAI's platform does after its fine-tuning wind-down (``emu.state`` can flip it).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Emulator:
         webhook_retry_delays: Sequence[float] = (0.5, 2.0, 5.0),
         api_keys: Collection[str] | None = None,
         organization: str = "emulator",
+        training_available: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -63,6 +66,7 @@ class Emulator:
         )
         self.api_keys = api_keys
         self.organization = organization
+        self.training_available = training_available
         self._state: EmulatorState | None = None
         self._runner: web.AppRunner | None = None
 
@@ -95,7 +99,11 @@ class Emulator:
         """Open the store, bind the port and start serving."""
         store = Store(self.data_dir)
         state = EmulatorState(
-            store, job_seconds=self.job_seconds, organization=self.organization, on_terminal=self._on_terminal
+            store,
+            job_seconds=self.job_seconds,
+            organization=self.organization,
+            on_terminal=self._on_terminal,
+            training_available=self.training_available,
         )
         app = create_app(state, self.faults, api_keys=self.api_keys)
         # A short shutdown timeout: a test's teardown should not wait on a client's idle keep-alive.

@@ -216,8 +216,12 @@ class EmulatorState:
         job_seconds: float = 10.0,
         organization: str = "emulator",
         on_terminal: Callable[[JobRecord], None] | None = None,
+        training_available: bool = True,
     ) -> None:
         self.store = store
+        # False plays the platform's wind-down: every new job is refused with 403
+        # training_not_available (settable while the emulator runs).
+        self.training_available = training_available
         self.job_seconds = max(0.0, float(job_seconds))
         self.org_slug = organization
         self.organization_id = f"org-{organization}"
@@ -529,6 +533,12 @@ class EmulatorState:
 
     async def create_job(self, body: Any) -> dict[str, Any]:
         """``POST /fine_tuning/jobs``: check everything the API checks up front, then start the clock."""
+        if not self.training_available:
+            raise APIError(
+                403,
+                "Fine-tuning is no longer available for this organization on this platform.",
+                code="training_not_available",
+            )
         if not isinstance(body, dict):
             raise bad_request("Expected a JSON object body.")
         if "model" not in body:

@@ -141,10 +141,23 @@ def _passthrough(value: Any, _: Any) -> Any:
     return value
 
 
+# Exact classes (bool is an int subclass and must not pass): one set lookup per value, which
+# matters because a job carries six of these fields.
+_AUTO_OR_NUMBER_CLASSES = frozenset({str, int, float, _NoneType})
+
+
 def _auto_or_number(value: Any, _: Any) -> Any:
-    if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
+    if value.__class__ in _AUTO_OR_NUMBER_CLASSES:
         return value
     raise TypeError(f'expected "auto" or a number, got {value!r}')
+
+
+def _str_list(value: Any, _: Any) -> list[str]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    raise TypeError(f"expected a list of strings, got {type(value).__name__}")
 
 
 def _json_object(value: Any, _: Any) -> dict[str, Any]:
@@ -316,6 +329,7 @@ def _configure(conv: cattrs.Converter) -> None:
     # Later registrations take precedence over earlier ones and over cattrs' defaults.
     conv.register_structure_hook_func(_is_literal, _passthrough)
     conv.register_structure_hook_func(_is_auto_or_number, _auto_or_number)
+    conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
     conv.register_structure_hook_func(_is_json_object, _json_object)
     conv.register_structure_hook_func(_is_json_union, _json_value)
     conv.register_structure_hook_factory(_is_optional, _optional_hook)

@@ -6,6 +6,7 @@ in ``polling.py`` own every longer loop.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -27,11 +28,15 @@ __all__ = ["Resource", "path_id"]
 RECONCILE_SKEW = 120.0
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:~-]+")
+
+
 def path_id(value: str) -> str:
     """An id made safe for a URL path segment (model ids keep their colons)."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty id string, got {value!r}")
-    return quote(value, safe=":")
+    # Every id the API hands out is plain; quoting is for what a user may pass by mistake.
+    return value if _PLAIN_ID.fullmatch(value) else quote(value, safe=":")
 
 
 class Resource:

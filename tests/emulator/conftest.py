@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from finetune_async.emulator import Emulator
+from tests.data import jsonl
 from tests.spec import SPEC_AVAILABLE, match_path, validate_response
 
 
@@ -17,41 +18,6 @@ from tests.spec import SPEC_AVAILABLE, match_path, validate_response
 def anyio_backend() -> str:
     # aiohttp (and so the emulator) runs on asyncio only.
     return "asyncio"
-
-
-def supervised_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "messages": [
-                {"role": "system", "content": "Answer with a number."},
-                {"role": "user", "content": f"What is {i} + {i}?"},
-                {"role": "assistant", "content": str(2 * i)},
-            ]
-        }
-        for i in range(n)
-    ]
-
-
-def dpo_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "input": {"messages": [{"role": "user", "content": f"Greet person number {i}."}]},
-            "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}!"}],
-            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
-        }
-        for i in range(n)
-    ]
-
-
-def reinforcement_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "reference_answer": str(2 * i)}
-        for i in range(n)
-    ]
-
-
-def jsonl(rows: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import openai
 import pytest
 
 from finetune_async.emulator import Emulator, FaultRule, Faults
+from tests.data import jsonl, supervised_rows
 
-from .conftest import OpenAIClient, jsonl, supervised_rows
+from .conftest import OpenAIClient
 
 CREATE = "POST:/v1/fine_tuning/jobs"
 

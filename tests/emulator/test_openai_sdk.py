@@ -16,8 +16,9 @@ import openai
 import pytest
 
 from finetune_async.emulator import Emulator
+from tests.data import dpo_rows, jsonl, reinforcement_rows, supervised_rows
 
-from .conftest import OpenAIClient, SpecChecker, dpo_rows, jsonl, reinforcement_rows, supervised_rows
+from .conftest import OpenAIClient, SpecChecker
 
 WriteJsonl = Callable[[str, list[dict[str, Any]]], Path]
 GRADER = {

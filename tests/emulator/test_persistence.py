@@ -7,8 +7,9 @@ from pathlib import Path
 import anyio
 
 from finetune_async.emulator import Emulator
+from tests.data import jsonl, supervised_rows
 
-from .conftest import OpenAIClient, jsonl, supervised_rows
+from .conftest import OpenAIClient
 
 
 async def test_state_survives_a_restart(tmp_path: Path, openai_client: OpenAIClient) -> None:

@@ -15,8 +15,9 @@ import anyio
 
 from finetune_async.emulator import Emulator
 from finetune_async.emulator.webhooks import sign
+from tests.data import jsonl, supervised_rows
 
-from .conftest import OpenAIClient, jsonl, supervised_rows
+from .conftest import OpenAIClient
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes.......").decode()
 

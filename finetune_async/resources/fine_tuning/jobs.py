@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...models import (
@@ -162,6 +162,50 @@ class Jobs(Resource):
             {"limit": limit},
             after=after,
         )
+
+    # The waiting helpers live in polling.py (resources never poll); imported lazily because
+    # polling.py builds on this module.
+
+    async def wait(
+        self,
+        fine_tuning_job_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float | None = None,
+        on_event: Callable[[FineTuningJobEvent], Awaitable[object] | object] | None = None,
+        raise_on_failure: bool = True,
+    ) -> FineTuningJob:
+        """:func:`finetune_async.wait_for_job` for this client: the job once it succeeded.
+
+        Raises :class:`~finetune_async.JobFailedError`, :class:`~finetune_async.JobCancelledError`
+        (unless ``raise_on_failure=False``) and :class:`TimeoutError` past ``timeout``.
+        """
+        from ...polling import wait_for_job
+
+        return await wait_for_job(
+            self._client,
+            fine_tuning_job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_event=on_event,
+            raise_on_failure=raise_on_failure,
+        )
+
+    def stream_events(
+        self, fine_tuning_job_id: str, *, poll_interval: float | None = None
+    ) -> AsyncIterator[FineTuningJobEvent]:
+        """:func:`finetune_async.stream_events`: the job's events, oldest first, each once, live."""
+        from ...polling import stream_events
+
+        return stream_events(self._client, fine_tuning_job_id, poll_interval=poll_interval)
+
+    def stream_checkpoints(
+        self, fine_tuning_job_id: str, *, poll_interval: float | None = None
+    ) -> AsyncIterator[FineTuningJobCheckpoint]:
+        """:func:`finetune_async.stream_checkpoints`: the job's checkpoints, oldest first, live."""
+        from ...polling import stream_checkpoints
+
+        return stream_checkpoints(self._client, fine_tuning_job_id, poll_interval=poll_interval)
 
 
 def _matches(job: FineTuningJob, body: Mapping[str, Any]) -> bool:

@@ -198,3 +198,14 @@ async def test_created_at_is_recent(client: ft.AsyncClient) -> None:
         model="gpt-4o-mini-2024-07-18", training_file=await upload(client, supervised_rows(10))
     )
     assert abs(job.created_at - time.time()) < 60
+
+
+async def test_platform_wind_down_raises_training_not_available(client: ft.AsyncClient, emulator: Emulator) -> None:
+    training = await upload(client, supervised_rows(10))
+    emulator.state.training_available = False
+    with pytest.raises(ft.TrainingNotAvailableError) as caught:
+        await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training)
+    assert caught.value.status_code == 403 and caught.value.code == "training_not_available"
+    assert "Azure" in str(caught.value)
+    # Refused, not failed: it is not retried, and no job exists.
+    assert (await client.fine_tuning.jobs.list()).data == []

@@ -1,0 +1,239 @@
+"""The command line is tested as a person uses it: ``python -m finetune_async ...`` in a
+subprocess, with ``OPENAI_BASE_URL`` pointing at emulators that run in a thread of the test
+process for the whole session (over real loopback HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import finetune_async as ft
+from finetune_async.emulator import Emulator
+
+T = TypeVar("T")
+
+#: The key the tests use: no output may ever contain it.
+API_KEY = "sk-test-cli-SECRET-4f2a9c"
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>()][0-9A-Za-z]?")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+class EmulatorThread:
+    """Emulators served by an event loop in a daemon thread, started once per session."""
+
+    def __init__(self, **configs: dict[str, Any]) -> None:
+        self.configs = configs
+        self.emulators: dict[str, Emulator] = {}
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cli-test-emulators", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        started = [Emulator(**config) for config in self.configs.values()]
+        try:
+            for name, emu in zip(self.configs, started, strict=True):
+                await emu.start()
+                self.emulators[name] = emu
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            for emu in started:
+                await emu.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def url(self, name: str) -> str:
+        return self.emulators[name].base_url
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[EmulatorThread]:
+    """``fast``: jobs take 2 s. ``medium``: 4 s (long enough to watch). ``slow``: 60 s, of which
+    the first 12 s validate and queue (jobs stay running for pause, resume, cancel and Ctrl-C).
+    ``locked``: accepts one other key only."""
+    thread = EmulatorThread(
+        fast={"job_seconds": 2.0},
+        medium={"job_seconds": 4.0},
+        slow={"job_seconds": 60.0},
+        locked={"job_seconds": 2.0, "api_keys": ["sk-the-only-good-key"]},
+    )
+    thread.start()
+    yield thread
+    thread.stop()
+
+
+def cli_env(base_url: str | None, *, api_key: str | None = API_KEY, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FINETUNE_ASYNC_"))}
+    env.pop("COLUMNS", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    if base_url is not None:
+        env["OPENAI_BASE_URL"] = base_url
+    if api_key is not None:
+        env["OPENAI_API_KEY"] = api_key
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str,
+    base_url: str | None = None,
+    api_key: str | None = API_KEY,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m finetune_async ARGS`` (not on a terminal); checks no output leaks the key."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "finetune_async", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env if env is not None else cli_env(base_url, api_key=api_key),
+        stdin=subprocess.DEVNULL,
+    )
+    assert API_KEY not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def run_json(*args: str, base_url: str, expect: int = 0) -> Any:
+    proc = run_cli(*args, "--json", base_url=base_url)
+    assert proc.returncode == expect, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def supervised_lines(n: int, *, start: int = 0) -> list[str]:
+    return [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": "Answer with a number."},
+                    {"role": "user", "content": f"What is {i} + {i}?"},
+                    {"role": "assistant", "content": str(2 * i)},
+                ]
+            }
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def write_jsonl(path: Path, lines: Sequence[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli-data")
+    return {
+        "train": write_jsonl(root / "train.jsonl", supervised_lines(12)),
+        "valid": write_jsonl(root / "valid.jsonl", supervised_lines(10, start=100)),
+        "tiny": write_jsonl(root / "tiny.jsonl", supervised_lines(3)),
+    }
+
+
+def sdk(base_url: str, action: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
+    """Run ``action(client)`` with the SDK: for setting up what a test then drives with the CLI."""
+
+    async def main() -> T:
+        async with ft.AsyncClient(api_key=API_KEY, base_url=base_url) as client:
+            return await action(client)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def files(emulators: EmulatorThread, datasets: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Training and validation file ids on each emulator (uploaded with the SDK)."""
+
+    async def upload(client: ft.AsyncClient) -> dict[str, str]:
+        train = await client.files.create(file=datasets["train"])
+        valid = await client.files.create(file=datasets["valid"])
+        return {"train": train.id, "valid": valid.id}
+
+    return {name: sdk(emulators.url(name), upload) for name in ("fast", "medium", "slow")}
+
+
+def create_job(emulators: EmulatorThread, files: dict[str, dict[str, str]], name: str, **kwargs: Any) -> str:
+    """A supervised job with a validation file on the emulator ``name`` (created with the SDK)."""
+
+    async def create(client: ft.AsyncClient) -> str:
+        job = await client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=files[name]["train"], validation_file=files[name]["valid"], **kwargs
+        )
+        return job.id
+
+    return sdk(emulators.url(name), create)
+
+
+@pytest.fixture(scope="session")
+def finished_job(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> str:
+    """A job on the fast emulator that has succeeded."""
+    job_id = create_job(emulators, files, "fast", suffix="cli-test")
+    sdk(emulators.url("fast"), lambda client: ft.wait_for_job(client, job_id, timeout=30))
+    return job_id
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Jobs on the slow emulator, created when the first CLI test starts so that they are
+    running by the time the tests that steer or interrupt them come: ``steer`` (pause, resume,
+    cancel) and ``interrupt`` (Ctrl-C while watching; it must keep running)."""
+    return {
+        "steer": create_job(emulators, files, "slow", metadata={"role": "steer"}),
+        "interrupt": create_job(emulators, files, "slow", metadata={"role": "interrupt"}),
+    }
+
+
+def get_job(base_url: str, job_id: str) -> dict[str, Any]:
+    """The job as the API answers (stdlib HTTP, independent of the CLI and the SDK)."""
+    request = urllib.request.Request(
+        f"{base_url}/fine_tuning/jobs/{job_id}", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: dict[str, Any] = json.loads(response.read())
+    return data
+
+
+def wait_for_status(base_url: str, job_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get_job(base_url, job_id)
+        if job["status"] in statuses or time.monotonic() > deadline:
+            return job
+        time.sleep(0.25)

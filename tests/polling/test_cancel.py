@@ -1,0 +1,77 @@
+"""Cancelling a waiter leaves nothing behind: no task, no connection, no watch entry.
+
+The suite runs with warnings as errors, so an unclosed session or a never-awaited coroutine
+would fail these tests too.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from contextlib import aclosing, suppress
+
+import anyio
+
+import finetune_async as ft
+from finetune_async.emulator import Emulator
+from tests.polling.conftest import GOOD, MODEL, assert_idle, tasks_now
+
+
+def connections_in_use(client: ft.AsyncClient) -> int:
+    session = client._transport._session
+    return 0 if session is None or session.connector is None else len(session.connector._acquired)  # type: ignore[attr-defined]
+
+
+async def test_cancelling_waiters_mid_request_leaves_nothing_behind() -> None:
+    async with Emulator(job_seconds=4.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
+        good = (await client.files.create(file=("good.jsonl", GOOD))).id
+        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
+        # Slow answers, so that cancellation lands while requests are in flight.
+        emu.faults.configure("latency=0.3,routes=GET:/v1/fine_tuning/*")
+        before = tasks_now()
+        survivor: list[ft.FineTuningJob] = []
+
+        async def survive() -> None:
+            survivor.append(await ft.wait_for_job(client, ids[2], timeout=30))
+
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(survive)
+            with anyio.move_on_after(1.0):  # the first waiter is the driver: cancel it mid-poll
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ft.wait_for_job, client, ids[0])
+                    tg.start_soon(functools.partial(ft.wait_for_job, client, ids[1], poll_interval=0.2))
+                    tg.start_soon(_drain, ft.stream_events(client, ids[0]))
+                    tg.start_soon(_drain, ft.stream_checkpoints(client, ids[1]))
+                    tg.start_soon(_drain, ft.as_completed(client, ids))
+        # The survivor took over the driving and still got its answer.
+        assert survivor[0].status == "succeeded"
+        gc.collect()
+        await anyio.sleep(0.05)
+        assert tasks_now() == before
+        assert connections_in_use(client) == 0
+        assert_idle(client)
+
+
+async def _drain(it: object) -> None:
+    async with aclosing(it) as stream:  # type: ignore[type-var]
+        async for _ in stream:
+            pass
+
+
+async def test_timeout_and_early_exit_leave_nothing_behind() -> None:
+    async with Emulator(job_seconds=3.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
+        good = (await client.files.create(file=("good.jsonl", GOOD))).id
+        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
+        before = tasks_now()
+        with suppress(TimeoutError):
+            await ft.wait_for_job(client, ids[0], timeout=0.3, on_event=lambda e: None)
+        async with aclosing(ft.stream_events(client, ids[0])) as events:
+            async for _ in events:
+                break
+        async with aclosing(ft.as_completed(client, ids)) as jobs:
+            async for _ in jobs:
+                break
+        assert tasks_now() == before
+        assert connections_in_use(client) == 0
+        assert_idle(client)
+    assert client.is_closed

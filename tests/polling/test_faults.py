@@ -1,0 +1,126 @@
+"""Fifty jobs at once with 30% of all requests failing in every way the emulator knows."""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+
+import finetune_async as ft
+from finetune_async.emulator import Emulator
+from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
+
+FAULTS = "rate=0.3,kinds=429+500+503+reset+lost,retry_after=0.01,seed=7"
+N = 50
+
+
+async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
+    async with (
+        Emulator(job_seconds=3.0) as emu,
+        ft.AsyncClient(
+            api_key="sk-test", base_url=emu.base_url, max_retries=10, max_poll_requests_per_second=None
+        ) as client,
+    ):
+        emu.faults.configure(FAULTS)
+        good = (await client.files.create(file=("good.jsonl", GOOD))).id
+        bad = (await client.files.create(file=("bad.jsonl", BAD))).id
+        ids: list[str] = [""] * N
+        waited: dict[str, ft.FineTuningJob | BaseException] = {}
+        on_event: dict[str, list[str]] = {}
+        streamed: dict[str, list[str]] = {}
+        ckpts: dict[str, list[str]] = {}
+
+        async def one(i: int) -> None:
+            training = bad if i % 10 == 0 else good
+            job = await client.fine_tuning.jobs.create(model=MODEL, training_file=training, metadata={"i": str(i)})
+            ids[i] = job.id
+            on_event[job.id], streamed[job.id], ckpts[job.id] = [], [], []
+
+            async def wait() -> None:
+                try:
+                    waited[job.id] = await ft.wait_for_job(
+                        client, job.id, timeout=45, on_event=lambda e: on_event[job.id].append(e.id)
+                    )
+                except (ft.JobFailedError, ft.JobCancelledError) as exc:
+                    waited[job.id] = exc
+
+            async def stream() -> None:
+                async for event in ft.stream_events(client, job.id):
+                    streamed[job.id].append(event.id)
+
+            async def checkpoints() -> None:
+                async for ckpt in ft.stream_checkpoints(client, job.id):
+                    ckpts[job.id].append(ckpt.id)
+
+            async def cancel() -> None:
+                await anyio.sleep(0.3)
+                # If it had already ended, its wait must say how.
+                with contextlib.suppress(ft.BadRequestError):
+                    await client.fine_tuning.jobs.cancel(job.id)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                tg.start_soon(stream)
+                tg.start_soon(checkpoints)
+                if i % 10 == 5:
+                    tg.start_soon(cancel)
+
+        with anyio.fail_after(55):
+            async with anyio.create_task_group() as tg:
+                for i in range(N):
+                    tg.start_soon(one, i)
+
+        emu.faults.clear()
+        # Each create made exactly one job, lost answers notwithstanding.
+        assert len(emu.state.store.jobs) == N == len(set(ids))
+        assert {kind for _, kind in emu.faults.history} == {"429", "500", "503", "reset", "lost"}
+        outcomes = {"succeeded": 0, "failed": 0, "cancelled": 0}
+        for job_id in ids:
+            final = await client.fine_tuning.jobs.retrieve(job_id)
+            outcomes[final.status] += 1
+            result = waited[job_id]
+            if final.status == "succeeded":
+                assert isinstance(result, ft.FineTuningJob)
+                assert result.status == "succeeded"
+            elif final.status == "failed":
+                assert isinstance(result, ft.JobFailedError)
+                assert result.job.error is not None
+            else:
+                assert isinstance(result, ft.JobCancelledError)
+            server = [e.id async for e in client.fine_tuning.jobs.list_events(job_id, limit=100)][::-1]
+            assert streamed[job_id] == server, job_id
+            assert on_event[job_id] == server, job_id
+            last = (await client.fine_tuning.jobs.list_events(job_id, limit=1)).data[0].message
+            assert last in (
+                "The job has successfully completed",
+                "The job failed due to an invalid file.",
+                "Fine-tuning job cancelled",
+            )
+            server_ckpts = [c.id async for c in client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)][::-1]
+            assert ckpts[job_id] == server_ckpts
+        assert outcomes["failed"] == N // 10
+        assert outcomes["cancelled"] >= 1
+        assert outcomes["succeeded"] >= N // 2
+        assert_idle(client)
+
+
+async def test_many_waiters_share_the_watch_under_faults() -> None:
+    """wait_for_job from many tasks, coalesced into sweeps, with faults on the polling routes."""
+    async with (
+        Emulator(job_seconds=2.0) as emu,
+        ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, max_retries=10) as client,
+    ):
+        good = (await client.files.create(file=("good.jsonl", GOOD))).id
+        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(40)]
+        emu.faults.configure(FAULTS)
+        results: dict[str, ft.FineTuningJob] = {}
+
+        async def wait(job_id: str) -> None:
+            results[job_id] = await ft.wait_for_job(client, job_id, timeout=40)
+
+        async with anyio.create_task_group() as tg:
+            for job_id in ids:
+                tg.start_soon(wait, job_id)
+        assert {j.status for j in results.values()} == {"succeeded"}
+        assert len(results) == 40
+        assert_idle(client)
