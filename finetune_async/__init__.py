@@ -6,6 +6,7 @@ The public names live here and nowhere else; see ``API.md`` in the project's doc
 from ._transport import RequestInfo, Timeout
 from ._version import __version__
 from .client import AsyncClient
+from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
 from .errors import (
     APIConnectionError,
     APIError,
@@ -98,6 +99,7 @@ __all__ = [
     "CheckpointMetrics",
     "ConflictError",
     "DatasetError",
+    "DatasetReport",
     "DecodeError",
     "DpoHyperparameters",
     "DpoMethod",
@@ -136,6 +138,7 @@ __all__ = [
     "Permission",
     "PermissionDeleted",
     "PermissionDeniedError",
+    "Problem",
     "PythonGrader",
     "RateLimitError",
     "ReinforcementHyperparameters",
@@ -160,10 +163,12 @@ __all__ = [
     "__version__",
     "as_completed",
     "parse_webhook_event",
+    "split_dataset",
     "stream_checkpoints",
     "stream_events",
     "to_dict",
     "unwrap_webhook",
+    "validate_dataset",
     "verify_webhook_signature",
     "wait_for_job",
     "wait_for_jobs",

@@ -112,13 +112,23 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 class Listener:
-    """One waiter: woken when one of its jobs is done (``done``) or to take over driving."""
+    """One waiter: woken when one of its jobs is done (``done``) or to take over driving.
 
-    __slots__ = ("_event", "done")
+    ``slot`` is the one job of a single-job waiter (None for a many-jobs waiter).
+    """
+
+    __slots__ = ("_event", "done", "slot")
 
     def __init__(self) -> None:
         self._event: anyio.Event | None = None
         self.done: list[Slot] = []
+        self.slot: Slot | None = None
+
+    def expected_stay(self) -> float:
+        """Larger for waiters likely to wait longer: the driving role goes to them (fewer handoffs)."""
+        if self.slot is None:
+            return math.inf
+        return float(self.slot.estimated_finish or self.slot.created_at or 0)
 
     def arm(self) -> anyio.Event:
         """A fresh event to wait on; arm *before* checking state so no wake-up is lost."""
@@ -283,9 +293,10 @@ class WatchState:
                 self._idle.pop(listener, None)
 
     def _handoff(self) -> None:
-        # The most recently idle waiter is likely the one with the longest wait ahead.
+        # Every handoff interrupts the sweeps under way: give the role to a waiter whose job
+        # should end last (a many-jobs waiter first), so that it changes hands rarely.
         if not self._driving and self._idle:
-            next(reversed(self._idle)).nudge()
+            max(self._idle, key=Listener.expected_stay).nudge()
 
     def release(self) -> None:
         """A waiter is leaving: make sure someone will drive for the ones that stay."""

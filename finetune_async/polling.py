@@ -126,7 +126,7 @@ async def wait_for_job(
             return _outcome(final[0], raise_on_failure)
         watch = client._watch
         listener = Listener()
-        slot = watch.register(job_id, listener, poll_interval)
+        slot = listener.slot = watch.register(job_id, listener, poll_interval)
         try:
             await watch.wait(client, listener)
         finally:
