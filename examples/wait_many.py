@@ -79,7 +79,7 @@ async def main(args: argparse.Namespace) -> int:
             print(f"{sum(outcomes.values()):>5}/{len(ids)}  {job.id}  {job.status:<10} {detail}")
         elapsed = time.monotonic() - started
         summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
-        print(f"all {len(ids)} jobs ended in {elapsed:.1f}s: {summary}; {client._watch.requests} polling requests")
+        print(f"all {len(ids)} jobs ended in {elapsed:.1f}s: {summary}")
         return 0 if outcomes.get("succeeded", 0) == len(ids) else 1
 
 

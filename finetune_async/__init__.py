@@ -5,6 +5,7 @@ The public names live here and nowhere else; see ``API.md`` in the project's doc
 
 from ._transport import RequestInfo, Timeout
 from ._version import __version__
+from .batch import BatchReport, BatchSpec, SpecResult, run_batch
 from .client import AsyncClient
 from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
 from .errors import (
@@ -96,6 +97,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseModel",
+    "BatchReport",
+    "BatchSpec",
     "CheckpointMetrics",
     "ConflictError",
     "DatasetError",
@@ -148,6 +151,7 @@ __all__ = [
     "RunGraderResponseMetadata",
     "RunGraderResponseMetadataErrors",
     "ScoreModelGrader",
+    "SpecResult",
     "StringCheckGrader",
     "SupervisedHyperparameters",
     "SupervisedMethod",
@@ -163,6 +167,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "parse_webhook_event",
+    "run_batch",
     "split_dataset",
     "stream_checkpoints",
     "stream_events",

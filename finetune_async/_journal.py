@@ -1,0 +1,279 @@
+"""The batch journal: what :func:`finetune_async.run_batch` did, on disk, before and after each side effect.
+
+One SQLite file (stdlib ``sqlite3``). Every write is its own committed transaction, made
+*before* a side effect (an intent) and *after* it (the id the server gave), so a process
+killed at any instant leaves a journal that says, for every file and job, one of: nothing
+happened yet, it may have happened (intent without an id), or it happened (id recorded).
+
+Durability: WAL with ``synchronous=FULL`` fsyncs the log on every commit, so a commit survives
+SIGKILL (the OS has the bytes) and a power loss too. A journal is written by one run at a
+time: ``locking_mode=EXCLUSIVE`` keeps the database locked from the first write until the
+connection closes or the process dies (the OS drops its locks then), so a second run of the
+same batch fails fast instead of interleaving creates with the first.
+
+Schema (``user_version`` 1)::
+
+    meta  (name TEXT PRIMARY KEY, value TEXT NOT NULL)           -- batch_id
+    files (sha256 TEXT, purpose TEXT, filename TEXT, size INT,
+           file_id TEXT NULL,                                    -- NULL: intent only
+           updated_at REAL, PRIMARY KEY (sha256, purpose))
+    specs (key TEXT PRIMARY KEY, fingerprint TEXT, state TEXT,   -- see SpecState
+           job_id TEXT NULL, status TEXT NULL, fine_tuned_model TEXT NULL,
+           error TEXT NULL, trained_tokens INT NULL, created_at REAL NULL,
+           finished_at REAL NULL, attempts INT NOT NULL DEFAULT 0, updated_at REAL)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import Final
+
+import attrs
+
+from .errors import FineTuneError
+
+__all__ = ["FileRow", "Journal", "JournalBusyError", "SpecRow", "SpecState"]
+
+SCHEMA_VERSION: Final = 1
+
+
+class SpecState:
+    """The states of a spec's row (strings, so the file is readable with the sqlite3 shell)."""
+
+    #: Nothing sent for this spec yet (or a create the server provably refused: ``error`` says why).
+    PENDING: Final = "pending"
+    #: Intent recorded, create maybe sent: the job may exist. Reconcile with the server first.
+    CREATING: Final = "creating"
+    #: The job exists (``job_id``) and had not ended when last seen.
+    CREATED: Final = "created"
+    #: The job ended (``status`` succeeded, failed or cancelled).
+    DONE: Final = "done"
+
+
+class JournalBusyError(FineTuneError):
+    """Another process is running this batch (it holds the journal's lock)."""
+
+
+@attrs.frozen(kw_only=True)
+class SpecRow:
+    """One spec's row."""
+
+    key: str
+    fingerprint: str
+    state: str
+    job_id: str | None = None
+    status: str | None = None
+    fine_tuned_model: str | None = None
+    error: str | None = None
+    trained_tokens: int | None = None
+    created_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class FileRow:
+    """One local file's upload: ``file_id`` is None while only the intent is recorded."""
+
+    sha256: str
+    purpose: str
+    filename: str
+    size: int
+    file_id: str | None
+
+
+_SPEC_COLUMNS = (
+    "key, fingerprint, state, job_id, status, fine_tuned_model, error, trained_tokens,"
+    " created_at, finished_at, attempts"
+)
+
+
+class Journal:
+    """The journal of one batch. Not thread-safe: one run, one event loop, one connection.
+
+    Raises :class:`JournalBusyError` when another process has the journal open for writing,
+    and :class:`~finetune_async.FineTuneError` when the file is not a journal of this version.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 2.0) -> None:
+        self.path = os.fspath(path)
+        # isolation_level=None: no implicit transactions; each write below is one explicit
+        # BEGIN IMMEDIATE ... COMMIT, so "written" means "committed".
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
+        try:
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            # Take the lock now (a write transaction), not at the first intent minutes later.
+            self._db.execute("BEGIN IMMEDIATE")
+            self._create_schema()
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise JournalBusyError(
+                    f"the batch journal {self.path} is in use by another process (is this batch already running?)"
+                ) from None
+            raise
+        except BaseException:
+            self._db.close()
+            raise
+        #: Committed writes so far (tests count them to stop a run at a chosen point).
+        self.writes = 0
+
+    def _create_schema(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise FineTuneError(f"{self.path}: a batch journal of an unknown version ({version})")
+        statements = (
+            "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS files ("
+            " sha256 TEXT NOT NULL, purpose TEXT NOT NULL, filename TEXT NOT NULL, size INTEGER NOT NULL,"
+            " file_id TEXT, updated_at REAL NOT NULL, PRIMARY KEY (sha256, purpose))",
+            "CREATE TABLE IF NOT EXISTS specs ("
+            " key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL,"
+            " job_id TEXT, status TEXT, fine_tuned_model TEXT, error TEXT, trained_tokens INTEGER,"
+            " created_at REAL, finished_at REAL, attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL)",
+            f"PRAGMA user_version = {SCHEMA_VERSION}",
+        )
+        # One by one inside the caller's transaction (executescript would commit it first).
+        for statement in statements:
+            self._db.execute(statement)
+
+    def close(self) -> None:
+        """Close the connection (releasing the lock). Idempotent."""
+        self._db.close()
+
+    def _write(self, sql: str, params: Iterable[object] = ()) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(sql, tuple(params))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self.writes += 1
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    def batch_id(self) -> str | None:
+        """The batch id recorded by the first run, if any."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'batch_id'").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_batch_id(self, batch_id: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('batch_id', ?)", (batch_id,))
+
+    # -- specs -------------------------------------------------------------------------------
+
+    def specs(self) -> dict[str, SpecRow]:
+        """Every spec row, by key."""
+        rows = self._db.execute(f"SELECT {_SPEC_COLUMNS} FROM specs").fetchall()
+        return {row[0]: _spec_row(row) for row in rows}
+
+    def spec(self, key: str) -> SpecRow | None:
+        row = self._db.execute(f"SELECT {_SPEC_COLUMNS} FROM specs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _spec_row(row)
+
+    def add_specs(self, items: Iterable[tuple[str, str]]) -> None:
+        """Insert a ``pending`` row for each new ``(key, fingerprint)``; existing rows are kept."""
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO specs (key, fingerprint, state, updated_at) VALUES (?, ?, 'pending', ?)",
+                [(key, fp, now) for key, fp in items],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self.writes += 1
+
+    def job_intent(self, key: str) -> None:
+        """Before a create is sent: from here on the job may exist."""
+        self._write(
+            "UPDATE specs SET state = 'creating', error = NULL, attempts = attempts + 1, updated_at = ? WHERE key = ?",
+            (time.time(), key),
+        )
+
+    def job_created(self, key: str, job_id: str, status: str, created_at: float | None) -> None:
+        """The job exists (created now, or found on the server)."""
+        self._write(
+            "UPDATE specs SET state = 'created', job_id = ?, status = ?, created_at = ?, error = NULL, updated_at = ?"
+            " WHERE key = ?",
+            (job_id, status, created_at, time.time(), key),
+        )
+
+    def job_not_created(self, key: str, error: str | None) -> None:
+        """No job exists for the spec (the create was refused, or reconciliation found none)."""
+        self._write(
+            "UPDATE specs SET state = 'pending', job_id = NULL, status = NULL, error = ?, updated_at = ? WHERE key = ?",
+            (error, time.time(), key),
+        )
+
+    def job_finished(
+        self,
+        key: str,
+        *,
+        job_id: str,
+        status: str,
+        fine_tuned_model: str | None,
+        error: str | None,
+        trained_tokens: int | None,
+        created_at: float | None,
+        finished_at: float | None,
+    ) -> None:
+        """The job ended."""
+        self._write(
+            "UPDATE specs SET state = 'done', job_id = ?, status = ?, fine_tuned_model = ?, error = ?,"
+            " trained_tokens = ?, created_at = ?, finished_at = ?, updated_at = ? WHERE key = ?",
+            (job_id, status, fine_tuned_model, error, trained_tokens, created_at, finished_at, time.time(), key),
+        )
+
+    # -- files -------------------------------------------------------------------------------
+
+    def file(self, sha256: str, purpose: str) -> FileRow | None:
+        row = self._db.execute(
+            "SELECT sha256, purpose, filename, size, file_id FROM files WHERE sha256 = ? AND purpose = ?",
+            (sha256, purpose),
+        ).fetchone()
+        if row is None:
+            return None
+        return FileRow(sha256=row[0], purpose=row[1], filename=row[2], size=row[3], file_id=row[4])
+
+    def file_intent(self, sha256: str, purpose: str, filename: str, size: int) -> None:
+        """Before an upload is sent: a file with this name may exist from here on."""
+        self._write(
+            "INSERT OR REPLACE INTO files (sha256, purpose, filename, size, file_id, updated_at)"
+            " VALUES (?, ?, ?, ?, NULL, ?)",
+            (sha256, purpose, filename, size, time.time()),
+        )
+
+    def file_uploaded(self, sha256: str, purpose: str, filename: str, size: int, file_id: str) -> None:
+        """The file exists on the server as ``file_id``."""
+        self._write(
+            "INSERT OR REPLACE INTO files (sha256, purpose, filename, size, file_id, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (sha256, purpose, filename, size, file_id, time.time()),
+        )
+
+
+def _spec_row(row: tuple[object, ...]) -> SpecRow:
+    key, fingerprint, state, job_id, status, model, error, tokens, created, finished, attempts = row
+    return SpecRow(
+        key=str(key),
+        fingerprint=str(fingerprint),
+        state=str(state),
+        job_id=None if job_id is None else str(job_id),
+        status=None if status is None else str(status),
+        fine_tuned_model=None if model is None else str(model),
+        error=None if error is None else str(error),
+        trained_tokens=None if tokens is None else int(tokens),  # type: ignore[call-overload]
+        created_at=None if created is None else float(created),  # type: ignore[arg-type]
+        finished_at=None if finished is None else float(finished),  # type: ignore[arg-type]
+        attempts=int(attempts),  # type: ignore[call-overload]
+    )

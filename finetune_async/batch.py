@@ -1,0 +1,877 @@
+"""Many fine-tunes at once, exactly once: :func:`run_batch`.
+
+A batch is a list of :class:`BatchSpec` (training file, model, method, hyperparameters, ...),
+each with a stable key. :func:`run_batch` validates and uploads the local files (each distinct
+file once), creates the jobs with at most ``max_concurrent`` of them active at a time, waits
+for them with the polling helpers, and returns a :class:`BatchReport` with a
+:class:`SpecResult` per spec.
+
+Exactly once, across crashes
+    Every job carries two metadata pairs, ``ft_batch`` (the batch id) and ``ft_spec`` (the
+    spec key), so the server itself can say which specs already have a job. A SQLite journal
+    (:mod:`finetune_async._journal`) records an *intent* before each side effect and the id
+    the server gave after it. A run starts by listing the server's jobs of the batch
+    (``jobs.list(metadata={"ft_batch": id})``) and reconciling the journal with it, and a spec
+    whose create may have been sent before (an intent without an id) is looked up on the server
+    again right before it is created. A create whose answer is lost is looked up the same way
+    before it is sent again. So a run killed at any instant (SIGKILL included) and run again
+    reattaches to the jobs that exist and creates only the missing ones.
+
+Files
+    A local file is identified by its SHA-256. It is uploaded once per batch and journal, under a
+    name that carries the hash (``train.3f2a9c1b2d4e5f60.jsonl``), so a file whose upload
+    answer was lost, or whose id the journal never got, is found in the server's file list
+    instead of being uploaded again. A file is validated (:func:`~finetune_async.validate_dataset`)
+    for its spec's method before upload; a file with problems fails its specs and is not sent.
+
+Cancellation
+    Cancelling the task awaiting :func:`run_batch` stops it at once and leaves the journal
+    consistent; the jobs keep running on the server (a later run reattaches), unless
+    ``cancel_jobs_on_exit=True``, which cancels every unfinished job of the batch first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.abc
+import attrs
+
+from ._journal import Journal, SpecRow, SpecState
+from ._watch import TERMINAL, is_transient
+from .datasets import Problem, validate_dataset
+from .errors import APIConnectionError, APIStatusError, FineTuneError
+from .models import FileObject, FileStatus, FineTuningJob, JobStatus, Method
+from .models._converter import to_json_param
+from .polling import wait_for_job
+
+if TYPE_CHECKING:
+    from .client import AsyncClient
+
+__all__ = [
+    "BATCH_METADATA_KEY",
+    "DEFAULT_MAX_CONCURRENT",
+    "SPEC_METADATA_KEY",
+    "BatchReport",
+    "BatchSpec",
+    "SpecResult",
+    "run_batch",
+]
+
+log = logging.getLogger("finetune_async.batch")
+
+#: The metadata key holding the batch id on every job of a batch.
+BATCH_METADATA_KEY: Final = "ft_batch"
+#: The metadata key holding the spec key on every job of a batch.
+SPEC_METADATA_KEY: Final = "ft_spec"
+#: Jobs active at once unless told otherwise (OpenAI admits only a few running jobs per organization).
+DEFAULT_MAX_CONCURRENT: Final = 6
+#: Uploads in flight at once unless told otherwise.
+DEFAULT_MAX_UPLOADS: Final = 4
+
+# The API's metadata limits: 16 pairs, keys up to 64 characters, values up to 512.
+_MAX_PAIRS = 16
+_MAX_META_KEY = 64
+_MAX_META_VALUE = 512
+# A create (or upload) that keeps failing transiently is tried this many times in one run.
+_ATTEMPTS = 8
+_BACKOFF_CEILING = 30.0
+# Seconds a shielded cleanup (cancelling the batch's jobs) may take before giving up.
+_CANCEL_TIMEOUT = 30.0
+# How far before an upload attempt began a lost upload is looked for (clock skew).
+_SKEW = 120.0
+
+_FILE_ID = re.compile(r"file-[A-Za-z0-9_-]+")
+_METHODS = ("supervised", "dpo", "reinforcement")
+_SPEC_FIELDS = (
+    "training_file",
+    "validation_file",
+    "model",
+    "method",
+    "hyperparameters",
+    "suffix",
+    "seed",
+    "metadata",
+    "key",
+)
+
+FileRef = str | os.PathLike[str]
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _ref_text(ref: FileRef | None) -> str | None:
+    """A file reference as it enters the fingerprint: a file id, or a normalized path."""
+    if ref is None:
+        return None
+    if _is_file_id(ref):
+        return str(ref)
+    return os.path.normpath(os.fspath(ref))
+
+
+def _is_file_id(ref: FileRef) -> bool:
+    """A string shaped like ``file-...`` that is not an existing local path names an uploaded file."""
+    return isinstance(ref, str) and _FILE_ID.fullmatch(ref) is not None and not os.path.exists(ref)
+
+
+@attrs.frozen(kw_only=True)
+class BatchSpec:
+    """One fine-tune of a batch.
+
+    ``training_file`` and ``validation_file`` are local paths (validated and uploaded) or ids of
+    uploaded files (``file-...``). ``method`` is a method name (``"supervised"``, ``"dpo"``,
+    ``"reinforcement"``), a :class:`~finetune_async.Method` or a dict shaped like the API's
+    ``method``; ``hyperparameters`` (attrs class or dict) go inside it. ``metadata`` is added to
+    the job's, next to the batch's two pairs (so at most 14 pairs). ``key`` names the spec for
+    good; left out, it is derived from the spec's content (see :attr:`spec_key`).
+
+    Raises :class:`ValueError` for a malformed spec (unknown method, metadata over the limits).
+    """
+
+    training_file: FileRef
+    model: str
+    validation_file: FileRef | None = None
+    method: str | Method | Mapping[str, Any] | None = None
+    hyperparameters: Any = None
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: Mapping[str, str] | None = None
+    key: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("a batch spec needs a model")
+        if self.method_type not in _METHODS:
+            raise ValueError(f"unknown method {self.method_type!r}; expected one of {', '.join(_METHODS)}")
+        metadata = dict(self.metadata or {})
+        if len(metadata) > _MAX_PAIRS - 2:
+            raise ValueError(f"a batch spec takes at most {_MAX_PAIRS - 2} metadata pairs (the batch adds 2)")
+        for k, v in metadata.items():
+            if k in (BATCH_METADATA_KEY, SPEC_METADATA_KEY):
+                raise ValueError(f"metadata key {k!r} is reserved for the batch")
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise ValueError("metadata keys and values must be strings")
+            if len(k) > _MAX_META_KEY or len(v) > _MAX_META_VALUE:
+                raise ValueError(f"metadata {k[:20]!r}: keys up to {_MAX_META_KEY} characters, values up to 512")
+        if self.key is not None and not 1 <= len(self.key) <= _MAX_META_VALUE:
+            raise ValueError(f"a spec key has 1 to {_MAX_META_VALUE} characters")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatchSpec:
+        """A spec from plain data (a YAML or JSON object with the field names).
+
+        Raises :class:`ValueError` for unknown or missing fields, and as the constructor does.
+        """
+        unknown = sorted(set(data) - set(_SPEC_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
+        missing = [name for name in ("training_file", "model") if not data.get(name)]
+        if missing:
+            raise ValueError(f"missing spec field(s): {', '.join(missing)}")
+        seed = data.get("seed")
+        return cls(
+            training_file=str(data["training_file"]),
+            validation_file=None if data.get("validation_file") is None else str(data["validation_file"]),
+            model=str(data["model"]),
+            method=data.get("method"),
+            hyperparameters=data.get("hyperparameters"),
+            suffix=None if data.get("suffix") is None else str(data["suffix"]),
+            seed=None if seed is None else int(seed),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            key=None if data.get("key") is None else str(data["key"]),
+        )
+
+    @property
+    def method_type(self) -> str:
+        """``"supervised"`` (the default), ``"dpo"`` or ``"reinforcement"``."""
+        method = self.method
+        if method is None:
+            return "supervised"
+        if isinstance(method, str):
+            return method
+        if isinstance(method, Method):
+            return str(method.type)
+        return str(method.get("type", "supervised"))
+
+    def method_param(self) -> dict[str, Any]:
+        """The ``method`` the job is created with (JSON shape), hyperparameters inside."""
+        kind = self.method_type
+        if self.method is None or isinstance(self.method, str):
+            body: dict[str, Any] = {"type": kind, kind: {}}
+        else:
+            body = json.loads(_canonical(to_json_param(self.method)))
+            body.setdefault(kind, {})
+            if body[kind] is None:
+                body[kind] = {}
+        if self.hyperparameters is not None:
+            given = {k: v for k, v in dict(to_json_param(self.hyperparameters)).items() if v is not None}
+            if body[kind].get("hyperparameters"):
+                raise ValueError("hyperparameters are given twice: in method and in hyperparameters")
+            body[kind]["hyperparameters"] = given
+        return body
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of what the spec asks for (everything but ``key``), as hex."""
+        content = {
+            "training_file": _ref_text(self.training_file),
+            "validation_file": _ref_text(self.validation_file),
+            "model": self.model,
+            "method": self.method_param(),
+            "suffix": self.suffix,
+            "seed": self.seed,
+            "metadata": dict(self.metadata or {}),
+        }
+        return hashlib.sha256(_canonical(content).encode()).hexdigest()
+
+    @property
+    def spec_key(self) -> str:
+        """``key`` if given, else one derived from the content: ``{suffix or 'spec'}-{12 hex}``.
+
+        A derived key changes when any field does (a file by its path or id, not its bytes).
+        """
+        if self.key is not None:
+            return self.key
+        return f"{self.suffix or 'spec'}-{self.fingerprint()[:12]}"
+
+
+@attrs.frozen(kw_only=True)
+class SpecResult:
+    """Where one spec stands, and in the final report how it ended.
+
+    ``status`` is the job's status (``succeeded``, ``failed``, ``cancelled``, or while running
+    ``validating_files``, ``queued``, ``running``, ...) once a job exists; before that a step of
+    the batch: ``pending``, ``validating``, ``uploading``, ``creating``; and for a spec that got
+    no job, ``invalid`` (its file has ``problems`` or cannot be read) or ``error`` (the API
+    refused the create, or it kept failing: ``error`` says why; a later run tries again).
+    ``duration`` is the job's own time from creation to its end (seconds), ``trained_tokens``
+    what the API billed.
+    """
+
+    key: str
+    status: str
+    job_id: str | None = None
+    fine_tuned_model: str | None = None
+    error: str | None = None
+    problems: tuple[Problem, ...] = ()
+    trained_tokens: int | None = None
+    duration: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the spec's job succeeded."""
+        return self.status == JobStatus.SUCCEEDED
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing more will happen to the spec in this run."""
+        return self.status in TERMINAL or self.status in ("invalid", "error")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
+        return {
+            "key": self.key,
+            "status": self.status,
+            "job_id": self.job_id,
+            "fine_tuned_model": self.fine_tuned_model,
+            "error": self.error,
+            "problems": [attrs.asdict(p) for p in self.problems],
+            "trained_tokens": self.trained_tokens,
+            "duration": self.duration,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class BatchReport:
+    """What :func:`run_batch` returns: the batch id and one :class:`SpecResult` per spec, in spec order."""
+
+    batch_id: str
+    results: tuple[SpecResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every spec's job succeeded."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def succeeded(self) -> list[SpecResult]:
+        return [r for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[SpecResult]:
+        """Every spec that did not succeed (failed, cancelled, invalid, error)."""
+        return [r for r in self.results if not r.ok]
+
+    def __getitem__(self, key: str) -> SpecResult:
+        for result in self.results:
+            if result.key == key:
+                return result
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[SpecResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {"batch_id": self.batch_id, "ok": self.ok, "results": [r.as_dict() for r in self.results]}
+
+
+OnUpdate = Callable[[SpecResult], object]
+
+
+async def run_batch(
+    client: AsyncClient,
+    specs: Iterable[BatchSpec | Mapping[str, Any]],
+    *,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    journal: str | os.PathLike[str] | None = "batch.sqlite",
+    batch_id: str | None = None,
+    cancel_jobs_on_exit: bool = False,
+    max_concurrent_uploads: int = DEFAULT_MAX_UPLOADS,
+    poll_interval: float | None = None,
+    on_update: OnUpdate | None = None,
+) -> BatchReport:
+    """Run every spec's fine-tune, at most ``max_concurrent`` jobs at a time; return the report.
+
+    ``specs`` are :class:`BatchSpec` or dicts for :meth:`BatchSpec.from_dict`; their keys must be
+    unique. ``journal`` is the SQLite file recording the batch (None: in memory, for one run
+    only). Run the same batch again with the same journal after a crash: it reattaches to the
+    jobs that exist and creates only the missing ones (see the module docstring). ``batch_id``
+    names the batch on the server (the ``ft_batch`` metadata); by default it is the journal's,
+    or for a new journal one derived from the spec keys, so the same specs give the same batch.
+    To run the same specs again on purpose, pass a new ``batch_id``.
+
+    ``max_concurrent_uploads`` bounds the uploads in flight; ``poll_interval`` fixes the seconds
+    between looks at a job (default adaptive; every waiter shares the client's one request-rate
+    ceiling, ``AsyncClient(max_poll_requests_per_second=...)``). ``on_update(result)`` is called
+    with a :class:`SpecResult` each time a spec changes step or status (an exception it raises
+    ends the batch). A spec's own failure (bad file, refused create, failed job) is in its
+    result, never raised.
+
+    Raises :class:`ValueError` for malformed or duplicate specs;
+    :class:`~finetune_async._journal.JournalBusyError` (a :class:`~finetune_async.FineTuneError`)
+    when another process runs the batch; :class:`~finetune_async.FineTuneError` when
+    ``batch_id`` differs from the journal's; the transport's errors when the server cannot be
+    reached to reconcile at the start. Cancelled, it cancels the batch's unfinished jobs
+    first if ``cancel_jobs_on_exit`` (also on any other error), else leaves them running.
+    """
+    if max_concurrent < 1 or max_concurrent_uploads < 1:
+        raise ValueError("max_concurrent and max_concurrent_uploads must be >= 1")
+    items = [s if isinstance(s, BatchSpec) else BatchSpec.from_dict(s) for s in specs]
+    keyed: dict[str, BatchSpec] = {}
+    for spec in items:
+        key = spec.spec_key
+        if key in keyed:
+            raise ValueError(f"two specs have the key {key!r}")
+        keyed[key] = spec
+    jr = Journal(":memory:" if journal is None else journal)
+    try:
+        recorded = jr.batch_id()
+        if batch_id is not None and recorded is not None and batch_id != recorded:
+            raise FineTuneError(f"the journal {jr.path} belongs to batch {recorded!r}, not {batch_id!r}")
+        bid = batch_id or recorded or _derive_batch_id(keyed)
+        if len(bid) > _MAX_META_VALUE:
+            raise ValueError(f"a batch id has at most {_MAX_META_VALUE} characters")
+        if recorded is None:
+            jr.set_batch_id(bid)
+        jr.add_specs((key, spec.fingerprint()) for key, spec in keyed.items())
+        run = _Run(
+            client,
+            jr,
+            bid,
+            keyed,
+            max_concurrent=max_concurrent,
+            max_uploads=max_concurrent_uploads,
+            poll_interval=poll_interval,
+            on_update=on_update,
+        )
+        try:
+            return await run.run()
+        except BaseException:
+            if cancel_jobs_on_exit:
+                # Shielded: the batch is being cancelled, yet these requests must still go out.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_TIMEOUT):
+                    await run.cancel_jobs()
+            raise
+    finally:
+        jr.close()
+
+
+def _derive_batch_id(specs: Mapping[str, BatchSpec]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(specs)).encode()).hexdigest()
+    return f"batch-{digest[:16]}"
+
+
+def _tagged_name(path: str, sha256: str) -> str:
+    """The name a file is uploaded under: its own, with the first 16 hex digits of its hash."""
+    base = os.path.basename(path)
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem:
+        return f"{base}.{sha256[:16]}"
+    return f"{stem}.{sha256[:16]}.{ext}"
+
+
+def _hash_file(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _job_error(job: FineTuningJob) -> str | None:
+    if job.error is not None:
+        return f"{job.error.message} (code: {job.error.code})"
+    if job.status == JobStatus.CANCELLED:
+        return "the job was cancelled"
+    return None
+
+
+def _duration(created_at: float | None, finished_at: float | None) -> float | None:
+    if created_at is None or finished_at is None:
+        return None
+    return max(0.0, float(finished_at) - float(created_at))
+
+
+def _backoff(attempt: int) -> float:
+    ceiling = min(_BACKOFF_CEILING, 0.25 * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class _SpecFailed(Exception):
+    """A spec cannot get a job in this run; carries its final result."""
+
+    def __init__(self, result: SpecResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+class _Shared:
+    """A value computed once for everyone asking (an upload, a validation), in-process."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+@attrs.define
+class _Work:
+    spec: BatchSpec
+    key: str
+    job_id: str | None = None
+    training_file: str | None = None
+    validation_file: str | None = None
+
+
+class _Run:
+    """One run of a batch: reconcile, prepare, create, wait. Holds O(1) state per spec."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        journal: Journal,
+        batch_id: str,
+        specs: Mapping[str, BatchSpec],
+        *,
+        max_concurrent: int,
+        max_uploads: int,
+        poll_interval: float | None,
+        on_update: OnUpdate | None,
+    ) -> None:
+        self.client = client
+        self.jr = journal
+        self.batch_id = batch_id
+        self.specs = specs
+        self.max_concurrent = max_concurrent
+        self.max_uploads = max_uploads
+        self.upload_limiter = anyio.CapacityLimiter(max_uploads)
+        self.poll_interval = poll_interval
+        self.on_update = on_update
+        self.results: dict[str, SpecResult] = {}
+        self._hashes: dict[str, _Shared] = {}
+        self._validations: dict[tuple[str, str], _Shared] = {}
+        self._uploads: dict[str, _Shared] = {}
+        self._server_files: dict[str, FileObject] | None = None
+        self._server_files_lock = anyio.Lock()
+
+    # -- results -----------------------------------------------------------------------------
+
+    def _set(self, result: SpecResult) -> None:
+        self.results[result.key] = result
+        if self.on_update is not None:
+            self.on_update(result)
+
+    def _result_from_row(self, row: SpecRow) -> SpecResult:
+        if row.state == SpecState.DONE:
+            return SpecResult(
+                key=row.key,
+                status=row.status or "unknown",
+                job_id=row.job_id,
+                fine_tuned_model=row.fine_tuned_model,
+                error=row.error,
+                trained_tokens=row.trained_tokens,
+                duration=_duration(row.created_at, row.finished_at),
+            )
+        if row.state == SpecState.CREATED:
+            return SpecResult(key=row.key, status=row.status or "created", job_id=row.job_id)
+        return SpecResult(key=row.key, status="pending")
+
+    def _record_job(self, key: str, job: FineTuningJob) -> None:
+        """Journal and report a job found or created for ``key``."""
+        if job.status in TERMINAL:
+            self.jr.job_finished(
+                key,
+                job_id=job.id,
+                status=str(job.status),
+                fine_tuned_model=job.fine_tuned_model,
+                error=_job_error(job),
+                trained_tokens=job.trained_tokens,
+                created_at=job.created_at,
+                finished_at=job.finished_at,
+            )
+            self._set(
+                SpecResult(
+                    key=key,
+                    status=str(job.status),
+                    job_id=job.id,
+                    fine_tuned_model=job.fine_tuned_model,
+                    error=_job_error(job),
+                    trained_tokens=job.trained_tokens,
+                    duration=_duration(job.created_at, job.finished_at),
+                )
+            )
+        else:
+            self.jr.job_created(key, job.id, str(job.status), job.created_at)
+            self._set(SpecResult(key=key, status=str(job.status), job_id=job.id))
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self) -> BatchReport:
+        rows = self.jr.specs()
+        for key, spec in self.specs.items():
+            if rows[key].fingerprint != spec.fingerprint():
+                log.warning("spec %r changed since the journal recorded it; its recorded job is kept", key)
+        await self._reconcile(rows)
+        rows = self.jr.specs()
+        running: list[_Work] = []
+        todo: list[_Work] = []
+        for key, spec in self.specs.items():
+            row = rows[key]
+            self._set(self._result_from_row(row))
+            if row.state == SpecState.CREATED:
+                running.append(_Work(spec=spec, key=key, job_id=row.job_id))
+            elif row.state != SpecState.DONE:
+                todo.append(_Work(spec=spec, key=key))
+        del rows
+        await self._drive(running, todo)
+        return BatchReport(batch_id=self.batch_id, results=tuple(self.results[key] for key in self.specs))
+
+    async def _reconcile(self, rows: Mapping[str, SpecRow]) -> None:
+        """Bring the journal in line with the server's jobs of this batch, before creating anything."""
+        found: dict[str, FineTuningJob] = {}
+        async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
+            key = (job.metadata or {}).get(SPEC_METADATA_KEY)
+            if key is None or key not in rows:
+                continue
+            kept = found.get(key)
+            if kept is not None:
+                log.warning("batch %s has two jobs for spec %r: %s and %s", self.batch_id, key, kept.id, job.id)
+                # The journal's job, else the oldest (newest first listing: the later one).
+                if kept.id == rows[key].job_id:
+                    continue
+            found[key] = job
+        for key, row in rows.items():
+            server_job = found.get(key)
+            if server_job is not None:
+                unchanged = row.job_id == server_job.id and (
+                    row.state == SpecState.DONE
+                    or (row.state == SpecState.CREATED and server_job.status not in TERMINAL)
+                )
+                if not unchanged:
+                    self._record_job(key, server_job)
+            elif row.state == SpecState.CREATING:
+                # An intent the server never saw through: nothing was created.
+                self.jr.job_not_created(key, row.error)
+
+    async def _drive(self, running: list[_Work], todo: list[_Work]) -> None:
+        send, receive = anyio.create_memory_object_stream[_Work](0)
+        # Jobs already running hold their slots first, so new creates never push the number of
+        # active jobs past max_concurrent.
+        running_handed = anyio.Event()
+        pending = iter(todo)
+
+        async def feed_running() -> None:
+            async with send:
+                for work in running:
+                    await send.send(work)
+                running_handed.set()
+
+        async def prepare_worker(out: anyio.abc.ObjectSendStream[_Work]) -> None:
+            async with out:
+                for work in pending:
+                    try:
+                        await self._prepare(work)
+                    except _SpecFailed as failed:
+                        self._set(failed.result)
+                        continue
+                    await running_handed.wait()
+                    await out.send(work)
+
+        async def job_worker(inbox: anyio.abc.ObjectReceiveStream[_Work]) -> None:
+            async with inbox:
+                async for work in inbox:
+                    await self._run_job(work)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self.max_concurrent, max(1, len(running) + len(todo)))):
+                tg.start_soon(job_worker, receive.clone())
+            for _ in range(min(self.max_uploads, max(1, len(todo)))):
+                tg.start_soon(prepare_worker, send.clone())
+            tg.start_soon(feed_running)
+            receive.close()
+
+    # -- preparing: validate and upload ------------------------------------------------------
+
+    async def _prepare(self, work: _Work) -> None:
+        spec = work.spec
+        if not _is_file_id(spec.training_file) or (
+            spec.validation_file is not None and not _is_file_id(spec.validation_file)
+        ):
+            self._set(SpecResult(key=work.key, status="validating"))
+        work.training_file = await self._file_id(work, spec.training_file)
+        if spec.validation_file is not None:
+            work.validation_file = await self._file_id(work, spec.validation_file)
+
+    async def _file_id(self, work: _Work, ref: FileRef) -> str:
+        if _is_file_id(ref):
+            return str(ref)
+        path = os.fspath(ref)
+        try:
+            sha, size = await self._shared(self._hashes, path, lambda: anyio.to_thread.run_sync(_hash_file, path))
+        except OSError as exc:
+            raise _SpecFailed(
+                SpecResult(key=work.key, status="invalid", error=f"cannot read {path}: {exc.strerror or exc}")
+            ) from None
+        method = work.spec.method_type
+
+        async def validate() -> list[Problem]:
+            report = await anyio.to_thread.run_sync(lambda: validate_dataset(path, method=method))
+            return list(report.problems) if not report.ok else []
+
+        problems: list[Problem] = await self._shared(self._validations, (sha, method), validate)
+        if problems:
+            shown = "; ".join(str(p) for p in problems[:3])
+            raise _SpecFailed(
+                SpecResult(
+                    key=work.key,
+                    status="invalid",
+                    error=f"{path}: {len(problems)} problem(s) for {method}: {shown}",
+                    problems=tuple(problems),
+                )
+            )
+        self._set(SpecResult(key=work.key, status="uploading"))
+        try:
+            file_id: str = await self._shared(self._uploads, sha, lambda: self._upload(path, sha, size))
+        except FineTuneError as exc:
+            raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"upload of {path}: {exc}")) from None
+        return file_id
+
+    async def _shared(self, table: dict[Any, _Shared], key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key`` for everyone asking; its value (or its error) for all."""
+        entry = table.get(key)
+        if entry is None:
+            entry = table[key] = _Shared()
+            try:
+                entry.value = await compute()
+            except Exception as exc:
+                entry.error = exc
+            finally:
+                entry.done.set()
+        else:
+            await entry.done.wait()
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
+
+    async def _upload(self, path: str, sha: str, size: int) -> str:
+        """The id of the server's copy of this file: the journal's, a found one, or a new upload."""
+        purpose = "fine-tune"
+        row = self.jr.file(sha, purpose)
+        if row is not None and row.file_id is not None:
+            return row.file_id
+        name = _tagged_name(path, sha)
+        async with self.upload_limiter:
+            existing = (await self._server_file_index()).get(name)
+            if existing is not None and existing.bytes == size:
+                self.jr.file_uploaded(sha, purpose, name, size, existing.id)
+                return existing.id
+            for attempt in range(_ATTEMPTS):
+                started = time.time()
+                self.jr.file_intent(sha, purpose, name, size)
+                try:
+                    uploaded = await self.client.files.create(file=path, filename=name, purpose=purpose)
+                except (APIConnectionError, APIStatusError) as exc:
+                    if not is_transient(exc) or attempt == _ATTEMPTS - 1:
+                        raise
+                    if isinstance(exc, APIConnectionError) and exc.maybe_sent:
+                        found = await self._find_recent_file(name, size, started)
+                        if found is not None:
+                            uploaded = found
+                            break
+                    await anyio.sleep(_backoff(attempt))
+                    continue
+                break
+            self.jr.file_uploaded(sha, purpose, name, size, uploaded.id)
+        if uploaded.status not in (FileStatus.PROCESSED, None):
+            uploaded = await self.client.files.wait_for_processing(uploaded.id)
+        if uploaded.status == FileStatus.ERROR:
+            raise FineTuneError(f"the server could not process {path} ({uploaded.id})")
+        return uploaded.id
+
+    async def _server_file_index(self) -> dict[str, FileObject]:
+        """The server's fine-tune files that carry a content hash in their name, by name (listed once)."""
+        async with self._server_files_lock:
+            if self._server_files is None:
+                index: dict[str, FileObject] = {}
+                tagged = re.compile(r".*\.[0-9a-f]{16}(\.[^.]*)?")
+                async for file in self.client.files.list(purpose="fine-tune"):
+                    if tagged.fullmatch(file.filename) and file.status != FileStatus.ERROR:
+                        index.setdefault(file.filename, file)
+                self._server_files = index
+            return self._server_files
+
+    async def _find_recent_file(self, name: str, size: int, since: float) -> FileObject | None:
+        async for file in self.client.files.list(purpose="fine-tune", order="desc"):
+            if file.created_at < since - _SKEW:
+                return None
+            if file.filename == name and file.bytes == size and file.status != FileStatus.ERROR:
+                return file
+        return None
+
+    # -- creating and waiting ----------------------------------------------------------------
+
+    async def _run_job(self, work: _Work) -> None:
+        if work.job_id is None:
+            job = await self._create(work)
+            if job is None:
+                return
+            if job.status in TERMINAL:
+                return
+            work.job_id = job.id
+        try:
+            job = await wait_for_job(self.client, work.job_id, raise_on_failure=False, poll_interval=self.poll_interval)
+        except FineTuneError as exc:
+            # The journal keeps the job as created: a later run looks at it again.
+            self._set(SpecResult(key=work.key, status="error", job_id=work.job_id, error=str(exc)))
+            return
+        self._record_job(work.key, job)
+
+    async def _find_job(self, key: str) -> FineTuningJob | None:
+        """This batch's job for ``key`` on the server, if one exists (the oldest, should there be several)."""
+        found = None
+        metadata = {BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
+        for attempt in range(_ATTEMPTS):
+            try:
+                async for job in self.client.fine_tuning.jobs.list(limit=100, metadata=metadata):
+                    found = job
+                return found
+            except (APIConnectionError, APIStatusError) as exc:
+                if not is_transient(exc) or attempt == _ATTEMPTS - 1:
+                    raise
+                found = None
+                await anyio.sleep(_backoff(attempt))
+        return None  # pragma: no cover - the loop returns or raises
+
+    async def _create(self, work: _Work) -> FineTuningJob | None:
+        """Create the spec's job (or find the one an earlier try made); None when it got no job."""
+        spec, key = work.spec, work.key
+        assert work.training_file is not None
+        self._set(SpecResult(key=key, status="creating"))
+        metadata = {**(spec.metadata or {}), BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
+        row = self.jr.spec(key)
+        try:
+            if row is not None and row.attempts > 0:
+                # A create may have been sent by an earlier run: the server has the last word.
+                job = await self._find_job(key)
+                if job is not None:
+                    self._record_job(key, job)
+                    return job
+            for attempt in range(_ATTEMPTS):
+                self.jr.job_intent(key)
+                try:
+                    job = await self.client.fine_tuning.jobs.create(
+                        model=spec.model,
+                        training_file=work.training_file,
+                        validation_file=work.validation_file,
+                        method=spec.method_param(),
+                        suffix=spec.suffix,
+                        seed=spec.seed,
+                        metadata=metadata,
+                    )
+                except (APIConnectionError, APIStatusError) as exc:
+                    if isinstance(exc, APIConnectionError) and exc.maybe_sent:
+                        # The answer was lost: the job may exist. Look before sending again.
+                        found = await self._find_job(key)
+                        if found is not None:
+                            self._record_job(key, found)
+                            return found
+                    if not is_transient(exc) or attempt == _ATTEMPTS - 1:
+                        # Provably no job (refused, or looked for and not found): a later run may try again.
+                        self.jr.job_not_created(key, str(exc))
+                        self._set(SpecResult(key=key, status="error", error=str(exc)))
+                        return None
+                    await anyio.sleep(_backoff(attempt))
+                    continue
+                self._record_job(key, job)
+                return job
+        except FineTuneError as exc:
+            # Reconciling failed (the server could not be asked): the journal keeps the intent,
+            # so the next run looks again before creating.
+            self._set(SpecResult(key=key, status="error", error=str(exc)))
+            return None
+        return None  # pragma: no cover - the loop returns
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    async def cancel_jobs(self) -> None:
+        """Cancel every unfinished job of this batch (the journal's and the server's), recording each."""
+        rows = self.jr.specs()
+        keys = {row.job_id: key for key, row in rows.items() if row.state == SpecState.CREATED and row.job_id}
+        with contextlib.suppress(FineTuneError):
+            async for job in self.client.fine_tuning.jobs.list(
+                limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}
+            ):
+                spec_key = (job.metadata or {}).get(SPEC_METADATA_KEY)
+                if spec_key is not None and spec_key in self.specs and job.status not in TERMINAL:
+                    keys[job.id] = spec_key
+
+        async def cancel(job_id: str, key: str) -> None:
+            try:
+                job = await self.client.fine_tuning.jobs.cancel(job_id)
+            except FineTuneError as exc:
+                log.warning("could not cancel job %s of spec %r: %s", job_id, key, exc)
+                return
+            self._record_job(key, job)
+
+        async with anyio.create_task_group() as tg:
+            for job_id, key in keys.items():
+                tg.start_soon(cancel, job_id, key)

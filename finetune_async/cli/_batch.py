@@ -1,0 +1,276 @@
+"""``finetune-async batch SPECS``: run a batch of fine-tunes (see :func:`finetune_async.run_batch`).
+
+Registered on the group by ``_app.py`` (``cli.add_command(batch)``); this module only needs the
+helpers defined above that line, so importing it from the bottom of ``_app.py`` works.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+import click
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+import finetune_async as ft
+from finetune_async.batch import DEFAULT_MAX_CONCURRENT, BatchSpec
+
+from ._app import EXIT_FAILED, EXIT_OK, _settings, client_options, json_option, run_async
+from ._output import err_console, fmt_duration, out_console, print_json
+
+__all__ = ["BatchView", "batch", "load_specs"]
+
+_STYLE = {
+    "succeeded": "bold green",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "invalid": "bold red",
+    "error": "bold red",
+    "running": "cyan",
+}
+_FINISHED = frozenset({"succeeded", "failed", "cancelled", "invalid", "error"})
+#: Rows the live table shows at most (a batch may have thousands of specs): unfinished ones first.
+LIVE_ROWS = 25
+
+
+def load_specs(path: str | Path) -> tuple[list[BatchSpec], str | None]:
+    """Specs from a YAML or JSONL file; ``(specs, batch_id or None)``.
+
+    YAML: a list of spec objects, or an object with ``specs`` (the list), optional ``defaults``
+    (fields every spec starts from) and optional ``batch_id``. JSONL (``.jsonl``): one spec
+    object per line. Relative file paths are resolved against the file's directory; keys are
+    derived from the specs as written, so they do not depend on where the file lies.
+
+    Raises :class:`ValueError` for a malformed file or spec, :class:`OSError` if unreadable.
+    """
+    source = Path(path)
+    text = source.read_text(encoding="utf-8")
+    batch_id: str | None = None
+    defaults: Mapping[str, Any] = {}
+    raw: Any
+    if source.suffix in (".jsonl", ".ndjson"):
+        raw = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    raw.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{source}:{number}: not JSON: {exc.msg}") from None
+    else:
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError("YAML spec files need PyYAML (pip install pyyaml); JSONL files do not") from None
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{source}: not YAML: {exc}") from None
+        if isinstance(doc, Mapping):
+            unknown = set(doc) - {"specs", "defaults", "batch_id"}
+            if unknown:
+                raise ValueError(f"{source}: unknown top-level field(s): {', '.join(sorted(map(str, unknown)))}")
+            raw = doc.get("specs") or []
+            defaults = doc.get("defaults") or {}
+            batch_id = None if doc.get("batch_id") is None else str(doc["batch_id"])
+            if not isinstance(defaults, Mapping):
+                raise ValueError(f"{source}: 'defaults' must be an object")
+        elif isinstance(doc, list):
+            raw = doc
+        else:
+            raise ValueError(f"{source}: expected a list of specs or an object with 'specs'")
+    if not isinstance(raw, list):
+        raise ValueError(f"{source}: 'specs' must be a list")
+    specs = []
+    for number, item in enumerate(raw, 1):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{source}: spec {number} is not an object")
+        try:
+            written = BatchSpec.from_dict({**defaults, **item})
+            # The key comes from the spec as written; only then are its paths made absolute.
+            specs.append(
+                attrs.evolve(
+                    written,
+                    key=written.spec_key,
+                    training_file=_resolve(source, written.training_file),
+                    validation_file=_resolve(source, written.validation_file),
+                )
+            )
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{source}: spec {number}: {exc}") from None
+    return specs, batch_id
+
+
+def _resolve(spec_file: Path, ref: Any) -> Any:
+    if ref is None:
+        return None
+    text = str(ref)
+    if text.startswith("file-") and "/" not in text and not (spec_file.parent / text).exists():
+        return text  # an uploaded file's id
+    candidate = Path(text)
+    return str(candidate if candidate.is_absolute() else spec_file.parent / candidate)
+
+
+class BatchView:
+    """The live table of a batch on a terminal; elsewhere one line per spec as it ends."""
+
+    def __init__(self, console: Console, keys: Sequence[str], *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.results: dict[str, ft.SpecResult] = {key: ft.SpecResult(key=key, status="pending") for key in keys}
+        self._live: Live | None = None
+
+    def __enter__(self) -> BatchView:
+        if not self.quiet and self.console.is_terminal:
+            self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
+            self._live = None
+
+    def update(self, result: ft.SpecResult) -> None:
+        """``run_batch``'s ``on_update``."""
+        before = self.results.get(result.key)
+        self.results[result.key] = result
+        if self._live is None and not self.quiet and result.finished and (before is None or not before.finished):
+            self.console.print(_line(result))
+
+    def counts(self) -> Counter[str]:
+        return Counter(r.status for r in self.results.values())
+
+    def render(self) -> RenderableType:
+        """A summary line and the table (unfinished specs first, at most ``LIVE_ROWS``)."""
+        counts = self.counts()
+        done = sum(n for status, n in counts.items() if status in _FINISHED)
+        summary = Text(f"{done}/{len(self.results)} done  ", style="bold")
+        summary.append("  ".join(f"{status} {n}" for status, n in sorted(counts.items())), style="dim")
+        summary.append(f"  {fmt_duration(time.monotonic() - self.started)}", style="dim")
+        active = [r for r in self.results.values() if not r.finished]
+        finished = [r for r in self.results.values() if r.finished]
+        shown = (active + finished)[:LIVE_ROWS]
+        parts: list[RenderableType] = [summary, results_table(shown)]
+        if len(self.results) > len(shown):
+            parts.append(Text(f"… and {len(self.results) - len(shown)} more", style="dim"))
+        return Group(*parts)
+
+
+def results_table(results: Sequence[ft.SpecResult]) -> Table:
+    """One row per spec: key, status, job, fine-tuned model, tokens, duration, error."""
+    table = Table()
+    for name in ("spec", "status", "job", "fine-tuned model", "tokens", "duration", "error"):
+        table.add_column(name, overflow="fold" if name == "error" else "ellipsis")
+    for r in results:
+        table.add_row(
+            r.key,
+            Text(r.status, style=_STYLE.get(r.status, "")),
+            r.job_id or "-",
+            r.fine_tuned_model or "-",
+            f"{r.trained_tokens:,}" if r.trained_tokens is not None else "-",
+            fmt_duration(r.duration) if r.duration is not None else "-",
+            r.error or "",
+        )
+    return table
+
+
+def _line(result: ft.SpecResult) -> Text:
+    line = Text(f"{result.key}: ")
+    line.append(result.status, style=_STYLE.get(result.status, ""))
+    if result.job_id:
+        line.append(f"  {result.job_id}")
+    if result.fine_tuned_model:
+        line.append(f"  {result.fine_tuned_model}")
+    if result.error:
+        line.append(f"  {result.error}", style="red")
+    return line
+
+
+@click.command()
+@click.argument("specs_file", metavar="SPECS", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_CONCURRENT,
+    show_default=True,
+    help="Jobs active at once; the rest wait their turn.",
+)
+@click.option(
+    "--journal",
+    metavar="PATH",
+    help="The batch's SQLite journal (default: SPECS with the suffix .batch.sqlite, next to it).",
+)
+@click.option("--batch-id", metavar="ID", help="Name the batch (default: the journal's, or derived from the specs).")
+@click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, cancel the batch's unfinished jobs.")
+@client_options
+@json_option
+def batch(
+    specs_file: str,
+    max_concurrent: int,
+    journal: str | None,
+    batch_id: str | None,
+    cancel_on_interrupt: bool,
+    as_json: bool,
+) -> int:
+    """Run a batch of fine-tunes described in SPECS (YAML, or JSONL: one spec per line).
+
+    Each spec has training_file (a path or a file id), model, and optionally validation_file,
+    method (supervised, dpo, reinforcement, or the API's method object), hyperparameters,
+    suffix, seed, metadata and key. A YAML file may also give `defaults` for every spec and a
+    `batch_id`. Files are validated and uploaded once; at most --max-concurrent jobs run at a
+    time. Shows a live table of the batch.
+
+    Safe to run again after a crash or Ctrl-C: the journal and the jobs' metadata let the batch
+    reattach to the jobs that exist and create only the missing ones. Exits 0 when every
+    spec's job succeeded, 1 otherwise.
+    """
+    try:
+        specs, file_batch_id = load_specs(specs_file)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SPECS") from None
+    if not specs:
+        raise click.BadParameter("no specs in the file", param_hint="SPECS")
+    journal_path = journal or str(Path(specs_file).with_suffix(".batch.sqlite"))
+    settings = _settings()
+    settings.interrupt_note = (
+        f"Interrupted. {'Unfinished jobs were cancelled.' if cancel_on_interrupt else 'The jobs keep running.'} "
+        f"Run the same command again to reattach (journal: {journal_path})."
+    )
+    view = BatchView(err_console(), [s.spec_key for s in specs], quiet=as_json)
+
+    async def go(client: ft.AsyncClient) -> ft.BatchReport:
+        with view:
+            return await ft.run_batch(
+                client,
+                specs,
+                max_concurrent=max_concurrent,
+                journal=journal_path,
+                batch_id=batch_id or file_batch_id,
+                cancel_jobs_on_exit=cancel_on_interrupt,
+                on_update=view.update,
+            )
+
+    report = run_async(go)
+    settings.interrupt_note = None
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        console = out_console()
+        console.print(results_table(report.results))
+        counts = Counter(r.status for r in report.results)
+        console.print(
+            f"batch {report.batch_id}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        )
+    return EXIT_OK if report.ok else EXIT_FAILED

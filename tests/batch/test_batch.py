@@ -1,0 +1,254 @@
+"""``run_batch`` against the in-process emulator: files, limits, failures, re-runs, cancellation."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+import finetune_async as ft
+from finetune_async._journal import Journal, JournalBusyError
+from finetune_async.emulator import Emulator
+from tests.conftest import SpecChecker
+from tests.data import dpo_rows, jsonl, supervised_rows
+
+from .conftest import MODEL, write_datasets
+
+
+def sweep(trains: list[Path], valid: Path | None = None, n: int = 6) -> list[ft.BatchSpec]:
+    return [
+        ft.BatchSpec(
+            training_file=trains[i % len(trains)],
+            validation_file=valid,
+            model=MODEL,
+            hyperparameters={"n_epochs": 1 + i},
+            suffix=f"e{i}",
+            metadata={"team": "search"},
+        )
+        for i in range(n)
+    ]
+
+
+def jsonl_files(emu: Emulator) -> Counter[str]:
+    return Counter(f.filename for f in emu.state.store.files.values() if f.filename.endswith(".jsonl"))
+
+
+async def test_runs_every_spec_and_uploads_each_file_once(
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, spec_checker: SpecChecker
+) -> None:
+    trains, valid = write_datasets(tmp_path / "data", n_train=2)
+    specs = sweep(trains, valid)
+    seen: list[ft.SpecResult] = []
+
+    report = await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite", max_concurrent=3, on_update=seen.append)
+
+    assert report.ok
+    assert [r.key for r in report] == [s.spec_key for s in specs]
+    for result in report:
+        assert result.status == "succeeded"
+        assert result.job_id is not None
+        assert result.fine_tuned_model is not None
+        assert result.trained_tokens and result.trained_tokens > 0
+        assert result.duration is not None and result.duration >= 0
+        assert result.error is None
+    # Two training files and one validation file, each uploaded once, named with their hash.
+    uploaded = jsonl_files(emulator)
+    assert len(uploaded) == 3
+    assert set(uploaded.values()) == {1}
+    assert all(len(name.split(".")) == 3 for name in uploaded)
+    jobs = list(emulator.state.store.jobs.values())
+    assert len(jobs) == 6
+    assert {j.metadata["ft_batch"] for j in jobs if j.metadata} == {report.batch_id}
+    assert all(j.metadata and j.metadata["team"] == "search" for j in jobs)
+    steps = {r.status for r in seen}
+    assert {"pending", "validating", "uploading", "creating", "succeeded"} <= steps
+    # Every request the batch sent validates against the OpenAPI spec.
+    assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
+
+
+async def test_never_more_jobs_active_than_max_concurrent(tmp_path: Path) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    peak = 0
+    async with Emulator(job_seconds=1.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+
+        def sample(_: ft.SpecResult) -> None:
+            nonlocal peak
+            peak = max(peak, emu.state.jobs_in_flight())
+
+        report = await ft.run_batch(client, sweep(trains, n=8), journal=None, max_concurrent=3, on_update=sample)
+    assert report.ok
+    assert peak == 3
+
+
+async def test_a_bad_file_fails_its_specs_and_is_not_uploaded(
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    bad = tmp_path / "data" / "bad.jsonl"
+    bad.write_bytes(jsonl(supervised_rows(3)) + b"{not json\n")
+    dpo_file = tmp_path / "data" / "dpo.jsonl"
+    dpo_file.write_bytes(jsonl(dpo_rows(12)))
+    specs = [
+        ft.BatchSpec(training_file=trains[0], model=MODEL, key="good"),
+        ft.BatchSpec(training_file=bad, model=MODEL, key="bad"),
+        ft.BatchSpec(training_file=tmp_path / "missing.jsonl", model=MODEL, key="missing"),
+        # Valid for DPO, not for supervised: validated for the spec's method.
+        ft.BatchSpec(training_file=dpo_file, model=MODEL, key="dpo", method="dpo", hyperparameters={"beta": 0.2}),
+        ft.BatchSpec(training_file=dpo_file, model=MODEL, key="dpo-as-supervised"),
+    ]
+    report = await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite")
+    assert not report.ok
+    assert report["good"].ok and report["dpo"].ok
+    assert report["bad"].status == "invalid"
+    assert {p.code for p in report["bad"].problems} >= {"invalid_json", "too_few_examples"}
+    assert report["missing"].status == "invalid"
+    assert report["missing"].error and "cannot read" in report["missing"].error
+    assert report["dpo-as-supervised"].status == "invalid"
+    assert [r.key for r in report.failed] == ["bad", "missing", "dpo-as-supervised"]
+    assert not any(name.startswith("bad.") for name in jsonl_files(emulator))
+    dpo_job = emulator.state.store.jobs[report["dpo"].job_id or ""]
+    assert dpo_job.method_type == "dpo"
+    assert dpo_job.hp_requested["beta"] == 0.2
+
+
+async def test_file_ids_are_used_as_given(tmp_path: Path, emulator: Emulator, client: ft.AsyncClient) -> None:
+    uploaded = await client.files.create(file=("mine.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
+    report = await ft.run_batch(
+        client, [ft.BatchSpec(training_file=uploaded.id, model=MODEL, key="k")], journal=tmp_path / "j.sqlite"
+    )
+    assert report.ok
+    job = emulator.state.store.jobs[report["k"].job_id or ""]
+    assert job.training_file == uploaded.id
+    assert len(emulator.state.store.files) == 2  # the given file and the job's result file
+
+
+async def test_a_rerun_reattaches_and_creates_nothing(
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+) -> None:
+    trains, valid = write_datasets(tmp_path / "data", n_train=2)
+    journal = tmp_path / "j.sqlite"
+    first = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    files_before = jsonl_files(emulator)
+    second = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    assert second == first
+    assert len(emulator.state.store.jobs) == 6
+    assert jsonl_files(emulator) == files_before
+
+    # Without the journal, the server alone keeps it exactly-once: same derived batch id, the
+    # jobs found by their metadata and the files by the hash in their names.
+    journal.unlink()
+    third = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    assert third.batch_id == first.batch_id
+    assert [r.job_id for r in third] == [r.job_id for r in first]
+    assert len(emulator.state.store.jobs) == 6
+    assert jsonl_files(emulator) == files_before
+
+    # A spec added later gets its job; the others are left alone.
+    more = [*sweep(trains, valid), ft.BatchSpec(training_file=trains[0], model=MODEL, key="extra")]
+    fourth = await ft.run_batch(client, more, journal=journal)
+    assert fourth.ok
+    assert len(emulator.state.store.jobs) == 7
+
+
+async def test_lost_answers_do_not_duplicate(tmp_path: Path) -> None:
+    trains, valid = write_datasets(tmp_path / "data", n_train=2)
+    async with Emulator(job_seconds=1.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+        emu.faults.inject("POST:/v1/fine_tuning/jobs", "lost", count=4)
+        emu.faults.inject("POST:/v1/files", "lost", count=2)
+        report = await ft.run_batch(client, sweep(trains, valid), journal=tmp_path / "j.sqlite")
+        assert report.ok
+        assert Counter(kind for _, kind in emu.faults.history) == {"lost": 6}
+        assert len(emu.state.store.jobs) == 6
+        assert set(jsonl_files(emu).values()) == {1}
+
+
+async def test_a_refused_create_is_an_error_and_is_tried_again_next_run(
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    journal = tmp_path / "j.sqlite"
+    specs = [
+        ft.BatchSpec(training_file=trains[0], model="no-such-model", key="bad-model"),
+        ft.BatchSpec(training_file=trains[0], model=MODEL, key="fine"),
+    ]
+    report = await ft.run_batch(client, specs, journal=journal)
+    assert report["fine"].ok
+    assert report["bad-model"].status == "error"
+    assert report["bad-model"].error and "no-such-model" in report["bad-model"].error
+    assert report["bad-model"].job_id is None
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT state FROM specs WHERE key = 'bad-model'").fetchone() == ("pending",)
+    db.close()
+    fixed = [ft.BatchSpec(training_file=trains[0], model=MODEL, key="bad-model"), specs[1]]
+    assert (await ft.run_batch(client, fixed, journal=journal)).ok
+    assert len(emulator.state.store.jobs) == 2
+
+
+@pytest.mark.parametrize("cancel_jobs", [True, False])
+async def test_cancelling_the_batch(tmp_path: Path, cancel_jobs: bool) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    journal = tmp_path / "j.sqlite"
+    specs = sweep(trains, n=5)
+    async with Emulator(job_seconds=60.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+        created = anyio.Event()
+        statuses: dict[str, str] = {}
+
+        def update(result: ft.SpecResult) -> None:
+            statuses[result.key] = result.status
+            if sum(1 for s in statuses.values() if s == "validating_files") == 3:
+                created.set()
+
+        async with anyio.create_task_group() as tg:
+
+            async def go() -> None:
+                await ft.run_batch(
+                    client, specs, journal=journal, max_concurrent=3, cancel_jobs_on_exit=cancel_jobs, on_update=update
+                )
+
+            tg.start_soon(go)
+            with anyio.fail_after(10):
+                await created.wait()
+            tg.cancel_scope.cancel()
+
+        jobs = list(emu.state.store.jobs.values())
+        assert len(jobs) == 3
+        with sqlite3.connect(journal) as db:
+            rows = dict(db.execute("SELECT job_id, state FROM specs WHERE job_id IS NOT NULL").fetchall())
+        db.close()
+        assert set(rows) == {j.id for j in jobs}
+        if cancel_jobs:
+            assert {j.status for j in jobs} == {"cancelled"}
+            assert set(rows.values()) == {"done"}
+        else:
+            assert emu.state.jobs_in_flight() == 3
+            assert set(rows.values()) == {"created"}
+            for job in jobs:
+                await client.fine_tuning.jobs.cancel(job.id)
+
+
+async def test_one_run_at_a_time(tmp_path: Path, client: ft.AsyncClient) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    holder = Journal(tmp_path / "j.sqlite")
+    try:
+        with pytest.raises(JournalBusyError):
+            await ft.run_batch(client, sweep(trains, n=1), journal=tmp_path / "j.sqlite")
+    finally:
+        holder.close()
+
+
+async def test_the_journal_keeps_its_batch_id(tmp_path: Path, client: ft.AsyncClient) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    journal = tmp_path / "j.sqlite"
+    report = await ft.run_batch(client, sweep(trains, n=1), journal=journal, batch_id="nightly-1")
+    assert report.batch_id == "nightly-1"
+    with pytest.raises(ft.FineTuneError, match="nightly-1"):
+        await ft.run_batch(client, sweep(trains, n=1), journal=journal, batch_id="nightly-2")
+
+
+async def test_duplicate_keys_are_refused(tmp_path: Path, client: ft.AsyncClient) -> None:
+    specs = [ft.BatchSpec(training_file="file-abc", model=MODEL, key="same")] * 2
+    with pytest.raises(ValueError, match="same"):
+        await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite")

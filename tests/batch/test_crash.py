@@ -1,0 +1,134 @@
+"""A batch of 30, SIGKILLed again and again, run again each time: one job per spec, all succeeded.
+
+The emulator runs in its own process with a data dir, so it outlives every client. The client
+is ``tests/batch/runner.py``: the ``batch`` command in a child process that kills itself at a
+chosen journal write (see its docstring), the instants where a crash could duplicate or lose
+work. Each kill is checked to have happened (exit by SIGKILL), then the batch is run to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import yaml
+
+import finetune_async as ft
+
+from .conftest import MODEL, ROOT, EmulatorProcess, child_env, write_datasets
+
+N_SPECS = 30
+MAX_CONCURRENT = 10
+
+#: (kill point, what it tests). Every point must be reached in its run.
+KILL_POINTS = [
+    # The second upload reached the server, its id never reached the journal: found, not re-sent.
+    ("file_uploaded:2:before", "during upload"),
+    # The intent is recorded, the create not sent: the restart finds no job and creates it.
+    ("job_intent:3:after", "between intent and create"),
+    # The job exists on the server, the journal only has the intent: the restart adopts it.
+    ("job_created:2:before", "right after create"),
+    # A second after the first job was recorded: jobs running, some still to be created.
+    ("delay:job_created:1:1.0", "while waiting"),
+    # While results come in (finished jobs, recorded during reconciliation or the wait).
+    ("job_finished:4:after", "while recording results"),
+    # One result short of the end.
+    ("done:29", "near the end"),
+]
+
+
+def write_specs(directory: Path) -> Path:
+    trains, valid = write_datasets(directory / "data")
+    specs = [
+        {
+            "key": f"sweep-{i:02d}",
+            "training_file": f"data/{trains[i % len(trains)].name}",
+            "hyperparameters": {"n_epochs": 1 + i % 4, "learning_rate_multiplier": [0.5, 1.0, 2.0][i % 3]},
+            "suffix": f"s{i}",
+        }
+        for i in range(N_SPECS)
+    ]
+    doc = {"defaults": {"model": MODEL, "validation_file": "data/valid.jsonl"}, "specs": specs}
+    path = directory / "sweep.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def run_client(specs: Path, journal: Path, base_url: str, kill: str | None) -> subprocess.CompletedProcess[str]:
+    env = child_env(base_url)
+    if kill:
+        env["BATCH_KILL"] = kill
+    argv = [sys.executable, "-m", "tests.batch.runner", str(specs), "--journal", str(journal)]
+    argv += ["--max-concurrent", str(MAX_CONCURRENT), "--json"]
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+async def server_state(base_url: str) -> tuple[list[ft.FineTuningJob], list[ft.FileObject]]:
+    async with ft.AsyncClient(api_key="sk-batch-test", base_url=base_url) as client:
+        jobs = [job async for job in client.fine_tuning.jobs.list(limit=100)]
+        files = [f async for f in client.files.list(purpose="fine-tune")]
+    return jobs, files
+
+
+async def crash_and_finish(tmp_path: Path, emu: EmulatorProcess, points: list[tuple[str, str]]) -> None:
+    specs = write_specs(tmp_path)
+    journal = tmp_path / "sweep.batch.sqlite"
+    for point, what in points:
+        done = run_client(specs, journal, emu.base_url, point)
+        assert done.returncode == -signal.SIGKILL, f"kill point {point} ({what}) not reached: {done.stderr[-2000:]}"
+    final = run_client(specs, journal, emu.base_url, None)
+    assert final.returncode == 0, final.stderr[-2000:]
+    report = json.loads(final.stdout)
+    assert report["ok"]
+    assert len(report["results"]) == N_SPECS
+
+    jobs, files = await server_state(emu.base_url)
+    # Exactly one job per spec, every one succeeded, and the report names those jobs.
+    per_spec = Counter((job.metadata or {}).get("ft_spec") for job in jobs)
+    assert len(jobs) == N_SPECS, sorted(per_spec.items())
+    assert set(per_spec) == {f"sweep-{i:02d}" for i in range(N_SPECS)}
+    assert all(job.status == "succeeded" for job in jobs)
+    assert {job.metadata["ft_batch"] for job in jobs if job.metadata} == {report["batch_id"]}
+    assert {r["job_id"] for r in report["results"]} == {job.id for job in jobs}
+    # Four distinct local files (3 training, 1 validation): each uploaded once.
+    uploaded = Counter(f.filename for f in files if f.filename.endswith(".jsonl"))
+    assert len(uploaded) == 4
+    assert all(n == 1 for n in uploaded.values()), uploaded
+
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT state, status, job_id FROM specs").fetchall()
+    db.close()
+    assert len(rows) == N_SPECS
+    assert {(state, status) for state, status, _ in rows} == {("done", "succeeded")}
+
+
+async def test_sigkill_at_six_points_then_rerun(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
+    with anyio.fail_after(120):
+        await crash_and_finish(tmp_path, emulator_process, KILL_POINTS)
+
+
+async def test_sigkill_with_lost_answers(tmp_path: Path) -> None:
+    # Creates and uploads are applied by the server, then their answers are dropped.
+    faults = "rate=0.3,kinds=lost,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=11"
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=2.0, faults=faults)
+    try:
+        with anyio.fail_after(120):
+            await crash_and_finish(
+                tmp_path,
+                emu,
+                [
+                    ("file_uploaded:1:before", "during upload"),
+                    ("job_intent:4:after", "between intent and create"),
+                    ("job_created:3:before", "right after create"),
+                    ("delay:job_created:1:1.0", "while waiting"),
+                    ("done:28", "near the end"),
+                ],
+            )
+    finally:
+        emu.stop()
