@@ -98,7 +98,7 @@ class Journal:
     and :class:`~finetune_async.FineTuneError` when the file is not a journal of this version.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 2.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 1.0) -> None:
         self.path = os.fspath(path)
         # isolation_level=None: no implicit transactions; each write below is one explicit
         # BEGIN IMMEDIATE ... COMMIT, so "written" means "committed".

@@ -126,6 +126,7 @@ class AsyncClient:
         connection_limit: int = 512,
         request_hooks: Iterable[RequestHook] = (),
         response_hooks: Iterable[ResponseHook] = (),
+        max_poll_requests_per_second: float | None = 20.0,
     ) -> AsyncClient:
         """A client for Azure OpenAI, which serves the same fine-tuning API.
 
@@ -163,6 +164,7 @@ class AsyncClient:
             connection_limit=connection_limit,
             request_hooks=request_hooks,
             response_hooks=response_hooks,
+            max_poll_requests_per_second=max_poll_requests_per_second,
             _auth=auth,
         )
 

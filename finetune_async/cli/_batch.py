@@ -174,14 +174,15 @@ def results_table(results: Sequence[ft.SpecResult]) -> Table:
     for name in ("spec", "status", "job", "fine-tuned model", "tokens", "duration", "error"):
         table.add_column(name, overflow="fold" if name == "error" else "ellipsis")
     for r in results:
+        # Text, not str: keys and error messages may hold brackets that rich would read as markup.
         table.add_row(
-            r.key,
+            Text(r.key),
             Text(r.status, style=_STYLE.get(r.status, "")),
-            r.job_id or "-",
-            r.fine_tuned_model or "-",
-            f"{r.trained_tokens:,}" if r.trained_tokens is not None else "-",
-            fmt_duration(r.duration) if r.duration is not None else "-",
-            r.error or "",
+            Text(r.job_id or "-"),
+            Text(r.fine_tuned_model or "-"),
+            Text(f"{r.trained_tokens:,}" if r.trained_tokens is not None else "-"),
+            Text(fmt_duration(r.duration) if r.duration is not None else "-"),
+            Text(r.error or "", style="red"),
         )
     return table
 
@@ -271,6 +272,6 @@ def batch(
         console.print(results_table(report.results))
         counts = Counter(r.status for r in report.results)
         console.print(
-            f"batch {report.batch_id}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            Text(f"batch {report.batch_id}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
         )
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -1,0 +1,116 @@
+"""``finetune-async batch``: spec files, the command's output and exit status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from finetune_async.cli._batch import batch, load_specs
+
+from .conftest import MODEL, EmulatorProcess, child_env, write_datasets
+
+
+def test_yaml_specs_take_defaults_and_resolve_paths_against_the_file(tmp_path: Path) -> None:
+    write_datasets(tmp_path / "data", n_train=1)
+    path = tmp_path / "specs.yaml"
+    doc = {
+        "batch_id": "b1",
+        "defaults": {"model": MODEL, "validation_file": "data/valid.jsonl"},
+        "specs": [
+            {"training_file": "data/train0.jsonl", "hyperparameters": {"n_epochs": 2}},
+            {"training_file": "file-abc123", "key": "given", "method": "dpo", "metadata": {"a": "b"}},
+        ],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    specs, batch_id = load_specs(path)
+    assert batch_id == "b1"
+    assert specs[0].training_file == str(tmp_path / "data" / "train0.jsonl")
+    assert specs[0].validation_file == str(tmp_path / "data" / "valid.jsonl")
+    assert specs[1].training_file == "file-abc123"
+    assert specs[1].key == "given"
+    assert specs[1].method_param() == {"type": "dpo", "dpo": {}}
+    # Keys come from the specs as written: the same file elsewhere gives the same keys.
+    elsewhere = tmp_path / "moved"
+    elsewhere.mkdir()
+    (elsewhere / "specs.yaml").write_text(yaml.safe_dump(doc))
+    assert [s.key for s in load_specs(elsewhere / "specs.yaml")[0]] == [s.key for s in specs]
+
+
+def test_jsonl_specs(tmp_path: Path) -> None:
+    path = tmp_path / "specs.jsonl"
+    lines = [{"training_file": "t.jsonl", "model": MODEL, "suffix": f"x{i}"} for i in range(3)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + "\n")
+    specs, batch_id = load_specs(path)
+    assert batch_id is None
+    assert [s.suffix for s in specs] == ["x0", "x1", "x2"]
+    assert len({s.key for s in specs}) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("specs: [{model: m}]", "missing spec field"),
+        ("specs: [{training_file: t, model: m, color: red}]", "unknown spec field"),
+        ("specs: [{training_file: t, model: m, method: magic}]", "unknown method"),
+        ("other: 1", "unknown top-level"),
+        ("just text", "expected a list"),
+    ],
+)
+def test_bad_spec_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "specs.yaml"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_specs(path)
+
+
+def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
+    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    (tmp_path / "data" / "short.jsonl").write_text("{}\n")
+    specs = tmp_path / "specs.yaml"
+    specs.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"model": MODEL, "training_file": "data/train0.jsonl"},
+                "specs": [{"key": "a", "suffix": "a"}, {"key": "b", "suffix": "b"}],
+            }
+        )
+    )
+    runner = CliRunner()
+    env = child_env(emulator_process.base_url)
+
+    def run(*args: str) -> Result:
+        # standalone_mode=False, as the group's run() calls it: the command's return value is the exit status.
+        return runner.invoke(batch, list(args), env=env, catch_exceptions=False, standalone_mode=False)
+
+    result = run(str(specs), "--max-concurrent", "2")
+    assert result.return_value == 0, result.output
+    assert "succeeded" in result.output
+    assert (tmp_path / "specs.batch.sqlite").is_file()
+
+    # Again, as JSON: the same jobs, nothing new created.
+    again = run(str(specs), "--json")
+    assert again.return_value == 0
+    report = json.loads(again.stdout)
+    assert report["ok"] is True
+    assert [r["key"] for r in report["results"]] == ["a", "b"]
+
+    # A spec with a bad file: exit 1, and the problem is shown.
+    specs.write_text(
+        yaml.safe_dump({"specs": [{"key": "c", "model": MODEL, "training_file": "data/short.jsonl"}]})
+    )
+    bad = run(str(specs), "--journal", str(tmp_path / "other.sqlite"))
+    assert bad.return_value == 1
+    assert "invalid" in bad.output
+
+
+def test_the_command_imports_from_the_app_module() -> None:
+    # _app.py registers the command from its bottom: the import must not be circular.
+    import finetune_async.cli._app as app
+    import finetune_async.cli._batch as module
+
+    assert module.run_async is app.run_async
+    assert batch.name == "batch"
