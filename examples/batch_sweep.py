@@ -8,9 +8,9 @@
 jobs at a time, and records everything in a journal (``--journal``). Kill the script (even
 with ``kill -9``) and run the same command again: it picks up the jobs that exist and starts
 only the missing ones. Against the embedded emulator the jobs live only as long as the
-script; use ``finetune-async emulator --data-dir DIR`` and ``OPENAI_BASE_URL`` to try that.
-At the end it prints the sweep's results, best validation-free proxy first (the fewest
-trained tokens per succeeded job is not a quality measure: look at the jobs' metrics).
+script (and the journal is kept in memory); use ``finetune-async emulator --data-dir DIR``,
+``OPENAI_BASE_URL`` and ``--journal`` to try that. Compare the results with
+``finetune-async metrics JOB``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ async def make_client(job_seconds: float) -> AsyncIterator[ft.AsyncClient]:
         return
     from finetune_async.emulator import Emulator
 
-    async with Emulator(job_seconds=job_seconds) as emu, ft.AsyncClient(api_key="sk-emulator", base_url=emu.base_url) as client:
+    async with (
+        Emulator(job_seconds=job_seconds) as emu,
+        ft.AsyncClient(api_key="sk-emulator", base_url=emu.base_url) as client,
+    ):
         print(f"(no OPENAI_API_KEY: using an embedded emulator at {emu.base_url})")
         yield client
 
@@ -71,12 +74,14 @@ def show(result: ft.SpecResult) -> None:
 async def main(args: argparse.Namespace) -> int:
     specs = sweep_specs(args)
     print(f"sweep {args.name!r}: {len(specs)} fine-tunes, at most {args.max_concurrent} at a time")
+    # A journal on disk only for a server that outlives the script: the embedded emulator does not.
+    journal = args.journal or (f"{args.name}.sqlite" if os.environ.get("OPENAI_API_KEY") else None)
     async with make_client(args.job_seconds) as client:
         report = await ft.run_batch(
             client,
             specs,
             max_concurrent=args.max_concurrent,
-            journal=args.journal,
+            journal=journal,
             batch_id=args.name,
             on_update=show,
         )
@@ -84,7 +89,8 @@ async def main(args: argparse.Namespace) -> int:
     for result in report:
         tokens = f"{result.trained_tokens:,}" if result.trained_tokens is not None else "-"
         duration = f"{result.duration:.0f}s" if result.duration is not None else "-"
-        print(f"  {result.key:<20} {result.status:<10} tokens {tokens:>8}  {duration:>6}  {result.fine_tuned_model or ''}")
+        model = result.fine_tuned_model or ""
+        print(f"  {result.key:<20} {result.status:<10} tokens {tokens:>8}  {duration:>6}  {model}")
     return 0 if report.ok else 1
 
 
@@ -99,7 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42, help="the same seed for every job, so only the grid varies")
     p.add_argument("--name", default="sweep-demo", help="the batch id (a new name runs the sweep again)")
     p.add_argument("--max-concurrent", type=int, default=4, help="jobs at once (default: 4)")
-    p.add_argument("--journal", default=None, help="SQLite journal path (default: in memory, no crash recovery)")
+    p.add_argument(
+        "--journal", default=None, help="SQLite journal (default: NAME.sqlite with an API key, else in memory)"
+    )
     p.add_argument("--job-seconds", type=float, default=3.0, help="emulator only: how long a job takes")
     return p.parse_args(argv)
 

@@ -102,7 +102,10 @@ class Journal:
         self.path = os.fspath(path)
         # isolation_level=None: no implicit transactions; each write below is one explicit
         # BEGIN IMMEDIATE ... COMMIT, so "written" means "committed".
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise FineTuneError(f"cannot open the batch journal {self.path}: {exc}") from exc
         try:
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,12 +120,13 @@ class Journal:
                 raise JournalBusyError(
                     f"the batch journal {self.path} is in use by another process (is this batch already running?)"
                 ) from None
-            raise
+            raise FineTuneError(f"cannot use the batch journal {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise FineTuneError(f"{self.path} is not a batch journal: {exc}") from exc
         except BaseException:
             self._db.close()
             raise
-        #: Committed writes so far (tests count them to stop a run at a chosen point).
-        self.writes = 0
 
     def _create_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -155,7 +159,6 @@ class Journal:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        self.writes += 1
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -191,7 +194,6 @@ class Journal:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        self.writes += 1
 
     def job_intent(self, key: str) -> None:
         """Before a create is sent: from here on the job may exist."""

@@ -590,8 +590,8 @@ class _Run:
         found: dict[str, FineTuningJob] = {}
         async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
             key = (job.metadata or {}).get(SPEC_METADATA_KEY)
-            if key is None or key not in rows:
-                continue
+            if key is None or key not in self.specs:
+                continue  # a spec dropped from the batch since: not this run's business
             kept = found.get(key)
             if kept is not None:
                 log.warning("batch %s has two jobs for spec %r: %s and %s", self.batch_id, key, kept.id, job.id)
@@ -599,7 +599,8 @@ class _Run:
                 if kept.id == rows[key].job_id:
                     continue
             found[key] = job
-        for key, row in rows.items():
+        for key in self.specs:
+            row = rows[key]
             server_job = found.get(key)
             if server_job is not None:
                 unchanged = row.job_id == server_job.id and (
@@ -857,9 +858,7 @@ class _Run:
         rows = self.jr.specs()
         keys = {row.job_id: key for key, row in rows.items() if row.state == SpecState.CREATED and row.job_id}
         with contextlib.suppress(FineTuneError):
-            async for job in self.client.fine_tuning.jobs.list(
-                limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}
-            ):
+            async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
                 spec_key = (job.metadata or {}).get(SPEC_METADATA_KEY)
                 if spec_key is not None and spec_key in self.specs and job.status not in TERMINAL:
                     keys[job.id] = spec_key

@@ -48,6 +48,13 @@ class SpecChecker:
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    # aiohttp, and so the SDK and the emulator, run on asyncio only: never on trio, even
+    # where trio is installed (anyio's plugin would otherwise run every test on both).
+    return "asyncio"
+
+
+@pytest.fixture
 def spec_checker() -> SpecChecker:
     return SpecChecker()
 

@@ -243,6 +243,10 @@ def batch(
         raise click.BadParameter(str(exc), param_hint="SPECS") from None
     if not specs:
         raise click.BadParameter("no specs in the file", param_hint="SPECS")
+    keys = Counter(s.spec_key for s in specs)
+    repeated = sorted(key for key, n in keys.items() if n > 1)
+    if repeated:
+        raise click.BadParameter(f"specs with the same key: {', '.join(repeated[:5])}", param_hint="SPECS")
     journal_path = journal or str(Path(specs_file).with_suffix(".batch.sqlite"))
     settings = _settings()
     settings.interrupt_note = (

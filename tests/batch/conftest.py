@@ -43,7 +43,9 @@ class EmulatorProcess:
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             self.proc.kill()
-            raise RuntimeError(f"the emulator did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            raise RuntimeError(
+                f"the emulator did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}"
+            )
         self.base_url = line.split("listening on", 1)[1].strip()
 
     def stop(self) -> None:

@@ -51,8 +51,10 @@ async def test_runs_every_spec_and_uploads_each_file_once(
         assert result.status == "succeeded"
         assert result.job_id is not None
         assert result.fine_tuned_model is not None
-        assert result.trained_tokens and result.trained_tokens > 0
-        assert result.duration is not None and result.duration >= 0
+        assert result.trained_tokens
+        assert result.trained_tokens > 0
+        assert result.duration is not None
+        assert result.duration >= 0
         assert result.error is None
     # Two training files and one validation file, each uploaded once, named with their hash.
     uploaded = jsonl_files(emulator)
@@ -101,11 +103,13 @@ async def test_a_bad_file_fails_its_specs_and_is_not_uploaded(
     ]
     report = await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite")
     assert not report.ok
-    assert report["good"].ok and report["dpo"].ok
+    assert report["good"].ok
+    assert report["dpo"].ok
     assert report["bad"].status == "invalid"
     assert {p.code for p in report["bad"].problems} >= {"invalid_json", "too_few_examples"}
     assert report["missing"].status == "invalid"
-    assert report["missing"].error and "cannot read" in report["missing"].error
+    assert report["missing"].error
+    assert "cannot read" in report["missing"].error
     assert report["dpo-as-supervised"].status == "invalid"
     assert [r.key for r in report.failed] == ["bad", "missing", "dpo-as-supervised"]
     assert not any(name.startswith("bad.") for name in jsonl_files(emulator))
@@ -177,7 +181,8 @@ async def test_a_refused_create_is_an_error_and_is_tried_again_next_run(
     report = await ft.run_batch(client, specs, journal=journal)
     assert report["fine"].ok
     assert report["bad-model"].status == "error"
-    assert report["bad-model"].error and "no-such-model" in report["bad-model"].error
+    assert report["bad-model"].error
+    assert "no-such-model" in report["bad-model"].error
     assert report["bad-model"].job_id is None
     with sqlite3.connect(journal) as db:
         assert db.execute("SELECT state FROM specs WHERE key = 'bad-model'").fetchone() == ("pending",)

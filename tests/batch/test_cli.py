@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from finetune_async.cli._batch import batch, load_specs
 
-from .conftest import MODEL, EmulatorProcess, child_env, write_datasets
+from .conftest import MODEL, ROOT, EmulatorProcess, child_env, write_datasets
 
 
 def test_yaml_specs_take_defaults_and_resolve_paths_against_the_file(tmp_path: Path) -> None:
@@ -68,7 +71,7 @@ def test_bad_spec_files_are_refused(tmp_path: Path, content: str, message: str) 
 
 
 def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
-    trains, _ = write_datasets(tmp_path / "data", n_train=1)
+    _trains, _ = write_datasets(tmp_path / "data", n_train=1)
     (tmp_path / "data" / "short.jsonl").write_text("{}\n")
     specs = tmp_path / "specs.yaml"
     specs.write_text(
@@ -99,9 +102,7 @@ def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorPr
     assert [r["key"] for r in report["results"]] == ["a", "b"]
 
     # A spec with a bad file: exit 1, and the problem is shown.
-    specs.write_text(
-        yaml.safe_dump({"specs": [{"key": "c", "model": MODEL, "training_file": "data/short.jsonl"}]})
-    )
+    specs.write_text(yaml.safe_dump({"specs": [{"key": "c", "model": MODEL, "training_file": "data/short.jsonl"}]}))
     bad = run(str(specs), "--journal", str(tmp_path / "other.sqlite"))
     assert bad.return_value == 1
     assert "invalid" in bad.output
@@ -114,3 +115,11 @@ def test_the_command_imports_from_the_app_module() -> None:
 
     assert module.run_async is app.run_async
     assert batch.name == "batch"
+
+
+def test_the_sweep_example_runs_without_an_api_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    argv = [sys.executable, "examples/batch_sweep.py", "--epochs", "1", "2", "--lr", "1", "--job-seconds", "0.5"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2/2 succeeded" in done.stdout

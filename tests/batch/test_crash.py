@@ -44,7 +44,7 @@ KILL_POINTS = [
 
 
 def write_specs(directory: Path) -> Path:
-    trains, valid = write_datasets(directory / "data")
+    trains, _valid = write_datasets(directory / "data")
     specs = [
         {
             "key": f"sweep-{i:02d}",

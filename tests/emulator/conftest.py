@@ -15,12 +15,6 @@ from tests.spec import SPEC_AVAILABLE, match_path, validate_response
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    # aiohttp (and so the emulator) runs on asyncio only.
-    return "asyncio"
-
-
-@pytest.fixture
 def write_jsonl(tmp_path: Path) -> Callable[[str, list[dict[str, Any]]], Path]:
     def write(name: str, rows: list[dict[str, Any]]) -> Path:
         path = tmp_path / name

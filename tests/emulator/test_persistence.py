@@ -21,7 +21,7 @@ async def test_state_survives_a_restart(tmp_path: Path, openai_client: OpenAICli
         job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id, suffix="kept")
         done_early = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
         await client.fine_tuning.jobs.cancel(done_early.id)
-        while (await client.fine_tuning.jobs.retrieve(job.id)).status != "running":  # noqa: ASYNC110 - polling the HTTP API is the point
+        while (await client.fine_tuning.jobs.retrieve(job.id)).status != "running":
             await anyio.sleep(0.05)
         await anyio.sleep(0.3)
         events_before = [e.id for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data]
@@ -35,7 +35,7 @@ async def test_state_survives_a_restart(tmp_path: Path, openai_client: OpenAICli
         events_after = [e.id for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data]
         assert events_after[-len(events_before) :] == events_before  # same events, newer ones on top
         with anyio.fail_after(10):
-            while (current := await client.fine_tuning.jobs.retrieve(job.id)).status != "succeeded":  # noqa: ASYNC110 - polling the HTTP API is the point
+            while (current := await client.fine_tuning.jobs.retrieve(job.id)).status != "succeeded":
                 await anyio.sleep(0.05)
         assert current.fine_tuned_model
         assert ":kept:" in current.fine_tuned_model

@@ -70,7 +70,7 @@ async def test_signed_webhooks_for_each_terminal_status(openai_client: OpenAICli
         assert emu.webhooks is not None
         with anyio.fail_after(10):
             # Nobody polls: the scheduler alone must finish the jobs and send their webhooks.
-            while sum(d.delivered for d in emu.webhooks.deliveries) < 3:  # noqa: ASYNC110 - polling the HTTP API is the point
+            while sum(d.delivered for d in emu.webhooks.deliveries) < 3:
                 await anyio.sleep(0.05)
         await emu.webhooks.wait_idle()
 

@@ -22,7 +22,8 @@ async def test_create_from_path_streams_and_round_trips(client: ft.AsyncClient, 
     assert created.filename == "train.jsonl"
     assert created.bytes == len(DATA)
     assert created.purpose == "fine-tune"
-    assert created.request_id is not None and created.request_id.startswith("req_")
+    assert created.request_id is not None
+    assert created.request_id.startswith("req_")
     fetched = await client.files.retrieve(created.id)
     assert fetched.id == created.id
     assert await client.files.content(created.id) == DATA
@@ -55,7 +56,8 @@ async def test_list_pages_lazily_in_both_orders(client: ft.AsyncClient) -> None:
     ids = [(await client.files.create(file=(f"f{i}.jsonl", DATA))).id for i in range(5)]
     first = await client.files.list(limit=2, order="asc")
     assert [f.id for f in first.data] == ids[:2]
-    assert first.has_more and first.has_next_page()
+    assert first.has_more
+    assert first.has_next_page()
     second = await first.next_page()
     assert [f.id for f in second.data] == ids[2:4]
     walked = [f.id async for f in client.files.list(limit=2, order="asc")]
@@ -67,7 +69,8 @@ async def test_list_pages_lazily_in_both_orders(client: ft.AsyncClient) -> None:
 async def test_delete_then_not_found(client: ft.AsyncClient) -> None:
     created = await client.files.create(file=("gone.jsonl", DATA))
     deleted = await client.files.delete(created.id)
-    assert deleted.deleted is True and deleted.id == created.id
+    assert deleted.deleted is True
+    assert deleted.id == created.id
     with pytest.raises(ft.NotFoundError) as caught:
         await client.files.retrieve(created.id)
     assert caught.value.status_code == 404

@@ -96,7 +96,8 @@ async def test_lost_upload_completion_ends_with_exactly_one_file(
     part = await client.uploads.parts.create(upload.id, data=DATA)
     emulator.faults.inject("POST:/v1/uploads/*/complete", "lost", count=1)
     done = await client.uploads.complete(upload.id, part_ids=[part.id], md5=hashlib.md5(DATA).hexdigest())
-    assert done.status == "completed" and done.file is not None
+    assert done.status == "completed"
+    assert done.file is not None
     assert await count_files(client) == 1
 
 

@@ -14,7 +14,8 @@ async def test_list_retrieve_and_delete_a_fine_tuned_model(client: ft.AsyncClien
     ids = {m.id for m in models}
     assert "gpt-4o-mini-2024-07-18" in ids
     base = await client.models.retrieve("gpt-4o-mini-2024-07-18")
-    assert base.id == "gpt-4o-mini-2024-07-18" and base.owned_by
+    assert base.id == "gpt-4o-mini-2024-07-18"
+    assert base.owned_by
 
     training = (await client.files.create(file=("t.jsonl", jsonl(supervised_rows(10))))).id
     job = await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training)

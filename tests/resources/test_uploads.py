@@ -30,7 +30,8 @@ async def test_parts_then_complete_with_md5(client: ft.AsyncClient) -> None:
         upload.id, part_ids=[parts[i].id for i in range(3)], md5=hashlib.md5(DATA).hexdigest()
     )
     assert done.status == ft.UploadStatus.COMPLETED
-    assert done.file is not None and done.file.bytes == len(DATA)
+    assert done.file is not None
+    assert done.file.bytes == len(DATA)
     assert await client.files.content(done.file.id) == DATA
 
 
@@ -60,7 +61,8 @@ async def test_upload_file_chunked_sends_parts_concurrently(client: ft.AsyncClie
     done = await client.uploads.upload_file_chunked(
         file=path, part_size=1000, max_concurrent=3, on_progress=lambda d, t: progress.append((d, t))
     )
-    assert done.status == "completed" and done.file is not None
+    assert done.status == "completed"
+    assert done.file is not None
     assert await client.files.content(done.file.id) == DATA
     assert len(progress) == -(-len(DATA) // 1000)
     assert [d for d, _ in progress] == sorted(d for d, _ in progress)
@@ -80,7 +82,8 @@ async def test_files_create_reports_progress_for_a_path(client: ft.AsyncClient, 
     seen: list[tuple[int, int]] = []
     created = await client.files.create(file=path, on_progress=lambda d, t: seen.append((d, t)))
     assert created.bytes == len(DATA) * 20
-    assert seen and seen[-1] == (len(DATA) * 20, len(DATA) * 20)
+    assert seen
+    assert seen[-1] == (len(DATA) * 20, len(DATA) * 20)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 

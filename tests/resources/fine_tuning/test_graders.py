@@ -15,7 +15,8 @@ async def test_run_string_check_grader(client: ft.AsyncClient) -> None:
     )
     hit = await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="42", item={"answer": "42"})
     miss = await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="41", item={"answer": "42"})
-    assert hit.reward == 1.0 and miss.reward == 0.0
+    assert hit.reward == 1.0
+    assert miss.reward == 0.0
     assert hit.metadata.name == "exact"
 
 

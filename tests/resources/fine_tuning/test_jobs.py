@@ -57,12 +57,15 @@ async def test_supervised_job_runs_to_success(client: ft.AsyncClient) -> None:
     assert job.status in ("validating_files", "queued")
     assert job.seed == 7
     assert job.metadata == {"team": "sdk", "run": "1"}
-    assert job.method is not None and job.method.type == "supervised"
+    assert job.method is not None
+    assert job.method.type == "supervised"
     done = await until(client, job.id, "succeeded", "failed")
     assert done.status == ft.JobStatus.SUCCEEDED
-    assert done.fine_tuned_model is not None and done.fine_tuned_model.startswith("ft:gpt-4o-mini-2024-07-18:")
+    assert done.fine_tuned_model is not None
+    assert done.fine_tuned_model.startswith("ft:gpt-4o-mini-2024-07-18:")
     assert ":unit:" in done.fine_tuned_model
-    assert done.trained_tokens and done.finished_at
+    assert done.trained_tokens
+    assert done.finished_at
     csv = await client.files.content(done.result_files[0])
     assert csv.startswith(b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy")
 
@@ -71,7 +74,8 @@ async def test_supervised_job_runs_to_success(client: ft.AsyncClient) -> None:
     assert events[0].message == "The job has successfully completed"
     assert any(e.type == ft.EventType.METRICS and e.data and "train_loss" in e.data for e in events)
     first_page = await client.fine_tuning.jobs.list_events(job.id, limit=3)
-    assert len(first_page.data) == 3 and first_page.has_more
+    assert len(first_page.data) == 3
+    assert first_page.has_more
 
     checkpoints = [c async for c in client.fine_tuning.jobs.checkpoints.list(job.id, limit=1)]
     assert 1 <= len(checkpoints) <= 3
@@ -88,9 +92,11 @@ async def test_method_and_hyperparameters_as_plain_dicts(client: ft.AsyncClient)
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}},
         integrations=[{"type": "wandb", "wandb": {"project": "p", "tags": ["a"]}}],
     )
-    assert job.method is not None and job.method.supervised is not None
+    assert job.method is not None
+    assert job.method.supervised is not None
     hyper = job.method.supervised.hyperparameters
-    assert hyper is not None and hyper.n_epochs == 1
+    assert hyper is not None
+    assert hyper.n_epochs == 1
 
 
 async def test_deprecated_top_level_hyperparameters(client: ft.AsyncClient) -> None:
@@ -111,7 +117,8 @@ async def test_dpo_and_reinforcement_jobs(client: ft.AsyncClient) -> None:
             type=ft.MethodType.DPO, dpo=ft.DpoMethod(hyperparameters=ft.DpoHyperparameters(beta=0.1))
         ),
     )
-    assert dpo.method is not None and dpo.method.type == "dpo"
+    assert dpo.method is not None
+    assert dpo.method.type == "dpo"
     grader = ft.StringCheckGrader(
         type="string_check", name="exact", input="{{sample.output_text}}",
         reference="{{item.reference_answer}}", operation="eq",
@@ -127,7 +134,8 @@ async def test_dpo_and_reinforcement_jobs(client: ft.AsyncClient) -> None:
             ),
         ),
     )
-    assert rft.method is not None and rft.method.reinforcement is not None
+    assert rft.method is not None
+    assert rft.method.reinforcement is not None
     assert isinstance(rft.method.reinforcement.grader, ft.StringCheckGrader)
     assert (await until(client, dpo.id, "succeeded", "failed")).status == "succeeded"
     assert (await until(client, rft.id, "succeeded", "failed")).status == "succeeded"
@@ -147,7 +155,8 @@ async def test_list_filters_by_metadata_and_pages(client: ft.AsyncClient) -> Non
     assert [j.id for j in page.data] == [made[3], made[2]]
     after = await client.fine_tuning.jobs.list(limit=10, after=page.data[-1].id)
     assert [j.id for j in after.data] == [made[1], made[0]]
-    assert not after.has_more and not after.has_next_page()
+    assert not after.has_more
+    assert not after.has_next_page()
     with pytest.raises(StopAsyncIteration):
         await after.next_page()
 
@@ -169,7 +178,8 @@ async def test_cancel_pause_resume(slow_client: ft.AsyncClient) -> None:
     assert cancelled.status == ft.JobStatus.CANCELLED
     with pytest.raises(ft.BadRequestError) as caught:
         await client.fine_tuning.jobs.cancel(job.id)
-    assert caught.value.status_code == 400 and caught.value.message
+    assert caught.value.status_code == 400
+    assert caught.value.message
 
 
 async def test_errors_from_the_api(client: ft.AsyncClient) -> None:
@@ -189,7 +199,8 @@ async def test_too_small_training_file_fails_the_job(client: ft.AsyncClient) -> 
     )
     failed = await until(client, job.id, "failed", "succeeded")
     assert failed.status == ft.JobStatus.FAILED
-    assert failed.error is not None and failed.error.code
+    assert failed.error is not None
+    assert failed.error.code
     assert "10" in failed.error.message
 
 
@@ -205,7 +216,8 @@ async def test_platform_wind_down_raises_training_not_available(client: ft.Async
     emulator.state.training_available = False
     with pytest.raises(ft.TrainingNotAvailableError) as caught:
         await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training)
-    assert caught.value.status_code == 403 and caught.value.code == "training_not_available"
+    assert caught.value.status_code == 403
+    assert caught.value.code == "training_not_available"
     assert "Azure" in str(caught.value)
     # Refused, not failed: it is not retried, and no job exists.
     assert (await client.fine_tuning.jobs.list()).data == []

@@ -29,7 +29,8 @@ async def test_create_retrieve_delete(client: ft.AsyncClient) -> None:
     only_a = await permissions.retrieve(checkpoint, project_id="proj_a")
     assert [p.project_id for p in only_a.data] == ["proj_a"]
     deleted = await permissions.delete(checkpoint, created.data[0].id)
-    assert deleted.deleted is True and deleted.id == created.data[0].id
+    assert deleted.deleted is True
+    assert deleted.id == created.data[0].id
     with pytest.raises(ft.NotFoundError):
         await permissions.delete(checkpoint, created.data[0].id)
     remaining = await permissions.retrieve(checkpoint, order="ascending")
