@@ -1,13 +1,20 @@
 """finetune_async: an async-first SDK for the OpenAI fine-tuning API.
 
 The public names live here and nowhere else; see ``API.md`` in the project's docs.
+
+The batch runner and the dataset helpers are imported on first use (``ft.run_batch``,
+``from finetune_async import validate_dataset``, …): a process that only calls the API, or
+waits on ten thousand jobs, does not pay the ~2.5 MB they take.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._transport import RequestInfo, Timeout
 from ._version import __version__
-from .batch import BatchReport, BatchSpec, SpecResult, run_batch
 from .client import AsyncClient
-from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
 from .errors import (
     APIConnectionError,
     APIError,
@@ -86,6 +93,36 @@ from .webhooks import (
     unwrap_webhook,
     verify_webhook_signature,
 )
+
+if TYPE_CHECKING:
+    from .batch import BatchReport, BatchSpec, SpecResult, run_batch
+    from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
+
+#: Public names imported on first use, and the submodule each comes from.
+_LAZY = {
+    "BatchReport": "batch",
+    "BatchSpec": "batch",
+    "SpecResult": "batch",
+    "run_batch": "batch",
+    "DatasetReport": "datasets",
+    "Problem": "datasets",
+    "split_dataset": "datasets",
+    "validate_dataset": "datasets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIConnectionError",

@@ -7,23 +7,24 @@ for everybody until its own job is done, then hands the role to a waiter that is
 Cancelling any waiter, driver or not, therefore leaves no task behind.
 
 The driver sends every request through the client's :class:`~._ratelimit.RateLimiter`, so all
-waiters together stay under one ceiling. When several jobs are due at once it *sweeps*:
-``GET /fine_tuning/jobs?limit=100`` pages give a hundred jobs per request. A sweep starts
-just above the newest due job (the listing's ``after`` cursor is the job listed right before
-it, remembered from earlier sweeps) and stops as soon as every due job was seen, or when it
-has cost as many pages as the jobs still missing would cost one by one; those then get their
-own ``GET /fine_tuning/jobs/{id}``. A webhook (see :mod:`finetune_async.webhooks`) marks its
-job urgent: it is fetched before anything else.
+waiters together stay under one ceiling, and chooses what to ask for only once the limiter lets
+the request out, so the freshest need goes first: jobs a webhook announced (see
+:mod:`finetune_async.webhooks`), then jobs past their estimated finish, then the other due
+ones, longest overdue first. Most requests are ``GET /fine_tuning/jobs?limit=100`` pages: a
+page starts right above the job it is for (the listing's ``after`` cursor is the job listed
+right before it, remembered from earlier pages) and so also shows the due jobs listed around
+it, a hundred jobs per request; every watched job on a page is brought up to date. A job the
+listing did not show where expected is then retrieved by its id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -42,14 +43,18 @@ __all__ = ["TERMINAL", "Backoff", "WatchState", "is_transient", "next_poll_delay
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
-FETCHING = 1
-SWEEPING = 2
-
-#: Jobs per page of a sweep (the API's list endpoints take up to 100 without complaint).
+#: Jobs per listing page (the API's list endpoints take up to 100 without complaint).
 PAGE_SIZE = 100
 #: Request deadline of a polling request: a hung poll must not hold a waiter for the
 #: client's default ten minutes, the next poll will do.
 POLL_TIMEOUT = 60.0
+#: A listing page is chosen once the previous one has answered (so it is chosen knowing what
+#: that one showed), unless that takes longer than this many seconds.
+PAGE_WAIT = 0.5
+#: Pages that may go on down the listing looking for a job never looked at, before it is retrieved by id.
+WALK_PAGES = 3
+#: Seconds overdue after which a job's look ranks with the jobs past their estimated finish.
+STARVE = 10.0
 
 
 @attrs.frozen(kw_only=True)
@@ -114,15 +119,18 @@ def retry_after(exc: BaseException) -> float | None:
 class Listener:
     """One waiter: woken when one of its jobs is done (``done``) or to take over driving.
 
-    ``slot`` is the one job of a single-job waiter (None for a many-jobs waiter).
+    ``slot`` is the one job of a single-job waiter (None for a many-jobs waiter). A parked
+    waiter sleeps on one bare future (a few dozen bytes: no Event, no cancel scope), which is
+    what lets one process hold ten thousand of them.
     """
 
-    __slots__ = ("_event", "done", "slot")
+    __slots__ = ("_fut", "done", "slot")
 
-    def __init__(self) -> None:
-        self._event: anyio.Event | None = None
-        self.done: list[Slot] = []
-        self.slot: Slot | None = None
+    def __init__(self, slot: Slot | None = None) -> None:
+        self._fut: asyncio.Future[None] | None = None
+        #: The finished slots not yet taken (None until the first one).
+        self.done: list[Slot] | None = None
+        self.slot = slot
 
     def expected_stay(self) -> float:
         """Larger for waiters likely to wait longer: the driving role goes to them (fewer handoffs)."""
@@ -130,17 +138,24 @@ class Listener:
             return math.inf
         return float(self.slot.estimated_finish or self.slot.created_at or 0)
 
-    def arm(self) -> anyio.Event:
-        """A fresh event to wait on; arm *before* checking state so no wake-up is lost."""
-        self._event = anyio.Event()
-        return self._event
+    def arm(self) -> asyncio.Future[None]:
+        """A fresh future to wait on; arm *before* checking state so no wake-up is lost."""
+        fut = self._fut = asyncio.get_running_loop().create_future()
+        return fut
+
+    def disarm(self) -> None:
+        self._fut = None
 
     def nudge(self) -> None:
-        if self._event is not None:
-            self._event.set()
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def finished(self, slot: Slot) -> None:
-        self.done.append(slot)
+        if self.done is None:
+            self.done = [slot]
+        else:
+            self.done.append(slot)
         self.nudge()
 
 
@@ -148,7 +163,6 @@ class Slot:
     """What the watch knows about one job. Kept small: ten thousand of these must be cheap."""
 
     __slots__ = (
-        "backoff",
         "created_at",
         "due",
         "error",
@@ -161,16 +175,15 @@ class Slot:
         "job",
         "job_id",
         "listeners",
-        "needs_retrieve",
+        "misses",
         "prev_id",
         "status",
         "urgent",
     )
 
-    def __init__(self, job_id: str, fixed: float | None, backoff: Backoff) -> None:
+    def __init__(self, job_id: str, fixed: float | None) -> None:
         self.job_id = job_id
         self.fixed = fixed
-        self.backoff = backoff
         self.status: str | None = None
         self.created_at: int | None = None
         self.estimated_finish: int | None = None
@@ -181,11 +194,12 @@ class Slot:
         self.interval: float | None = None
         self.due = 0.0
         self.heap_due: float | None = None
-        #: Who is fetching it now: nobody (0), a retrieve or an announced sweep (FETCHING), or a
-        #: routine sweep (SWEEPING), which a webhook's announcement does not wait for.
-        self.in_flight = 0
+        #: A request that will tell about this job is in flight.
+        self.in_flight = False
+        #: A webhook announced its end and it was fetched for that (see ``_answered``).
         self.urgent = False
-        self.needs_retrieve = False
+        #: How many listing pages in a row failed to show it where expected.
+        self.misses = 0
         #: The id listed right before this job in the jobs listing: ``after=prev_id`` starts a page at it.
         self.prev_id: str | None = None
         self.listeners: list[Listener] = []
@@ -193,6 +207,19 @@ class Slot:
     @property
     def finished(self) -> bool:
         return self.job is not None or self.error is not None
+
+
+class _Request:
+    """One polling request about to be sent: a retrieve of ``slots[0]`` or a listing page
+    starting ``after`` that should show every one of ``slots`` (the first is the target)."""
+
+    __slots__ = ("after", "page", "slots", "urgent")
+
+    def __init__(self, slots: list[Slot], *, page: bool, after: str | None = None, urgent: bool = False) -> None:
+        self.slots = slots
+        self.page = page
+        self.after = after
+        self.urgent = urgent
 
 
 class WatchState:
@@ -209,21 +236,21 @@ class WatchState:
         self.requests = 0
         self._slots: dict[str, Slot] = {}
         self._heap: list[tuple[float, int, Slot]] = []
-        self._ready: deque[Slot] = deque()
-        self._singles: deque[Slot] = deque()
+        self._ready: list[Slot] = []
         self._urgent: dict[str, None] = {}
         self._idle: dict[Listener, None] = {}
         self._subscribers: dict[str, list[Listener]] = {}
         self._seq = itertools.count()
         self._driving = False
-        # One sweep at a time for due jobs, and one for jobs a webhook announced (those go first,
-        # see _sweep); announcements that come meanwhile gather for the next one.
-        self._sweeping = False
-        self._urgent_sweeping = False
-        self._sweep_scopes: set[anyio.CancelScope] = set()
-        self._wakeup: anyio.Event | None = None
-        # Due jobs satisfied per sweep page, smoothed; below 1 a sweep costs more than retrieves.
-        self._sweep_yield = 2.0
+        # The idle waiter last asked to take over driving (not asked again while it may still come).
+        self._heir: Listener | None = None
+        # When the listing page in flight was sent (None: none is): one page at a time, so that
+        # the next one is chosen knowing what this one showed.
+        self._page_sent: float | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        # The last job of the latest page read from the top of the listing (or on down from
+        # there): where to look next for jobs never looked at that were not on it.
+        self._walk_after: str | None = None
         self._poll_client: AsyncClient | None = None
 
     # -- registration ------------------------------------------------------------------
@@ -236,7 +263,7 @@ class WatchState:
         """Start watching ``job_id`` for ``listener``; the slot to read the outcome from."""
         slot = self._slots.get(job_id)
         if slot is None:
-            slot = self._slots[job_id] = Slot(job_id, poll_interval, self.backoff)
+            slot = self._slots[job_id] = Slot(job_id, poll_interval)
             self._schedule(slot, time.monotonic())
         elif poll_interval is not None and (slot.fixed is None or poll_interval < slot.fixed):
             slot.fixed = poll_interval
@@ -269,7 +296,6 @@ class WatchState:
         """A webhook said ``job_id`` changed: fetch it before anything else, wake its streams."""
         slot = self._slots.get(job_id)
         if slot is not None and not slot.finished:
-            slot.urgent = True
             self._urgent[job_id] = None
             self._kick()
         for listener in self._subscribers.get(job_id, ()):
@@ -277,26 +303,42 @@ class WatchState:
 
     # -- waiting -------------------------------------------------------------------------
 
+    def park(self, listener: Listener) -> asyncio.Future[None] | None:
+        """What a waiter whose job is not done awaits next: a future that is resolved when it
+        is done or should take over driving, or None when nobody drives and it must."""
+        if not self._driving:
+            return None
+        fut = listener.arm()
+        self._idle[listener] = None
+        return fut
+
+    def unpark(self, listener: Listener) -> None:
+        listener.disarm()
+        self._idle.pop(listener, None)
+        if self._heir is listener:
+            self._heir = None
+
     async def wait(self, client: AsyncClient, listener: Listener) -> None:
         """Return once ``listener`` has a finished slot, driving the polling when nobody else does."""
         while not listener.done:
-            if not self._driving:
-                await self._drive(client, listener)
+            fut = self.park(listener)
+            if fut is None:
+                await self.drive(client, listener)
                 continue
-            event = listener.arm()
-            if listener.done or not self._driving:
-                continue
-            self._idle[listener] = None
             try:
-                await event.wait()
+                await fut
             finally:
-                self._idle.pop(listener, None)
+                self.unpark(listener)
 
     def _handoff(self) -> None:
-        # Every handoff interrupts the sweeps under way: give the role to a waiter whose job
-        # should end last (a many-jobs waiter first), so that it changes hands rarely.
-        if not self._driving and self._idle:
-            max(self._idle, key=Listener.expected_stay).nudge()
+        # Give the role to a waiter whose job should end last (a many-jobs waiter first), so
+        # that it changes hands rarely; once asked, that waiter is not looked for again.
+        if self._driving or not self._idle:
+            return
+        if self._heir is not None and self._heir in self._idle:
+            return
+        self._heir = max(self._idle, key=Listener.expected_stay)
+        self._heir.nudge()
 
     def release(self) -> None:
         """A waiter is leaving: make sure someone will drive for the ones that stay."""
@@ -312,8 +354,12 @@ class WatchState:
             heapq.heappush(self._heap, (due, next(self._seq), slot))
 
     def _kick(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
+        fut = self._wakeup
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _is_live(self, slot: Slot) -> bool:
+        return self._slots.get(slot.job_id) is slot and not slot.finished and not slot.in_flight
 
     def _collect_due(self, now: float) -> None:
         heap = self._heap
@@ -327,58 +373,101 @@ class WatchState:
             if slot.due > now:
                 self._schedule(slot, slot.due)
             else:
-                (self._singles if slot.needs_retrieve else self._ready).append(slot)
+                self._ready.append(slot)
 
-    def _next_due_in(self, now: float) -> float:
-        return max(0.0, self._heap[0][0] - now) if self._heap else math.inf
+    def _due_now(self, slot: Slot, now: float) -> bool:
+        return self._is_live(slot) and slot.due <= now
 
-    def _is_live(self, slot: Slot) -> bool:
-        return self._slots.get(slot.job_id) is slot and not slot.finished and not slot.in_flight
-
-    def _pop_live(self, queue: deque[Slot], now: float) -> Slot | None:
-        while queue:
-            slot = queue.popleft()
-            if self._is_live(slot) and slot.due <= now:
-                return slot
-        return None
-
-    def _take_work(self, now: float) -> tuple[list[Slot], str] | None:
-        """The next slots to fetch and how (``retrieve``, ``sweep``, ``urgent`` sweep), or None
-        when nothing is due now."""
-        urgent: list[Slot] = []
+    def _prune(self, now: float) -> None:
+        self._collect_due(now)
+        if self._ready:
+            self._ready = [s for s in self._ready if self._due_now(s, now)]
         for job_id in list(self._urgent):
             slot = self._slots.get(job_id)
             if slot is None or slot.finished:
                 del self._urgent[job_id]
-            elif slot.in_flight != FETCHING and (not urgent or not self._urgent_sweeping):
-                # A slot being fetched stays urgent: that answer may predate the webhook.
-                del self._urgent[job_id]
-                slot.urgent = False
-                urgent.append(slot)
-        if len(urgent) == 1:
-            return urgent, "retrieve"
+
+    def _page_free(self, now: float) -> bool:
+        return self._page_sent is None or now - self._page_sent > PAGE_WAIT
+
+    def _pending(self, now: float) -> float:
+        """0 when there is a request to send now, else how long until there may be one."""
+        self._prune(now)
+        page_free = self._page_free(now)
+        for job_id in self._urgent:
+            slot = self._slots[job_id]
+            if not slot.in_flight and (page_free or len(self._urgent) == 1):
+                return 0.0
+        if any(s.misses for s in self._ready):
+            return 0.0
+        if self._ready and page_free:
+            return 0.0
+        wait = max(0.0, self._heap[0][0] - now) if self._heap else math.inf
+        if self._page_sent is not None and (self._ready or self._urgent):
+            wait = min(wait, max(0.0, self._page_sent + PAGE_WAIT - now))
+        return wait
+
+    def _climb(self, slot: Slot, ok: Callable[[Slot], bool], limit: int) -> list[Slot]:
+        """``slot`` and the watched jobs listed right above it for which ``ok`` holds (up to
+        ``limit`` of them), topmost first: a page ``after`` the topmost's ``prev_id`` shows them all."""
+        run = [slot]
+        while len(run) <= limit:
+            prev = run[-1].prev_id
+            above = self._slots.get(prev) if prev is not None else None
+            if above is None or not ok(above):
+                break
+            run.append(above)
+        run.reverse()
+        return run
+
+    def _plan(self, target: Slot, ok: Callable[[Slot], bool], *, urgent: bool = False) -> _Request:
+        """How to look at ``target``: a listing page showing it and the run of watched jobs
+        right above it for which ``ok`` holds, or a retrieve when no page is known to show it."""
+        if target.misses == 0 and (target.prev_id is not None or target.created_at is None):
+            # Known place in the listing, or never looked at (new jobs are at the top).
+            run = self._climb(target, ok, PAGE_SIZE // 2)
+            return _Request(run, page=True, after=run[0].prev_id, urgent=urgent)
+        if target.created_at is None and target.misses <= WALK_PAGES and self._walk_after is not None:
+            # Never looked at and not at the top: go on down the listing from the last page there.
+            return _Request([target], page=True, after=self._walk_after, urgent=urgent)
+        # Looked at by its id only, or not where the listing should have shown it.
+        return _Request([target], page=False, urgent=urgent)
+
+    def _take_work(self, now: float) -> _Request | None:
+        """The next request to send, chosen at the moment it may be sent: jobs a webhook
+        announced first, then jobs a listing page failed to show, then jobs past their
+        estimated finish, then the rest of the due ones (longest overdue first)."""
+        self._prune(now)
+        page_free = self._page_free(now)
+        urgent = [s for job_id in self._urgent if not (s := self._slots[job_id]).in_flight]
         if urgent:
-            # Webhooks come in bursts for jobs that started together: one listing page has them all.
-            return urgent, "urgent"
-        self._collect_due(now)
-        single = self._pop_live(self._singles, now)
-        if single is not None:
-            return [single], "retrieve"
-        if not self._ready:
+            if len(urgent) == 1:
+                slot = urgent[0]
+                del self._urgent[slot.job_id]
+                return _Request([slot], page=False, urgent=True)
+            if page_free:
+                # Webhooks come in bursts for jobs that started together: one page shows them all.
+                target = max(urgent, key=lambda s: -1 if s.created_at is None else s.created_at)
+                request = self._plan(target, lambda s: s.job_id in self._urgent and not s.in_flight, urgent=True)
+                for slot in request.slots:
+                    self._urgent.pop(slot.job_id, None)
+                return request
+        missed = next((s for s in self._ready if s.misses), None)
+        if missed is not None:
+            request = self._plan(missed, lambda s: False)
+            if not request.page or page_free:
+                return request
+        if not self._ready or not page_free:
             return None
-        if self._sweep_yield >= 1.0:
-            if self._sweeping:
-                return None  # the sweep under way will likely cover them; the next one will
-            batch: list[Slot] = []
-            while (slot := self._pop_live(self._ready, now)) is not None:
-                batch.append(slot)
-            if len(batch) >= 2:
-                return batch, "sweep"
-            return (batch, "retrieve") if batch else None
-        # Sweeps have not paid off lately: one by one, and let sweeping be tried again later.
-        self._sweep_yield = min(2.0, self._sweep_yield + 0.02)
-        slot = self._pop_live(self._ready, now)
-        return ([slot], "retrieve") if slot is not None else None
+        wall = time.time()
+
+        def rank(slot: Slot) -> tuple[bool, float]:
+            hot = slot.estimated_finish is not None and slot.estimated_finish <= wall
+            overdue = now - slot.due
+            return (hot or overdue > STARVE, overdue)
+
+        target = max(self._ready, key=rank)
+        return self._plan(target, lambda s: self._due_now(s, now))
 
     # -- driving -------------------------------------------------------------------------
 
@@ -408,43 +497,37 @@ class WatchState:
         if pause is not None:
             self.limiter.pause(pause)
 
-    async def _drive(self, client: AsyncClient, listener: Listener) -> None:
+    async def drive(self, client: AsyncClient, listener: Listener) -> None:
+        """Poll for every waiter of the client until ``listener`` has a finished slot."""
         self._driving = True
+        self._heir = None
         try:
             async with anyio.create_task_group() as tg:
                 while not listener.done:
                     now = time.monotonic()
-                    work = self._take_work(now)
-                    if work is None:
-                        wakeup = self._wakeup = anyio.Event()
-                        with anyio.move_on_after(self._next_due_in(now)):
-                            await wakeup.wait()
+                    pause = self._pending(now)
+                    if pause > 0:
+                        wakeup = self._wakeup = asyncio.get_running_loop().create_future()
+                        try:
+                            with anyio.move_on_after(pause):
+                                await wakeup
+                        finally:
+                            self._wakeup = None
                         continue
-                    slots, how = work
-                    mark = SWEEPING if how == "sweep" else FETCHING
-                    for slot in slots:
-                        slot.in_flight = mark
-                    try:
-                        await self.acquire()
-                    except BaseException:
-                        for slot in slots:
-                            slot.in_flight = 0
-                            self._schedule(slot, time.monotonic())
-                        raise
-                    if how != "retrieve":
-                        urgent = how == "urgent"
-                        if urgent:
-                            self._urgent_sweeping = True
-                        else:
-                            self._sweeping = True
-                        tg.start_soon(self._sweep_in_scope, client, slots, urgent)
-                    else:
-                        tg.start_soon(self._retrieve, client, slots[0])
-                # Our job is done. A retrieve in flight is let finish (its answer is a moment
-                # away and its request already counted); a sweep stops before its next page,
-                # and the next driver goes on from the jobs it had not reached.
-                for scope in self._sweep_scopes:
-                    scope.cancel()
+                    # Choose what to ask for once the limiter lets the request out, not before:
+                    # a webhook that arrives meanwhile goes first.
+                    await self.limiter.acquire()
+                    request = self._take_work(time.monotonic())
+                    if request is None:
+                        continue
+                    self.requests += 1
+                    for slot in request.slots:
+                        slot.in_flight = True
+                    if request.page:
+                        self._page_sent = time.monotonic()
+                    tg.start_soon(self._send, client, request)
+                # Our job is done: the requests in flight are let finish (their answers are a
+                # moment away and already counted against the ceiling).
         finally:
             self._driving = False
             self._wakeup = None
@@ -452,18 +535,17 @@ class WatchState:
 
     def _update(self, slot: Slot, job: FineTuningJob, now: float) -> None:
         if slot.finished:
-            return  # a sweep and a retrieve can both bring the end: report it once
+            return  # two answers can both bring the end: report it once
         changed = job.status != slot.status
         slot.status = job.status
         slot.created_at = job.created_at
         slot.estimated_finish = job.estimated_finish
         slot.errors = 0
-        slot.needs_retrieve = False
+        slot.misses = 0
         if job.status in TERMINAL:
             slot.job = job
             for listener in slot.listeners:
                 listener.finished(slot)
-            self._kick()
             return
         if slot.fixed is not None:
             delay = slot.fixed
@@ -480,135 +562,75 @@ class WatchState:
             slot.error = exc
             for listener in slot.listeners:
                 listener.finished(slot)
-            self._kick()
             return
-        self.penalize(exc)
         slot.errors += 1
         self._schedule(slot, time.monotonic() + self.backoff.after_errors(slot.errors))
 
-    def _fail_all(self, slots: Iterable[Slot], exc: BaseException) -> None:
-        for slot in list(slots):
-            slot.error = exc
-            for listener in slot.listeners:
-                listener.finished(slot)
-        self._kick()
-
-    async def _retrieve(self, client: AsyncClient, slot: Slot) -> None:
-        try:
-            job = await self.poll_client(client).fine_tuning.jobs.retrieve(slot.job_id)
-        except Exception as exc:  # delivered to this job's waiters, not raised in the driver's task
-            self._failed(slot, exc)
-        else:
-            self._update(slot, job, time.monotonic())
-        finally:
-            slot.in_flight = 0
-            if not slot.finished and slot.heap_due is None:
-                # Cancelled mid-request (the driver left): whoever drives next fetches it.
-                self._schedule(slot, time.monotonic())
-            self._kick()
-
-    async def _sweep_in_scope(self, client: AsyncClient, slots: list[Slot], urgent: bool) -> None:
-        with anyio.CancelScope() as scope:
-            self._sweep_scopes.add(scope)
-            try:
-                await self._sweep(client, slots, urgent)
-            finally:
-                self._sweep_scopes.discard(scope)
-                if urgent:
-                    self._urgent_sweeping = False
-                else:
-                    self._sweeping = False
-
-    def _anchor(self, slots: list[Slot]) -> str | None:
-        """The ``after`` cursor that starts the listing just above the newest of ``slots``."""
-        newest = max(slots, key=lambda s: -1 if s.created_at is None else s.created_at)
-        if newest.created_at is None:
-            return None
-        # Jobs created in the same second are listed in an order their created_at cannot tell:
-        # climb over the watched ones listed above, so that none of them is left out.
-        anchor = newest
-        for _ in range(len(self._slots)):
-            above = self._slots.get(anchor.prev_id) if anchor.prev_id is not None else None
-            if above is None or above.created_at != newest.created_at:
-                break
-            anchor = above
-        return anchor.prev_id
-
-    def _urgent_ready(self) -> bool:
-        return any((slot := self._slots.get(job_id)) is not None and self._is_live(slot) for job_id in self._urgent)
-
-    async def _sweep(self, client: AsyncClient, slots: list[Slot], urgent: bool) -> None:
+    async def _send(self, client: AsyncClient, request: _Request) -> None:
         jobs = self.poll_client(client).fine_tuning.jobs
-        wanted = {s.job_id: s for s in slots}
-        known = [s.created_at for s in slots if s.created_at is not None]
-        oldest = min(known) if len(known) == len(slots) else None
-        after = self._anchor(slots)
-        pages = found = 0
-        outcome = "cancelled"
+        seen: set[str] = set()
         try:
-            while wanted:
-                if pages:
-                    # A routine sweep lets jobs a webhook announced go first (their waiters are
-                    # waiting right now, the routine sweep's only might be), one turn per page.
-                    if not urgent and self._urgent_ready():
-                        await anyio.sleep(self.limiter.interval)
-                    await self.acquire()
-                try:
-                    page = await jobs.list(limit=PAGE_SIZE, after=after)
-                except BadRequestError:
-                    if after is None:
-                        raise
-                    after = None  # the anchor job is gone from the listing: start at the top
-                    continue
-                pages += 1
+            if not request.page:
+                job = await jobs.retrieve(request.slots[0].job_id)
+                self._update(request.slots[0], job, time.monotonic())
+                seen.add(job.id)
+            else:
+                page = await jobs.list(limit=PAGE_SIZE, after=request.after)
                 now = time.monotonic()
-                prev = after
+                if page.has_more and page.data and (request.after is None or request.after == self._walk_after):
+                    self._walk_after = page.data[-1].id
+                prev = request.after
                 for job in page.data:
                     slot = self._slots.get(job.id)
                     if slot is not None:
                         slot.prev_id = prev
-                        if wanted.pop(job.id, None) is not None:
-                            found += 1
+                        seen.add(job.id)
                         self._update(slot, job, now)
                     prev = job.id
-                if not page.has_more or not page.data:
-                    break
-                if oldest is not None and page.data[-1].created_at < oldest:
-                    break
-                if pages >= len(wanted):
-                    break  # the rest is cheaper one by one
-                after = page.data[-1].id
-            outcome = "done"
+        except BadRequestError as exc:
+            if request.page and request.after is not None:
+                # The job the page was to start after is not in the listing: look the target up by id.
+                request.slots[0].prev_id = None
+                if request.after == self._walk_after:
+                    self._walk_after = None
+            else:
+                self._fail(request.slots, exc)
         except (APIConnectionError, APIStatusError) as exc:
-            outcome = "failed"
             self.penalize(exc)
-            if not is_transient(exc):
-                self._fail_all(wanted.values(), exc)
+            for slot in request.slots:
+                self._failed(slot, exc)
+            seen.update(s.job_id for s in request.slots)
         except Exception as exc:  # e.g. the client was closed: the waiters of these jobs hear it
-            outcome = "failed"
-            self._fail_all(wanted.values(), exc)
+            self._fail(request.slots, exc)
         finally:
-            self._sweep_yield = min(10.0, 0.7 * self._sweep_yield + 0.3 * (found / max(pages, 1)))
+            if request.page:
+                self._page_sent = None
             now = time.monotonic()
-            mark = FETCHING if urgent else SWEEPING
-            for slot in slots:
-                if slot.in_flight == mark:
-                    slot.in_flight = 0
-                if slot.job_id not in wanted or slot.finished:
+            for slot in request.slots:
+                slot.in_flight = False
+                if slot.finished:
                     continue
-                if outcome == "done":
-                    slot.needs_retrieve = True  # not where the listing said it would be
+                if slot.job_id not in seen:
+                    # Not where the listing was expected to show it (or cancelled mid-request):
+                    # next time by its id.
+                    if request.page:
+                        slot.misses += 1
                     self._schedule(slot, now)
-                elif outcome == "failed":
-                    slot.errors += 1
-                    self._schedule(slot, now + self.backoff.after_errors(slot.errors))
-                else:
-                    self._schedule(slot, now)
+                elif request.urgent and slot.job_id not in self._urgent:
+                    # Announced as ended but not yet shown so: look again soon, not at the fallback pace.
+                    self._schedule(slot, now + DEFAULT_BACKOFF.initial)
             self._kick()
+
+    def _fail(self, slots: Iterable[Slot], exc: BaseException) -> None:
+        for slot in slots:
+            if not slot.finished:
+                slot.error = exc
+                for listener in slot.listeners:
+                    listener.finished(slot)
 
     def stats(self) -> dict[str, float]:
         """Counters for benchmarks and tests."""
-        return {"requests": self.requests, "watched": len(self._slots), "sweep_yield": self._sweep_yield}
+        return {"requests": self.requests, "watched": len(self._slots)}
 
 
 def unique(ids: Iterable[str]) -> list[str]:

@@ -306,6 +306,7 @@ class BatchReport:
 
     @property
     def succeeded(self) -> list[SpecResult]:
+        """Every spec whose job succeeded."""
         return [r for r in self.results if r.ok]
 
     @property
@@ -678,7 +679,12 @@ class _Run:
             report = await anyio.to_thread.run_sync(lambda: validate_dataset(path, method=method))
             return list(report.problems) if not report.ok else []
 
-        problems: list[Problem] = await self._shared(self._validations, (sha, method), validate)
+        try:
+            problems: list[Problem] = await self._shared(self._validations, (sha, method), validate)
+        except OSError as exc:
+            raise _SpecFailed(
+                SpecResult(key=work.key, status="invalid", error=f"cannot read {path}: {exc.strerror or exc}")
+            ) from None
         if problems:
             shown = "; ".join(str(p) for p in problems[:3])
             raise _SpecFailed(
@@ -692,7 +698,7 @@ class _Run:
         self._set(SpecResult(key=work.key, status="uploading"))
         try:
             file_id: str = await self._shared(self._uploads, sha, lambda: self._upload(path, sha, size))
-        except FineTuneError as exc:
+        except (FineTuneError, OSError) as exc:
             raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"upload of {path}: {exc}")) from None
         return file_id
 

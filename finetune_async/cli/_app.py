@@ -676,11 +676,21 @@ def demo(yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
 # -- running ----------------------------------------------------------------------------------
 
 
+def _all_commands() -> click.Group:
+    """The group with every command: ``batch`` lives in its own module, which imports this
+    one's helpers, so it is added here, at first use, rather than at import time."""
+    from ._batch import batch
+
+    if "batch" not in cli.commands:
+        cli.add_command(batch)
+    return cli
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line; the exit status. Errors are one line on stderr, never a traceback."""
     _current.clear()
     try:
-        result = cli.main(args=argv, prog_name="finetune-async", standalone_mode=False)
+        result = _all_commands().main(args=argv, prog_name="finetune-async", standalone_mode=False)
     except click.exceptions.Abort:
         # Ctrl-C (click turns KeyboardInterrupt into Abort). A watched job keeps running.
         note = _current[-1].interrupt_note if _current else None

@@ -108,13 +108,15 @@ def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorPr
     assert "invalid" in bad.output
 
 
-def test_the_command_imports_from_the_app_module() -> None:
-    # _app.py registers the command from its bottom: the import must not be circular.
+def test_the_command_is_part_of_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # _app.py adds the command at first use (the module imports _app's helpers).
     import finetune_async.cli._app as app
     import finetune_async.cli._batch as module
 
     assert module.run_async is app.run_async
     assert batch.name == "batch"
+    assert app.run(["batch", "--help"]) == 0
+    assert "SPECS" in capsys.readouterr().out
 
 
 def test_the_sweep_example_runs_without_an_api_key() -> None:
