@@ -11,11 +11,13 @@ Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -210,8 +212,19 @@ async def _multipart(request: web.Request) -> Any:
         raise bad_request(f"Malformed multipart body: {exc}") from None
 
 
-async def create_file(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
+@dataclass
+class _Form:
+    """A multipart body: its one binary part streamed to a blob, and its text fields."""
+
+    blob: str
+    size: int
+    filename: str
+    fields: dict[str, str]
+
+
+async def _read_form(request: web.Request, state: EmulatorState, *, binary: str, limit: int, what: str) -> _Form:
+    """Stream the ``binary`` part to disk and read the other parts as text; on any error no
+    blob is left behind."""
     reader = await _multipart(request)
     blob: str | None = None
     size = 0
@@ -224,13 +237,37 @@ async def create_file(request: web.Request) -> web.StreamResponse:
                 break
             if not isinstance(part, BodyPartReader):
                 raise bad_request("Nested multipart bodies are not supported.")
-            if part.name == "file" and blob is None:
+            if part.name == binary and blob is None:
                 filename = part.filename or "file"
-                blob, size = await _stream_part(part, state, MAX_FILE_BYTES, "The file")
+                blob, size = await _stream_part(part, state, limit, what)
             elif part.name:
                 fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")[:4096]
+            else:
+                await part.release()
         if blob is None:
-            raise bad_request("Missing required parameter: 'file'.", "file")
+            raise bad_request(f"Missing required parameter: '{binary}'.", binary)
+    except BaseException:
+        if blob is not None:
+            state.store.blob_path(blob).unlink(missing_ok=True)
+        raise
+    return _Form(blob, size, filename, fields)
+
+
+@contextlib.contextmanager
+def _discard_on_error(state: EmulatorState, blob: str) -> Iterator[None]:
+    """Remove the received blob if the request is refused after all."""
+    try:
+        yield
+    except BaseException:
+        state.store.blob_path(blob).unlink(missing_ok=True)
+        raise
+
+
+async def create_file(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    form = await _read_form(request, state, binary="file", limit=MAX_FILE_BYTES, what="The file")
+    fields = form.fields
+    with _discard_on_error(state, form.blob):
         purpose = fields.get("purpose")
         if purpose is None:
             raise bad_request("Missing required parameter: 'purpose'.", "purpose")
@@ -254,11 +291,9 @@ async def create_file(request: web.Request) -> web.StreamResponse:
                     "seconds": int(seconds) if seconds.lstrip("-").isdigit() else seconds,
                 }
             )
-        out = state.add_file(filename=filename, purpose=purpose, blob=blob, size=size, expires_after=expires)
-    except BaseException:
-        if blob is not None:
-            state.store.blob_path(blob).unlink(missing_ok=True)
-        raise
+        out = state.add_file(
+            filename=form.filename, purpose=purpose, blob=form.blob, size=form.size, expires_after=expires
+        )
     return _json(out)
 
 
@@ -306,27 +341,9 @@ async def add_upload_part(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     upload_id = request.match_info["upload_id"]
     state.pending_upload(upload_id)  # 404/400 before reading any bytes
-    reader = await _multipart(request)
-    blob: str | None = None
-    size = 0
-    try:
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise bad_request("Nested multipart bodies are not supported.")
-            if part.name == "data" and blob is None:
-                blob, size = await _stream_part(part, state, MAX_PART_BYTES, "An upload part")
-            else:
-                await part.release()
-        if blob is None:
-            raise bad_request("Missing required parameter: 'data'.", "data")
-        out = state.add_part(upload_id, blob, size)
-    except BaseException:
-        if blob is not None:
-            state.store.blob_path(blob).unlink(missing_ok=True)
-        raise
+    form = await _read_form(request, state, binary="data", limit=MAX_PART_BYTES, what="An upload part")
+    with _discard_on_error(state, form.blob):
+        out = state.add_part(upload_id, form.blob, form.size)
     return _json(out)
 
 
