@@ -176,6 +176,9 @@ async def run(args: argparse.Namespace, webhooks: bool) -> dict[str, Any]:
         if runner is not None:
             await runner.cleanup()
     lags = [returned[j] - finished[j] for j in returned]
+    if args.dump:
+        dump = {j: [finished[j], returned[j], arrived.get(j)] for j in returned}
+        await anyio.Path(f"{args.dump}.{'webhooks' if webhooks else 'polling'}.json").write_text(json.dumps(dump))
     delivery = [arrived[j] - finished[j] for j in returned if j in arrived]
     sdk = [returned[j] - arrived[j] for j in returned if j in arrived]
     return {
@@ -275,6 +278,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--job-seconds", type=float, default=20.0, help="how long each job takes")
     p.add_argument("--mode", choices=("polling", "webhooks", "both"), default="both")
     p.add_argument("--poll-interval", type=float, default=None, help="fixed seconds between polls (default: adaptive)")
+    p.add_argument("--dump", help="write each job's finish, return and webhook times to DUMP.<mode>.json")
     p.add_argument("--spawn", choices=("anyio", "asyncio"), default="anyio", help="the task groups of the waiters")
     return p.parse_args(argv)
 

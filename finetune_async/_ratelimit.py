@@ -65,6 +65,12 @@ class RateLimiter:
             self._last = time.monotonic()
             self.granted += 1
 
+    def sent(self) -> None:
+        """The request of the last grant is leaving only now (it was handed to another task):
+        space the next grant from this moment, so the ceiling holds for what goes on the wire."""
+        if not math.isinf(self.rate):
+            self._last = max(self._last, time.monotonic())
+
     def pause(self, seconds: float) -> None:
         """Let no request out for ``seconds`` (capped at a minute): the server asked us to slow down."""
         if seconds > 0 and math.isfinite(seconds):

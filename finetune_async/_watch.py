@@ -37,6 +37,8 @@ from .errors import APIConnectionError, APIStatusError, BadRequestError, RateLim
 from .models import FineTuningJob, JobStatus
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+
     from .client import AsyncClient
 
 __all__ = ["TERMINAL", "Backoff", "WatchState", "is_transient", "next_poll_delay"]
@@ -53,7 +55,10 @@ POLL_TIMEOUT = 60.0
 PAGE_WAIT = 0.5
 #: Pages that may go on down the listing looking for a job never looked at, before it is retrieved by id.
 WALK_PAGES = 3
-#: Seconds overdue after which a job's look ranks with the jobs past their estimated finish.
+#: One request in this many goes to the routine looks when jobs ending keep the ceiling busy.
+ROUTINE_SHARE = 4
+#: Seconds overdue after which a job's look ranks before the other routine looks (still after
+#: the jobs past their estimated finish).
 STARVE = 10.0
 
 
@@ -251,6 +256,7 @@ class WatchState:
         # The last job of the latest page read from the top of the listing (or on down from
         # there): where to look next for jobs never looked at that were not on it.
         self._walk_after: str | None = None
+        self._turns = 0
         self._poll_client: AsyncClient | None = None
 
     # -- registration ------------------------------------------------------------------
@@ -398,8 +404,6 @@ class WatchState:
             slot = self._slots[job_id]
             if not slot.in_flight and (page_free or len(self._urgent) == 1):
                 return 0.0
-        if any(s.misses for s in self._ready):
-            return 0.0
         if self._ready and page_free:
             return 0.0
         wait = max(0.0, self._heap[0][0] - now) if self._heap else math.inf
@@ -435,8 +439,8 @@ class WatchState:
 
     def _take_work(self, now: float) -> _Request | None:
         """The next request to send, chosen at the moment it may be sent: jobs a webhook
-        announced first, then jobs a listing page failed to show, then jobs past their
-        estimated finish, then the rest of the due ones (longest overdue first)."""
+        announced first, then jobs past their estimated finish or never looked at, then the
+        rest of the due ones (longest overdue first within each)."""
         self._prune(now)
         page_free = self._page_free(now)
         urgent = [s for job_id in self._urgent if not (s := self._slots[job_id]).in_flight]
@@ -452,21 +456,30 @@ class WatchState:
                 for slot in request.slots:
                     self._urgent.pop(slot.job_id, None)
                 return request
-        missed = next((s for s in self._ready if s.misses), None)
-        if missed is not None:
-            request = self._plan(missed, lambda s: False)
-            if not request.page or page_free:
-                return request
-        if not self._ready or not page_free:
+        if not self._ready:
             return None
         wall = time.time()
 
-        def rank(slot: Slot) -> tuple[bool, float]:
-            hot = slot.estimated_finish is not None and slot.estimated_finish <= wall
+        def rank(slot: Slot) -> tuple[int, float]:
+            # Ending now, or never looked at (new jobs are at the top of the listing: a page
+            # from the top every little while shows them all); then the long starved.
             overdue = now - slot.due
-            return (hot or overdue > STARVE, overdue)
+            if (slot.estimated_finish is not None and slot.estimated_finish <= wall) or slot.status is None:
+                return (2, overdue)
+            return (1 if overdue > STARVE else 0, overdue)
 
         target = max(self._ready, key=rank)
+        self._turns += 1
+        if rank(target)[0] == 2 and self._turns % ROUTINE_SHARE == 0:
+            # Every few turns the longest overdue routine look goes first, however many jobs
+            # are ending: a job whose estimated finish is not known yet must not starve.
+            routine = max((s for s in self._ready if rank(s)[0] < 2), key=rank, default=None)
+            if routine is not None and now - routine.due > 1.0:
+                target = routine
+        if not page_free:
+            # Only a retrieve may go now; the page under way may well show the rest.
+            request = self._plan(target, lambda s: False)
+            return None if request.page else request
         return self._plan(target, lambda s: self._due_now(s, now))
 
     # -- driving -------------------------------------------------------------------------
@@ -525,7 +538,8 @@ class WatchState:
                         slot.in_flight = True
                     if request.page:
                         self._page_sent = time.monotonic()
-                    tg.start_soon(self._send, client, request)
+                    # Returns once the request is about to leave (and the limiter knows when).
+                    await tg.start(self._send, client, request)
                 # Our job is done: the requests in flight are let finish (their answers are a
                 # moment away and already counted against the ceiling).
         finally:
@@ -566,9 +580,15 @@ class WatchState:
         slot.errors += 1
         self._schedule(slot, time.monotonic() + self.backoff.after_errors(slot.errors))
 
-    async def _send(self, client: AsyncClient, request: _Request) -> None:
+    async def _send(
+        self, client: AsyncClient, request: _Request, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         jobs = self.poll_client(client).fine_tuning.jobs
+        self.limiter.sent()
+        task_status.started()
         seen: set[str] = set()
+        walked = self._walk_after
+        fresh = 0  # jobs never looked at before that the page showed
         try:
             if not request.page:
                 job = await jobs.retrieve(request.slots[0].job_id)
@@ -577,14 +597,15 @@ class WatchState:
             else:
                 page = await jobs.list(limit=PAGE_SIZE, after=request.after)
                 now = time.monotonic()
-                if page.has_more and page.data and (request.after is None or request.after == self._walk_after):
-                    self._walk_after = page.data[-1].id
+                if request.after is None or request.after == self._walk_after:
+                    self._walk_after = page.data[-1].id if page.has_more and page.data else None
                 prev = request.after
                 for job in page.data:
                     slot = self._slots.get(job.id)
                     if slot is not None:
                         slot.prev_id = prev
                         seen.add(job.id)
+                        fresh += slot.status is None
                         self._update(slot, job, now)
                     prev = job.id
         except BadRequestError as exc:
@@ -606,14 +627,21 @@ class WatchState:
             if request.page:
                 self._page_sent = None
             now = time.monotonic()
+            walk = request.page and (request.after is None or request.after == walked)
+            if walk and fresh:
+                # A page from the top (or on down from there) shows where jobs never looked at
+                # are: those it did not show are further down; the next page goes on from it.
+                for slot in self._ready:
+                    if slot.status is None and not slot.misses and slot.job_id not in seen:
+                        slot.misses = 1
             for slot in request.slots:
                 slot.in_flight = False
                 if slot.finished:
                     continue
                 if slot.job_id not in seen:
                     # Not where the listing was expected to show it (or cancelled mid-request):
-                    # next time by its id.
-                    if request.page:
+                    # further down, or next time by its id.
+                    if request.page and not (walk and fresh and slot.status is None and slot.misses):
                         slot.misses += 1
                     self._schedule(slot, now)
                 elif request.urgent and slot.job_id not in self._urgent:
