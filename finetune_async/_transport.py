@@ -111,13 +111,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     ``retry-after`` may be a number of seconds or an HTTP date. Returns None when neither
     header is present or parseable.
     """
-    raw_ms = _header(headers, "retry-after-ms")
+    raw_ms = header_value(headers, "retry-after-ms")
     if raw_ms is not None:
         with contextlib.suppress(ValueError):
             value = float(raw_ms) / 1000.0
             if value == value and value >= 0:  # not NaN
                 return value
-    raw = _header(headers, "retry-after")
+    raw = header_value(headers, "retry-after")
     if raw is None:
         return None
     raw = raw.strip()
@@ -136,7 +136,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(0.0, when - (time.time() if now is None else now))
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
         # Plain dicts (tests, hooks) may not be case-insensitive.
@@ -624,7 +624,7 @@ def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, _Ambiguous):
         return False
     if isinstance(exc, APIStatusError):
-        should = _header(exc.headers, "x-should-retry")
+        should = header_value(exc.headers, "x-should-retry")
         if should == "true":
             return True
         if should == "false":

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._transport import header_value
 from .errors import FineTuneError
 from .models import JobStatus
 
@@ -75,14 +76,6 @@ def _secret_key(secret: str) -> bytes:
     return secret.encode()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        for key, val in headers.items():
-            if key.lower() == name:
-                return val
-    return value
-
 
 def _signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
@@ -106,9 +99,9 @@ def verify_webhook_signature(
     """
     key = _secret_key(secret)
     body = payload.encode() if isinstance(payload, str) else bytes(payload)
-    msg_id = _header(headers, "webhook-id")
-    timestamp = _header(headers, "webhook-timestamp")
-    signatures = _header(headers, "webhook-signature")
+    msg_id = header_value(headers, "webhook-id")
+    timestamp = header_value(headers, "webhook-timestamp")
+    signatures = header_value(headers, "webhook-signature")
     if not msg_id or not timestamp or not signatures:
         raise InvalidWebhookSignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
     try:
@@ -251,7 +244,7 @@ class WebhookHub:
         event = unwrap_webhook(payload, headers, secret=self._secret, tolerance=self.tolerance)
         if event is None:
             return None
-        msg_id = _header(headers, "webhook-id") or event.id
+        msg_id = header_value(headers, "webhook-id") or event.id
         if msg_id in self._seen:
             return event  # a redelivery: already handled
         self._seen[msg_id] = None
