@@ -39,6 +39,7 @@ import attrs
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from ._callbacks import call_maybe_async
 from ._version import __version__
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError, status_error
 
@@ -655,9 +656,7 @@ def _origin(url: str) -> str:
 
 async def _run_hooks(hooks: Iterable[Callable[..., Any]], *args: Any) -> None:
     for hook in hooks:
-        result = hook(*args)
-        if result is not None:
-            await result
+        await call_maybe_async(hook, *args)
 
 
 def _build_form(

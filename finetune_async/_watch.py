@@ -664,8 +664,3 @@ class WatchState:
 def unique(ids: Iterable[str]) -> list[str]:
     """``ids`` without repeats, in first-seen order."""
     return list(dict.fromkeys(ids))
-
-
-def call_sync_or_async(callback: Callable[..., object], *args: object) -> object:
-    """Call ``callback``; the caller awaits the result if it is awaitable."""
-    return callback(*args)

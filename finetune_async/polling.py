@@ -17,7 +17,6 @@ helpers start no task that outlives them, and cancelling the awaiting task stops
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
 
+from ._callbacks import call_maybe_async
 from ._watch import DEFAULT_BACKOFF, TERMINAL, Listener, is_transient, next_poll_delay, unique
 from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError
 from .models import (
@@ -123,9 +123,7 @@ async def wait_for_job(
             final: list[FineTuningJob] = []
             async with aclosing(_follow(client, job_id, _event_lister(client, job_id), poll_interval, final)) as it:
                 async for event in it:
-                    result = on_event(event)
-                    if inspect.isawaitable(result):
-                        await result
+                    await call_maybe_async(on_event, event)
             return _outcome(final[0], raise_on_failure)
         watch = client._watch
         listener = Listener()

@@ -25,7 +25,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import inspect
 import json
 import time
 from collections import OrderedDict
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._callbacks import call_maybe_async
 from ._transport import header_value
 from .errors import FineTuneError
 from .models import JobStatus
@@ -252,9 +252,7 @@ class WebhookHub:
             self._seen.popitem(last=False)
         self.dispatch(event)
         if self.on_event is not None:
-            result = self.on_event(event)
-            if inspect.isawaitable(result):
-                await result
+            await call_maybe_async(self.on_event, event)
         return event
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
