@@ -240,23 +240,34 @@ def import_time(module: str, repeats: int = 5) -> float:
 async def measure(base: str, quick: bool) -> dict[str, dict[str, float]]:
     n_seq = 500 if quick else 3000
     n_conc = 2048 if quick else 12_800
-    rounds = 1 if quick else 3
-    results: dict[str, dict[str, float]] = {}
-    for cls in (Floor, Ours, Official):
-        client = cls(base)
-        try:
+    pages = 1 if quick else 3
+    rounds = 2 if quick else 3
+    clients = [cls(base) for cls in (Floor, Ours, Official)]
+    try:
+        for client in clients:
             # Warm up connections and code paths before timing.
             await concurrent(client, 256)
             await sequential(client, 50)
-            rows: dict[str, float] = {}
-            # Best of two runs per row: loopback timings are noisy on a small machine.
-            rows["sequential retrieve"] = max([await sequential(client, n_seq) for _ in range(2)])
-            rows["64-way concurrent retrieve"] = max([await concurrent(client, n_conc) for _ in range(2)])
-            rows["paging 20,000 events (pages/s)"] = max([await paging(client, rounds) for _ in range(2)])
-            results[cls.name] = rows
-        finally:
+        workloads: list[tuple[str, Callable[[Any, int], Awaitable[float]], int]] = [
+            ("sequential retrieve", sequential, n_seq),
+            ("64-way concurrent retrieve", concurrent, n_conc),
+            ("paging 20,000 events (pages/s)", paging, pages),
+        ]
+        results: dict[str, dict[str, float]] = {client.name: {} for client in clients}
+        for row, workload, size in workloads:
+            # Rounds interleave the clients, so that a slower spell of this (shared, noisy)
+            # machine falls on all of them alike; each client keeps its best round.
+            for _ in range(rounds):
+                for client in clients:
+                    # The official SDK is an order of magnitude slower: a quarter of the calls
+                    # measure its rate as well and keep the run short.
+                    n = size if client.name != Official.name or workload is paging else max(size // 4, 256)
+                    rate = await workload(client, n)
+                    results[client.name][row] = max(rate, results[client.name].get(row, 0.0))
+        return results
+    finally:
+        for client in clients:
             await client.close()
-    return results
 
 
 def main() -> int:

@@ -83,10 +83,8 @@ class Page(Generic[T]):
                 return
             page = await page.next_page()
 
-    async def __aiter__(self) -> AsyncIterator[T]:
-        async for page in self.iter_pages():
-            for item in page.data:
-                yield item
+    def __aiter__(self) -> AsyncIterator[T]:
+        return _items(self, None, None)
 
 
 class AsyncPaginator(Generic[T]):
@@ -101,7 +99,24 @@ class AsyncPaginator(Generic[T]):
     def __await__(self) -> Generator[Any, None, Page[T]]:
         return self._fetch(self._after).__await__()
 
-    async def __aiter__(self) -> AsyncIterator[T]:
-        page = await self._fetch(self._after)
-        async for item in page:
+    def __aiter__(self) -> AsyncIterator[T]:
+        return _items(None, self._fetch, self._after)
+
+
+async def _items(page: Page[T] | None, fetch: Fetch[T] | None, after: str | None) -> AsyncIterator[T]:
+    """Every item from ``page`` on (or from the page ``fetch(after)`` gives), page by page.
+
+    One generator between the caller and the items, not one per layer: on a walk over
+    thousands of events each layer would cost a resumption per item. Each page is fetched
+    only when the previous one is used up.
+    """
+    if page is None:
+        assert fetch is not None
+        page = await fetch(after)
+    while True:
+        for item in page.data:
             yield item
+        cursor = page.next_cursor()
+        if cursor is None or page._fetch is None:
+            return
+        page = await page._fetch(cursor)
