@@ -315,95 +315,121 @@ def _make_slot_decoder(
     It does what cattrs' generated function does (each field through the converter's hook for
     its type, required fields required, absent optional ones left at their default, unknown
     keys into ``model_extra``) but fills the object's slots directly instead of calling the
-    keyword-only ``__init__``, and inlines the conversions of primitive, literal, optional and
-    enum fields. That halves the cost of decoding an event or a job, which is most of what this
-    SDK adds to a request (see benchmarks/bench_decode.py). The fields' types, hooks and
-    defaults all come from ``attrs.fields`` and this converter, so there is nothing to keep in
-    step by hand. Classes with validators, converters, non-init fields, factories other than
-    ``model_extra``'s or a post-init hook are left to cattrs.
+    keyword-only ``__init__``, and inlines the conversions of primitive, literal, optional
+    and enum fields (nested models call their own generated decoder). That halves the cost of
+    decoding an event or a job, which is most of what this SDK adds to a request (see
+    benchmarks/bench_client.py). The fields' types, hooks and defaults all come from
+    ``attrs.fields`` and this converter, so there is nothing to keep in step by hand. Classes
+    with validators, converters, non-init fields, factories other than ``model_extra``'s or a
+    post-init hook are left to cattrs.
     """
-    if "__slots__" not in cls.__dict__ or hasattr(cls, "__attrs_post_init__"):
+    gen = _DecoderSource(conv)
+    body = gen.model_lines(cls)
+    if body is None:
         return None
-    fields = attrs.fields(cls)
-    namespace: dict[str, Any] = {
-        "__new": object.__new__,
-        "__cls": cls,
-        "__known": frozenset(f.name for f in fields if f.init and f.name != "model_extra"),
-        "__aon": _AUTO_OR_NUMBER_CLASSES,
-        "__bad_aon": _auto_or_number,
-        "__bad_object": _json_object,
-    }
-    namespace.update({name: kind for kind, name in _INLINE_PRIMITIVES.items()})
     lines = ["def decode(o, _=None):"]
     if optional:
         lines.append("    if o is None: return None")
-    lines.append("    obj = __new(__cls)")
-    for i, field in enumerate(fields):
-        setter = getattr(cls, field.name, None)
-        if not field.init or field.validator is not None or field.converter is not None:
-            return None
-        if not isinstance(setter, types.MemberDescriptorType):
-            return None
-        namespace[f"__set{i}"] = setter.__set__
-        if field.name == "model_extra":
-            if not (isinstance(field.default, attrs.Factory) and field.default.factory is dict):  # type: ignore[arg-type]
-                return None
-            extra = "{k: v for k, v in o.items() if k not in __known}"
-            lines.append(f"    __set{i}(obj, {{}} if __known.issuperset(o) else {extra})")
-            continue
-        convert = _inline_conversion(field.type, i, namespace, conv)
-        key = repr(field.name)
-        if field.default is attrs.NOTHING:
-            lines.append(f"    v = o[{key}]")
-            lines.extend("    " + line for line in convert)
-            lines.append(f"    __set{i}(obj, v)")
-        elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            return None
-        elif field.default is None and (not convert or convert[0] == "if v is not None:"):
-            # Absent or null come to the same thing here: one lookup.
-            lines.append(f"    v = o.get({key})")
-            lines.extend("    " + line for line in convert)
-            lines.append(f"    __set{i}(obj, v)")
-        elif not convert:
-            namespace[f"__default{i}"] = field.default
-            lines.append(f"    __set{i}(obj, o.get({key}, __default{i}))")
-        else:
-            namespace[f"__default{i}"] = field.default
-            lines.append(f"    if {key} in o:")
-            lines.append(f"        v = o[{key}]")
-            lines.extend("        " + line for line in convert)
-            lines.append(f"        __set{i}(obj, v)")
-            lines.append("    else:")
-            lines.append(f"        __set{i}(obj, __default{i})")
+    lines.extend("    " + line for line in body)
     lines.append("    return obj")
     code = compile("\n".join(lines), f"<finetune_async decoder for {cls.__qualname__}>", "exec")
-    exec(code, namespace)
-    decoder: Callable[[Any, Any], M | None] = namespace["decode"]
+    exec(code, gen.namespace)
+    decoder: Callable[[Any, Any], M | None] = gen.namespace["decode"]
     return decoder
 
 
-def _inline_conversion(t: Any, i: int, namespace: dict[str, Any], conv: cattrs.Converter) -> list[str]:
-    """Statements turning ``v`` (the JSON value of field ``i``, typed ``t``) into the field value."""
-    if t in _INLINE_PRIMITIVES:
-        # Values almost always come with the right type: a class check is cheaper than the call.
-        name = _INLINE_PRIMITIVES[t]
-        return [f"if v.__class__ is not {name}: v = {name}(v)"]
-    if _is_literal(t) or t is Any:
-        return []
-    # In the order of precedence of the converter's own hooks (see _configure).
-    if _is_optional(t):
-        inner = next(a for a in get_args(t) if a is not _NoneType)
-        inner_lines = _inline_conversion(inner, i, namespace, conv)
-        return ["if v is not None:"] + ["    " + line for line in inner_lines] if inner_lines else []
-    if _is_auto_or_number(t):
-        return ["if v.__class__ not in __aon: __bad_aon(v, None)"]
-    if isinstance(t, type) and issubclass(t, OpenStrEnum):
-        namespace[f"__members{i}"], namespace[f"__enum{i}"] = t._value2member_map_, t
-        return [f"try: v = __members{i}[v]", f"except (KeyError, TypeError): v = __enum{i}(v)"]
-    if _is_json_object(t):
-        return ["v = v.copy() if v.__class__ is dict else __bad_object(v, None)"]
-    namespace[f"__hook{i}"], namespace[f"__type{i}"] = _lazy_hook(conv, t, namespace, f"__hook{i}"), t
-    return [f"v = __hook{i}(v, __type{i})"]
+class _DecoderSource:
+    """Writes the source of a generated decoder; ``namespace`` holds what the source names."""
+
+    def __init__(self, conv: cattrs.Converter) -> None:
+        self.conv = conv
+        self.namespace: dict[str, Any] = {
+            "__new": object.__new__,
+            "__aon": _AUTO_OR_NUMBER_CLASSES,
+            "__bad_aon": _auto_or_number,
+            "__bad_object": _json_object,
+        }
+        self.namespace.update({name: kind for kind, name in _INLINE_PRIMITIVES.items()})
+
+    def name(self, value: Any) -> str:
+        """A fresh global name of the decoder, bound to ``value``."""
+        key = f"__g{len(self.namespace)}"
+        self.namespace[key] = value
+        return key
+
+    def model_lines(self, cls: type) -> list[str] | None:
+        """Statements decoding the dict ``o`` into ``obj``; None if the class is not for us."""
+        if "__slots__" not in cls.__dict__ or hasattr(cls, "__attrs_post_init__"):
+            return None
+        fields = attrs.fields(cls)
+        lines = [f"obj = __new({self.name(cls)})"]
+        for field in fields:
+            setter = getattr(cls, field.name, None)
+            if not field.init or field.validator is not None or field.converter is not None:
+                return None
+            if not isinstance(setter, types.MemberDescriptorType):
+                return None
+            set_ = self.name(setter.__set__)
+            if field.name == "model_extra":
+                if not (isinstance(field.default, attrs.Factory) and field.default.factory is dict):  # type: ignore[arg-type]
+                    return None
+                known = self.name(frozenset(f.name for f in fields if f.init and f.name != "model_extra"))
+                extra = f"{{k: v for k, v in o.items() if k not in {known}}}"
+                lines.append(f"{set_}(obj, {{}} if {known}.issuperset(o) else {extra})")
+                continue
+            field_lines = self.field_lines(field, set_)
+            if field_lines is None:
+                return None
+            lines.extend(field_lines)
+        return lines
+
+    def field_lines(self, field: attrs.Attribute[Any], set_: str) -> list[str] | None:
+        """Statements setting one field of ``obj`` from ``o``."""
+        convert = self.conversion(field.type)
+        key = repr(field.name)
+        if field.default is attrs.NOTHING:
+            return [f"v = o[{key}]", *convert, f"{set_}(obj, v)"]
+        if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            return None
+        keeps_null = not convert or convert[0] == "if v is not None:" or _is_auto_or_number(field.type)
+        if field.default is None and keeps_null:
+            # The conversion keeps null as it is, so absent and null come to the same: one lookup.
+            return [f"v = o.get({key})", *convert, f"{set_}(obj, v)"]
+        default = self.name(field.default)
+        if not convert:
+            return [f"{set_}(obj, o.get({key}, {default}))"]
+        return [
+            f"if {key} in o:",
+            f"    v = o[{key}]",
+            *("    " + line for line in convert),
+            f"    {set_}(obj, v)",
+            "else:",
+            f"    {set_}(obj, {default})",
+        ]
+
+    def conversion(self, t: Any) -> list[str]:
+        """Statements turning ``v`` (a field's JSON value, typed ``t``) into the field value."""
+        if t in _INLINE_PRIMITIVES:
+            # Values almost always come with the right type: a class check is cheaper than the call.
+            name = _INLINE_PRIMITIVES[t]
+            return [f"if v.__class__ is not {name}: v = {name}(v)"]
+        if _is_literal(t) or t is Any:
+            return []
+        # In the order of precedence of the converter's own hooks (see _configure).
+        if _is_optional(t):
+            inner = next(a for a in get_args(t) if a is not _NoneType)
+            inner_lines = self.conversion(inner)
+            return ["if v is not None:", *("    " + line for line in inner_lines)] if inner_lines else []
+        if _is_auto_or_number(t):
+            return ["if v.__class__ not in __aon: __bad_aon(v, None)"]
+        if isinstance(t, type) and issubclass(t, OpenStrEnum):
+            members, enum = self.name(t._value2member_map_), self.name(t)
+            return [f"try: v = {members}[v]", f"except (KeyError, TypeError): v = {enum}(v)"]
+        if _is_json_object(t):
+            return ["v = v.copy() if v.__class__ is dict else __bad_object(v, None)"]
+        hook = f"__g{len(self.namespace)}"
+        self.namespace[hook] = _lazy_hook(self.conv, t, self.namespace, hook)
+        return [f"v = {hook}(v, {self.name(t)})"]
 
 
 def _lazy_hook(conv: cattrs.Converter, t: Any, namespace: dict[str, Any], name: str) -> Callable[[Any, Any], Any]:
