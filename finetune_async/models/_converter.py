@@ -2,11 +2,13 @@
 
 Decoding rules
 --------------
-* Every model is decoded by a function cattrs generates for its class
-  (``cattrs.gen.make_dict_structure_fn``, detailed validation off), wrapped by a small hook
-  that puts the keys the class does not declare into ``model_extra`` (checked against a
-  precomputed ``frozenset`` of known keys, so the common no-extras case costs one
-  ``issuperset`` call).
+* Every model is decoded by a function this converter's hook factory generates for its class
+  from ``attrs.fields`` (:func:`_make_slot_decoder`): like ``cattrs.gen.make_dict_structure_fn``
+  it sends each field through the converter's hook for its type, but it fills the frozen
+  object's slots directly and inlines the simple conversions, at half the cost. The keys the
+  class does not declare go into ``model_extra`` (checked against a precomputed ``frozenset``
+  of known keys, so the common no-extras case costs one ``issuperset`` call). The tests check
+  it against cattrs' own generated functions on every example and on random payloads.
 * Enums are :class:`OpenStrEnum`: a value the SDK does not know decodes to a pseudo-member.
   ``Literal`` fields (``object``, ``type``, grader options, ...) are taken as sent, unchecked,
   for the same forward-compatibility reason.
