@@ -129,7 +129,10 @@ async def test_outage_keeps_the_wait_alive(emulator: Emulator, client: ft.AsyncC
         tg.start_soon(heal)
         job = await ft.wait_for_job(client, job_id, timeout=30)
     assert job.status == "succeeded"
-    assert len(emulator.faults.history) > 3
+    # Polls kept failing and the wait went on: at the jittered backoff after errors (0.25-0.5 s,
+    # then 0.5-1 s, then 1-2 s) at least three polls fall within the 2 s outage, and only three
+    # for sure (asking for four made this test fail now and then).
+    assert len(emulator.faults.history) >= 3
 
 
 async def test_thousands_of_events_are_streamed_once_in_order(
