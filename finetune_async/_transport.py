@@ -30,6 +30,7 @@ import os
 import platform
 import random
 import time
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Generic, TypeVar
 
@@ -657,8 +658,9 @@ def _env_proxy(base_url: str) -> str | None:
 
 
 _NO_STARTS: Mapping[int, int | None] = {}
-_NO_QUERY: Mapping[str, str] = {}
-_JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
+# Shared by many requests (and shown to request hooks): read-only.
+_NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
+_JSON_HEADERS: Mapping[str, str] = types.MappingProxyType({"Content-Type": "application/json"})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "PUT"})
 
 
