@@ -421,9 +421,6 @@ class Transport:
         if session is not None:
             await session.close()
 
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
     async def request(
         self,
         method: str,

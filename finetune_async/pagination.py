@@ -113,10 +113,7 @@ async def _items(page: Page[T] | None, fetch: Fetch[T] | None, after: str | None
     if page is None:
         assert fetch is not None
         page = await fetch(after)
-    while True:
-        for item in page.data:
+    # iter_pages is resumed once per page; only this generator is resumed per item.
+    async for each in page.iter_pages():
+        for item in each.data:
             yield item
-        cursor = page.next_cursor()
-        if cursor is None or page._fetch is None:
-            return
-        page = await page._fetch(cursor)
