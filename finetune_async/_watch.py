@@ -57,6 +57,8 @@ PAGE_WAIT = 0.5
 WALK_PAGES = 3
 #: One request in this many goes to the routine looks when jobs ending keep the ceiling busy.
 ROUTINE_SHARE = 4
+#: Seconds before looking again when something was due but nothing could be asked for (rare).
+RECHECK = 0.05
 #: Seconds overdue after which a job's look ranks before the other routine looks (still after
 #: the jobs past their estimated finish).
 STARVE = 10.0
@@ -181,6 +183,7 @@ class Slot:
         "job_id",
         "listeners",
         "misses",
+        "next_id",
         "prev_id",
         "status",
         "urgent",
@@ -207,6 +210,8 @@ class Slot:
         self.misses = 0
         #: The id listed right before this job in the jobs listing: ``after=prev_id`` starts a page at it.
         self.prev_id: str | None = None
+        #: The id listed right after it (older), when a page showed one.
+        self.next_id: str | None = None
         self.listeners: list[Listener] = []
 
     @property
@@ -237,7 +242,7 @@ class WatchState:
 
     def __init__(self, max_requests_per_second: float | None = 20.0) -> None:
         self.limiter = RateLimiter(math.inf if max_requests_per_second is None else max_requests_per_second)
-        self.webhooks = 0
+        self._webhooks = 0
         self.requests = 0
         self._slots: dict[str, Slot] = {}
         self._heap: list[tuple[float, int, Slot]] = []
@@ -256,14 +261,27 @@ class WatchState:
         # The last job of the latest page read from the top of the listing (or on down from
         # there): where to look next for jobs never looked at that were not on it.
         self._walk_after: str | None = None
+        # The watched job first on the latest page from the top (see ``_top_page``).
+        self._top_first: Slot | None = None
         self._turns = 0
         self._poll_client: AsyncClient | None = None
 
     # -- registration ------------------------------------------------------------------
 
     @property
+    def webhooks(self) -> int:
+        return self._webhooks
+
+    @webhooks.setter
+    def webhooks(self, hubs: int) -> None:
+        self._webhooks = hubs
+        # With webhooks, a quarter of the ceiling is kept for the jobs they announce: polling
+        # is only the fallback, and an announced job must not queue behind a run of polls.
+        self.limiter.reserve = self.limiter.cap // 4 if hubs else 0
+
+    @property
     def backoff(self) -> Backoff:
-        return WEBHOOK_BACKOFF if self.webhooks else DEFAULT_BACKOFF
+        return WEBHOOK_BACKOFF if self._webhooks else DEFAULT_BACKOFF
 
     def register(self, job_id: str, listener: Listener, poll_interval: float | None) -> Slot:
         """Start watching ``job_id`` for ``listener``; the slot to read the outcome from."""
@@ -393,18 +411,18 @@ class WatchState:
             if slot is None or slot.finished:
                 del self._urgent[job_id]
 
+    def _urgent_waiting(self) -> bool:
+        return any(not self._slots[job_id].in_flight for job_id in self._urgent)
+
     def _page_free(self, now: float) -> bool:
         return self._page_sent is None or now - self._page_sent > PAGE_WAIT
 
     def _pending(self, now: float) -> float:
         """0 when there is a request to send now, else how long until there may be one."""
         self._prune(now)
-        page_free = self._page_free(now)
-        for job_id in self._urgent:
-            slot = self._slots[job_id]
-            if not slot.in_flight and (page_free or len(self._urgent) == 1):
-                return 0.0
-        if self._ready and page_free:
+        if self._urgent_waiting():
+            return 0.0
+        if self._ready and self._page_free(now):
             return 0.0
         wait = max(0.0, self._heap[0][0] - now) if self._heap else math.inf
         if self._page_sent is not None and (self._ready or self._urgent):
@@ -413,24 +431,44 @@ class WatchState:
 
     def _climb(self, slot: Slot, ok: Callable[[Slot], bool], limit: int) -> list[Slot]:
         """``slot`` and the watched jobs listed right above it for which ``ok`` holds (up to
-        ``limit`` of them), topmost first: a page ``after`` the topmost's ``prev_id`` shows them all."""
+        ``limit`` of them), topmost first: a page ``after`` the topmost's ``prev_id`` shows them all.
+
+        A job last seen at the very top of the listing (no ``prev_id``) ends the climb below it:
+        newer jobs may have come since, so a page from the top would no longer show it.
+        """
         run = [slot]
         while len(run) <= limit:
             prev = run[-1].prev_id
             above = self._slots.get(prev) if prev is not None else None
-            if above is None or not ok(above):
+            if above is None or above.prev_id is None or not ok(above):
                 break
             run.append(above)
         run.reverse()
         return run
 
+    def _descend(self, slot: Slot, ok: Callable[[Slot], bool], limit: int) -> Slot:
+        """The lowest of the watched jobs listed right below ``slot`` for which ``ok`` holds
+        (at most ``limit`` rows down), or ``slot`` itself."""
+        bottom = slot
+        for _ in range(limit):
+            below = self._slots.get(bottom.next_id) if bottom.next_id is not None else None
+            if below is None or below.prev_id != bottom.job_id or not ok(below):
+                break
+            bottom = below
+        return bottom
+
     def _plan(self, target: Slot, ok: Callable[[Slot], bool], *, urgent: bool = False) -> _Request:
-        """How to look at ``target``: a listing page showing it and the run of watched jobs
-        right above it for which ``ok`` holds, or a retrieve when no page is known to show it."""
-        if target.misses == 0 and (target.prev_id is not None or target.created_at is None):
-            # Known place in the listing, or never looked at (new jobs are at the top).
-            run = self._climb(target, ok, PAGE_SIZE // 2)
+        """How to look at ``target``: a listing page showing it and as many of the watched jobs
+        listed around it for which ``ok`` holds as a page has room for, or a retrieve when no
+        page is known to show it."""
+        if target.misses == 0 and target.prev_id is not None:
+            # Known place in the listing: the page starts as far up as keeps the run of wanted
+            # jobs below the target on it, and goes down from there.
+            run = self._climb(self._descend(target, ok, PAGE_SIZE - 1), ok, PAGE_SIZE - 1)
             return _Request(run, page=True, after=run[0].prev_id, urgent=urgent)
+        if target.created_at is None and target.misses == 0:
+            # Never looked at: new jobs are at the top of the listing.
+            return _Request([target], page=True, urgent=urgent)
         if target.created_at is None and target.misses <= WALK_PAGES and self._walk_after is not None:
             # Never looked at and not at the top: go on down the listing from the last page there.
             return _Request([target], page=True, after=self._walk_after, urgent=urgent)
@@ -442,22 +480,20 @@ class WatchState:
         announced first, then jobs past their estimated finish or never looked at, then the
         rest of the due ones (longest overdue first within each)."""
         self._prune(now)
-        page_free = self._page_free(now)
-        urgent = [s for job_id in self._urgent if not (s := self._slots[job_id]).in_flight]
-        if urgent:
-            if len(urgent) == 1:
-                slot = urgent[0]
-                del self._urgent[slot.job_id]
-                return _Request([slot], page=False, urgent=True)
-            if page_free:
-                # Webhooks come in bursts for jobs that started together: one page shows them all.
-                target = max(urgent, key=lambda s: -1 if s.created_at is None else s.created_at)
-                request = self._plan(target, lambda s: s.job_id in self._urgent and not s.in_flight, urgent=True)
-                for slot in request.slots:
-                    self._urgent.pop(slot.job_id, None)
-                return request
+        target = next((s for job_id in self._urgent if not (s := self._slots[job_id]).in_flight), None)
+        if target is not None:
+            # The first one announced. Webhooks come in bursts for jobs that ended together
+            # (started together, listed together): a page around it shows them all, also the
+            # ones whose webhooks are still on their way. It does not wait for a routine page.
+            request = self._plan(target, self._is_live, urgent=True)
+            for slot in request.slots:
+                if slot.job_id in self._urgent:
+                    del self._urgent[slot.job_id]
+                    slot.urgent = True
+            return request
         if not self._ready:
             return None
+        page_free = self._page_free(now)
         wall = time.time()
 
         def rank(slot: Slot) -> tuple[int, float]:
@@ -519,24 +555,24 @@ class WatchState:
                 while not listener.done:
                     now = time.monotonic()
                     pause = self._pending(now)
-                    if pause > 0:
+                    if pause == 0:
+                        # What to ask for is chosen once the limiter lets a request out, not
+                        # before; a webhook that arrives meanwhile wakes us and goes first.
+                        pause = self.limiter.delay(urgent=self._urgent_waiting())
+                    request = self._take_work(now) if pause == 0 else None
+                    if request is None:
                         wakeup = self._wakeup = asyncio.get_running_loop().create_future()
                         try:
-                            with anyio.move_on_after(pause):
+                            with anyio.move_on_after(pause or RECHECK):
                                 await wakeup
                         finally:
                             self._wakeup = None
                         continue
-                    # Choose what to ask for once the limiter lets the request out, not before:
-                    # a webhook that arrives meanwhile goes first.
-                    await self.limiter.acquire()
-                    request = self._take_work(time.monotonic())
-                    if request is None:
-                        continue
+                    self.limiter.take()
                     self.requests += 1
                     for slot in request.slots:
                         slot.in_flight = True
-                    if request.page:
+                    if request.page and not request.urgent:
                         self._page_sent = time.monotonic()
                     # Returns once the request is about to leave (and the limiter knows when).
                     await tg.start(self._send, client, request)
@@ -586,6 +622,7 @@ class WatchState:
         jobs = self.poll_client(client).fine_tuning.jobs
         self.limiter.sent()
         task_status.started()
+        sent = time.monotonic()
         seen: set[str] = set()
         walked = self._walk_after
         fresh = 0  # jobs never looked at before that the page showed
@@ -600,14 +637,20 @@ class WatchState:
                 if request.after is None or request.after == self._walk_after:
                     self._walk_after = page.data[-1].id if page.has_more and page.data else None
                 prev = request.after
+                above = self._slots.get(prev) if prev is not None else None
                 for job in page.data:
                     slot = self._slots.get(job.id)
+                    if above is not None:
+                        above.next_id = job.id
                     if slot is not None:
                         slot.prev_id = prev
                         seen.add(job.id)
                         fresh += slot.status is None
                         self._update(slot, job, now)
+                    above = slot
                     prev = job.id
+                if request.after is None and page.data:
+                    self._top_page(page.data[0].id, page.data[-1].id if page.has_more else None, seen)
         except BadRequestError as exc:
             if request.page and request.after is not None:
                 # The job the page was to start after is not in the listing: look the target up by id.
@@ -624,18 +667,20 @@ class WatchState:
         except Exception as exc:  # e.g. the client was closed: the waiters of these jobs hear it
             self._fail(request.slots, exc)
         finally:
-            if request.page:
+            if request.page and not request.urgent:
                 self._page_sent = None
             now = time.monotonic()
             walk = request.page and (request.after is None or request.after == walked)
             if walk and fresh:
                 # A page from the top (or on down from there) shows where jobs never looked at
                 # are: those it did not show are further down; the next page goes on from it.
+                # (Only those watched since before it was sent: newer ones may be newer jobs.)
                 for slot in self._ready:
-                    if slot.status is None and not slot.misses and slot.job_id not in seen:
+                    if slot.status is None and not slot.misses and slot.job_id not in seen and slot.due <= sent:
                         slot.misses = 1
             for slot in request.slots:
                 slot.in_flight = False
+                announced, slot.urgent = slot.urgent, False
                 if slot.finished:
                     continue
                 if slot.job_id not in seen:
@@ -643,11 +688,36 @@ class WatchState:
                     # further down, or next time by its id.
                     if request.page and not (walk and fresh and slot.status is None and slot.misses):
                         slot.misses += 1
-                    self._schedule(slot, now)
-                elif request.urgent and slot.job_id not in self._urgent:
+                    if announced:
+                        self._urgent[slot.job_id] = None
+                    else:
+                        self._schedule(slot, now)
+                elif announced and slot.job_id not in self._urgent:
                     # Announced as ended but not yet shown so: look again soon, not at the fallback pace.
                     self._schedule(slot, now + DEFAULT_BACKOFF.initial)
             self._kick()
+
+    def _top_page(self, first: str, last: str | None, seen: set[str]) -> None:
+        """A page from the top of the listing showed ``first`` to ``last`` (None: nothing below).
+
+        The job first on the previous such page, if this one did not show it, is taken to be
+        listed right below this one's last: that is where it is when no unwatched job was
+        created between the two pages. If not, the page that relies on it does not show it
+        where expected and it is looked up by id, as for any job out of place.
+        """
+        previous = self._top_first
+        if (
+            previous is not None
+            and last is not None
+            and previous.prev_id is None
+            and previous.job_id not in seen
+            and self._slots.get(previous.job_id) is previous
+        ):
+            previous.prev_id = last
+            below_last = self._slots.get(last)
+            if below_last is not None:
+                below_last.next_id = previous.job_id
+        self._top_first = self._slots.get(first)
 
     def _fail(self, slots: Iterable[Slot], exc: BaseException) -> None:
         for slot in slots:

@@ -320,14 +320,14 @@ async def delete_file(request: web.Request) -> web.StreamResponse:
 async def file_content(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     rec = state.get_file_record(request.match_info["file_id"])
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'attachment; filename="{rec.filename}"',
+    }
+    if rec.results_of is not None:
+        return web.Response(body=state.results_csv(state.store.jobs[rec.results_of]), headers=headers)
     # FileResponse streams from disk (sendfile where possible) instead of loading the file.
-    return web.FileResponse(
-        state.store.blob_path(rec.path),
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'attachment; filename="{rec.filename}"',
-        },
-    )
+    return web.FileResponse(state.store.blob_path(rec.path), headers=headers)
 
 
 # -- uploads ------------------------------------------------------------------------------------

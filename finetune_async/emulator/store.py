@@ -25,7 +25,11 @@ __all__ = ["FileRecord", "JobRecord", "PartRecord", "Store", "UploadRecord"]
 
 @dataclass(slots=True)
 class FileRecord:
-    """A stored file; ``path`` is relative to the store's blob directory."""
+    """A stored file; ``path`` is relative to the store's blob directory.
+
+    ``results_of`` names the job whose step-metrics file this is: its bytes are made from
+    the job when read (they are a function of it), not stored, and ``path`` is empty.
+    """
 
     id: str
     filename: str
@@ -35,6 +39,7 @@ class FileRecord:
     path: str
     expires_at: int | None = None
     status: str = "processed"
+    results_of: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The ``OpenAIFile`` JSON object."""
@@ -259,7 +264,8 @@ class Store:
         """Forget a file and remove its bytes."""
         rec = self.files.pop(file_id, None)
         if rec is not None:
-            self.blob_path(rec.path).unlink(missing_ok=True)
+            if rec.path:
+                self.blob_path(rec.path).unlink(missing_ok=True)
             self._remove("file", file_id)
 
     def put_upload(self, rec: UploadRecord) -> None:

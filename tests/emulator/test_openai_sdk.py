@@ -124,10 +124,14 @@ async def test_supervised_job_end_to_end(
     (result_id,) = done.result_files
     meta = await client.files.retrieve(result_id)
     assert meta.purpose == "fine-tune-results"
-    csv = (await client.files.content(result_id)).text.splitlines()
+    content = (await client.files.content(result_id)).content
+    assert meta.bytes == len(content)
+    csv = content.decode().splitlines()
     assert csv[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
     assert len(csv) == 1 + total_steps
     assert csv[1].startswith("1,")
+    # Made from the job when read: the same bytes every time, and nothing on disk to remove.
+    assert (await client.files.content(result_id)).content == content
 
     # Listing jobs with the metadata filter.
     other = await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=train.id)
@@ -157,9 +161,10 @@ async def test_supervised_job_end_to_end(
     with pytest.raises(openai.PermissionDeniedError):
         await client.models.delete("gpt-4o-mini-2024-07-18")
 
-    assert (await client.files.delete(valid.id)).deleted is True
-    with pytest.raises(openai.NotFoundError):
-        await client.files.retrieve(valid.id)
+    for file_id in (valid.id, result_id):
+        assert (await client.files.delete(file_id)).deleted is True
+        with pytest.raises(openai.NotFoundError):
+            await client.files.retrieve(file_id)
     spec_checker.assert_clean()
     assert spec_checker.checked > 20
 

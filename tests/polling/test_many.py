@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from contextlib import aclosing
 
@@ -10,30 +9,8 @@ import anyio
 import pytest
 
 import finetune_async as ft
-from finetune_async._ratelimit import RateLimiter
 from finetune_async.emulator import Emulator
 from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
-
-
-async def test_rate_limiter_spaces_grants() -> None:
-    limiter = RateLimiter(50)
-    stamps = []
-    async with anyio.create_task_group() as tg:
-
-        async def take() -> None:
-            await limiter.acquire()
-            stamps.append(time.monotonic())
-
-        for _ in range(20):
-            tg.start_soon(take)
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 0.02 - 1e-3
-    limiter.pause(0.2)
-    start = time.monotonic()
-    await limiter.acquire()
-    assert time.monotonic() - start >= 0.19
-    with pytest.raises(ValueError, match="rate"):
-        RateLimiter(0)
 
 
 async def test_wait_for_jobs_and_as_completed() -> None:

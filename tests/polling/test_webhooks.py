@@ -242,3 +242,37 @@ async def test_webhook_wakes_wait_for_job_promptly() -> None:
             assert_idle(client)
     finally:
         await runner.cleanup()
+
+
+async def test_jobs_ending_together_are_read_a_page_at_a_time() -> None:
+    """A burst of webhooks for jobs that started together: the announced jobs are read from
+    the listing, a page of them at a time, not retrieved one by one."""
+    paths: list[str] = []
+
+    def hook(info: ft.RequestInfo) -> None:
+        if info.method == "GET":
+            paths.append(info.path)
+
+    hub = ft.WebhookHub(SECRET)
+    runner, url = await serve_hub(hub)
+    try:
+        async with (
+            Emulator(job_seconds=2.0, webhook_url=url, webhook_secret=SECRET) as emu,
+            ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, request_hooks=[hook]) as client,
+        ):
+            hub.attach(client)
+            good = (await client.files.create(file=("good.jsonl", GOOD))).id
+            ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(150)]
+            paths.clear()
+            with anyio.fail_after(30):
+                jobs = await ft.wait_for_jobs(client, ids)
+            assert [j.status for j in jobs] == ["succeeded"] * len(ids)
+            retrieves = [p for p in paths if p.rsplit("/", 1)[-1].startswith("ftjob-")]
+            # Finding the 150 jobs takes two pages; their ends, a few more (they end over the
+            # half second it took to create them). Retrieving each would take 150 requests.
+            assert len(paths) <= 12, paths
+            assert len(retrieves) <= 3, retrieves
+            assert client._watch.requests == len(paths)
+            assert_idle(client)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,130 @@
+"""The polling ceiling: routine grants evenly spaced, urgent ones let out at once, never more
+than the ceiling in any one-second window."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finetune_async import _ratelimit
+from finetune_async._ratelimit import MARGIN, RateLimiter
+
+
+class FakeClock:
+    """Stands in for ``time`` in the limiter's module: the property tests run in virtual time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(_ratelimit, "time", fake)
+    return fake
+
+
+def most_in_window(stamps: list[float], window: float = 1.0) -> int:
+    best = lo = 0
+    for hi, t in enumerate(stamps):
+        while stamps[lo] <= t - window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def test_routine_grants_are_spaced() -> None:
+    limiter = RateLimiter(50)
+    stamps = []
+    async with anyio.create_task_group() as tg:
+
+        async def take() -> None:
+            await limiter.acquire()
+            stamps.append(time.monotonic())
+
+        for _ in range(20):
+            tg.start_soon(take)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.02 - 1e-3
+    limiter.pause(0.2)
+    start = time.monotonic()
+    await limiter.acquire()
+    assert time.monotonic() - start >= 0.19
+    with pytest.raises(ValueError, match="rate"):
+        RateLimiter(0)
+
+
+def test_urgent_requests_skip_the_spacing_but_not_the_window(clock: FakeClock) -> None:
+    limiter = RateLimiter(20)
+    limiter.take()
+    # A routine request waits for the spacing; an urgent one only for a short gap.
+    assert limiter.delay() == pytest.approx(MARGIN / 20)
+    assert limiter.delay(urgent=True) == pytest.approx(MARGIN / 20 / 4)
+    # Urgent requests as fast as they may go: twenty in the window, then the window is full.
+    for _ in range(19):
+        clock.now += limiter.delay(urgent=True)
+        limiter.take()
+    assert 0.5 < limiter.delay(urgent=True) < 1.1
+    assert limiter.delay() >= limiter.delay(urgent=True)
+
+
+def test_reserve_keeps_room_for_urgent_requests(clock: FakeClock) -> None:
+    limiter = RateLimiter(20)
+    limiter.reserve = 100  # capped at a quarter of the window
+    assert limiter.reserve == 5
+    assert limiter.interval == pytest.approx(MARGIN / 15)
+    for _ in range(15):
+        clock.now += limiter.delay(urgent=True)
+        limiter.take()
+    # Fifteen in the window: routine requests must wait for the oldest to leave it, the five
+    # kept back are for urgent ones.
+    assert limiter.delay() > 0.7
+    for _ in range(5):
+        assert limiter.delay(urgent=True) < 0.02
+        clock.now += limiter.delay(urgent=True)
+        limiter.take()
+    assert limiter.delay(urgent=True) > 0.7
+    # Below two grants a window there is nothing to keep.
+    slow = RateLimiter(1.5)
+    slow.reserve = 1
+    assert slow.reserve == 0
+    assert slow.delay(urgent=True) == 0.0
+    slow.take()
+    assert slow.delay(urgent=True) == pytest.approx(slow.delay())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.sampled_from([2.0, 5.0, 7.5, 20.0]),
+    reserve=st.integers(0, 5),
+    requests=st.lists(st.tuples(st.floats(0.0, 0.3), st.booleans()), min_size=1, max_size=120),
+)
+def test_property_never_above_the_ceiling(rate: float, reserve: int, requests: list[tuple[float, bool]]) -> None:
+    """Whatever the mix of urgent and routine requests and however they arrive, no one-second
+    window holds more than ``floor(rate)`` grants, nor more routine grants than the reserve leaves."""
+    clock = FakeClock()
+    limiter = RateLimiter(rate)
+    limiter.reserve = reserve
+    granted: list[float] = []
+    routine: list[float] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_ratelimit, "time", clock)
+        for gap, urgent in requests:
+            clock.now += gap
+            clock.now += limiter.delay(urgent=urgent)
+            assert limiter.delay(urgent=urgent) == 0.0
+            limiter.take()
+            granted.append(clock.now)
+            if not urgent:
+                routine.append(clock.now)
+    assert most_in_window(granted) <= int(rate)
+    assert most_in_window(routine) <= int(rate) - limiter.reserve
+    assert limiter.granted == len(requests)
