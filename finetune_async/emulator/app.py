@@ -394,11 +394,10 @@ async def resume_job(request: web.Request) -> web.StreamResponse:
 
 async def list_events(request: web.Request) -> web.StreamResponse:
     q = request.query
-    return _json(
-        _state(request).list_events(
-            request.match_info["fine_tuning_job_id"], limit=parse_limit(q.get("limit"), 20), after=q.get("after")
-        )
+    text = _state(request).list_events(
+        request.match_info["fine_tuning_job_id"], limit=parse_limit(q.get("limit"), 20), after=q.get("after")
     )
+    return web.Response(body=text.encode(), content_type="application/json")
 
 
 async def list_checkpoints(request: web.Request) -> web.StreamResponse:

@@ -942,8 +942,11 @@ class EmulatorState:
         self._schedule(job)
         return self.job_api(job)
 
-    def list_events(self, job_id: str, *, limit: int, after: str | None) -> dict[str, Any]:
-        """``GET …/events``: newest first; ``after`` = an event id, giving the events older than it."""
+    def list_events(self, job_id: str, *, limit: int, after: str | None) -> str:
+        """``GET …/events``: newest first; ``after`` = an event id, giving the events older than it.
+
+        The JSON text of the answer, put together from the events' own (the store keeps them so).
+        """
         job = self.get_job(job_id)
         events = self.store.events.get(job.id, [])
         end = len(events)
@@ -953,7 +956,8 @@ class EmulatorState:
                 raise bad_request(f"Invalid 'after': no event {after!r} for job {job_id}.", "after")
             end = idx
         start = max(0, end - limit)
-        return {"object": "list", "data": events[start:end][::-1], "has_more": start > 0}
+        data = ",".join(reversed(events[start:end]))
+        return f'{{"object":"list","data":[{data}],"has_more":{"true" if start > 0 else "false"}}}'
 
     def list_checkpoints(self, job_id: str, *, limit: int, after: str | None) -> dict[str, Any]:
         """``GET …/checkpoints``: newest first, paged by ``after``."""
