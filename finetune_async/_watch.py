@@ -9,12 +9,18 @@ Cancelling any waiter, driver or not, therefore leaves no task behind.
 The driver sends every request through the client's :class:`~._ratelimit.RateLimiter`, so all
 waiters together stay under one ceiling, and chooses what to ask for only once the limiter lets
 the request out, so the freshest need goes first: jobs a webhook announced (see
-:mod:`finetune_async.webhooks`), then jobs past their estimated finish, then the other due
-ones, longest overdue first. Most requests are ``GET /fine_tuning/jobs?limit=100`` pages: a
-page starts right above the job it is for (the listing's ``after`` cursor is the job listed
-right before it, remembered from earlier pages) and so also shows the due jobs listed around
-it, a hundred jobs per request; every watched job on a page is brought up to date. A job the
-listing did not show where expected is then retrieved by its id.
+:mod:`finetune_async.webhooks`; their requests skip the routine spacing), then jobs past their
+estimated finish, then the other due ones, longest overdue first.
+
+Most requests are ``GET /fine_tuning/jobs?limit=100`` pages. The listing is newest first and
+only grows at the top, so the job listed right above a job never changes: each slot remembers
+its neighbours as pages showed them, and a page (``after`` = the job right above the first one
+wanted) is placed to show its target and as many of the wanted jobs listed around it as fit,
+a hundred per request: the due ones for a routine look; for a job a webhook announced, every
+watched one not yet ended (jobs listed together started together, and end together: one page
+reads a burst of them, also those whose webhooks are still on the way). Every watched job on a
+page is brought up to date. A job the listing did not show where expected is then retrieved
+by its id.
 """
 
 from __future__ import annotations
@@ -204,7 +210,8 @@ class Slot:
         self.heap_due: float | None = None
         #: A request that will tell about this job is in flight.
         self.in_flight = False
-        #: A webhook announced its end and it was fetched for that (see ``_answered``).
+        #: A webhook announced its end and the request in flight is for that (if the answer does
+        #: not show the end yet, it is looked at again soon: see ``_send``).
         self.urgent = False
         #: How many listing pages in a row failed to show it where expected.
         self.misses = 0
@@ -651,6 +658,11 @@ class WatchState:
                     prev = job.id
                 if request.after is None and page.data:
                     self._top_page(page.data[0].id, page.data[-1].id if page.has_more else None, seen)
+                first = request.slots[0]
+                if request.after is not None and first.prev_id == request.after and first.job_id not in seen:
+                    # A page starting right below the job listed above it shows it first: that
+                    # place was a guess that did not hold (see ``_top_page``).
+                    first.prev_id = None
         except BadRequestError as exc:
             if request.page and request.after is not None:
                 # The job the page was to start after is not in the listing: look the target up by id.

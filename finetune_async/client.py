@@ -35,7 +35,8 @@ class AsyncClient:
 
     Use it as ``async with AsyncClient() as client: ...`` (or call ``await client.close()``).
     ``max_poll_requests_per_second`` caps the requests of the waiting helpers (``wait_for_job``,
-    ``stream_events``, ...) all together, however many jobs they watch.
+    ``stream_events``, ...) all together, however many jobs they watch: never more than that
+    many (rounded down) in any one-second window (``None``: no cap).
     One aiohttp session per client, opened on the first request, with a connection pool
     sized for hundreds of concurrent requests. The API key never appears in ``repr``, logs
     or exceptions.

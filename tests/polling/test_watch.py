@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from finetune_async._watch import PAGE_SIZE, Listener, WatchState
+import finetune_async as ft
+from finetune_async._watch import PAGE_SIZE, Listener, WatchState, _Request
+from tests.polling.conftest import CreateJob, assert_idle
 
 
 def listing(watch: WatchState, n: int) -> list[str]:
@@ -110,3 +112,29 @@ def test_a_new_page_from_the_top_places_the_previous_one() -> None:
     # A job a later page did show is placed by that page, not by the guess.
     watch._top_page("ftjob-c0", None, {newer[0].job_id})
     assert newer[0].prev_id is None
+
+
+async def test_a_page_corrects_the_places_it_shows_and_drops_a_wrong_one(
+    client: ft.AsyncClient, create_job: CreateJob
+) -> None:
+    ids = [await create_job() for _ in range(6)]  # listed newest first: ids[5] ... ids[0]
+    watch = client._watch
+    listener = Listener()
+    placed, misplaced = watch.register(ids[1], listener, None), watch.register(ids[5], listener, None)
+    for slot in (placed, misplaced):
+        slot.status, slot.created_at = "running", 1
+    # Guessed places: ids[1] is listed a few rows lower than thought; ids[5] is not below ids[2] at all.
+    placed.prev_id = ids[4]
+    await watch._send(client, _Request([placed], page=True, after=ids[4]))
+    assert placed.prev_id == ids[2]  # as the page showed it
+    assert placed.misses == 0
+    misplaced.prev_id = ids[2]
+    await watch._send(client, _Request([misplaced], page=True, after=ids[2]))
+    # A page starting right below the job thought to be listed above it did not show it first:
+    # the place is forgotten (the job is next looked up by its id).
+    assert misplaced.prev_id is None
+    assert misplaced.misses == 1
+    assert watch._plan(misplaced, lambda s: True).page is False
+    for slot in (placed, misplaced):
+        watch.unregister(slot, listener)
+    assert_idle(client)
