@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._ledger import SettleWindow
+from ._retry import RetryPolicy, instant_backoff
 from ._transport import RequestInfo, Timeout
 from ._version import __version__
 from .client import AsyncClient
@@ -184,10 +186,12 @@ __all__ = [
     "ReinforcementHyperparameters",
     "ReinforcementMethod",
     "RequestInfo",
+    "RetryPolicy",
     "RunGraderResponse",
     "RunGraderResponseMetadata",
     "RunGraderResponseMetadataErrors",
     "ScoreModelGrader",
+    "SettleWindow",
     "SpecResult",
     "StringCheckGrader",
     "SupervisedHyperparameters",
@@ -203,6 +207,7 @@ __all__ = [
     "WebhookHub",
     "__version__",
     "as_completed",
+    "instant_backoff",
     "parse_webhook_event",
     "run_batch",
     "split_dataset",

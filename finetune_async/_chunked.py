@@ -162,9 +162,7 @@ async def upload_file_chunked(
         await anyio.to_thread.run_sync(state.save)
     else:
         # The resumed upload's details are what this client needs to reconcile its completion.
-        from .resources.uploads import _UploadInfo
-
-        client._uploads_started[state.upload_id] = _UploadInfo(name, total, purpose)
+        client.ledger.upload_started(state.upload_id, filename=name, size=total, purpose=purpose)
     upload_id = state.upload_id
     offsets = list(range(0, total, part_size)) or [0]
     done = sum(min(part_size, total - offsets[i]) for i in state.parts if i < len(offsets))

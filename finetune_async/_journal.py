@@ -72,6 +72,8 @@ class SpecRow:
     created_at: float | None = None
     finished_at: float | None = None
     attempts: int = 0
+    #: When the row was last written (epoch seconds): for a ``creating`` row, when the intent was.
+    updated_at: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -83,11 +85,13 @@ class FileRow:
     filename: str
     size: int
     file_id: str | None
+    #: When the row was last written (epoch seconds): for an intent, when the upload was sent.
+    updated_at: float | None = None
 
 
 _SPEC_COLUMNS = (
     "key, fingerprint, state, job_id, status, fine_tuned_model, error, trained_tokens,"
-    " created_at, finished_at, attempts"
+    " created_at, finished_at, attempts, updated_at"
 )
 
 
@@ -240,12 +244,14 @@ class Journal:
 
     def file(self, sha256: str, purpose: str) -> FileRow | None:
         row = self._db.execute(
-            "SELECT sha256, purpose, filename, size, file_id FROM files WHERE sha256 = ? AND purpose = ?",
+            "SELECT sha256, purpose, filename, size, file_id, updated_at FROM files WHERE sha256 = ? AND purpose = ?",
             (sha256, purpose),
         ).fetchone()
         if row is None:
             return None
-        return FileRow(sha256=row[0], purpose=row[1], filename=row[2], size=row[3], file_id=row[4])
+        return FileRow(
+            sha256=row[0], purpose=row[1], filename=row[2], size=row[3], file_id=row[4], updated_at=row[5]
+        )
 
     def file_intent(self, sha256: str, purpose: str, filename: str, size: int) -> None:
         """Before an upload is sent: a file with this name may exist from here on."""
@@ -265,7 +271,7 @@ class Journal:
 
 
 def _spec_row(row: tuple[object, ...]) -> SpecRow:
-    key, fingerprint, state, job_id, status, model, error, tokens, created, finished, attempts = row
+    key, fingerprint, state, job_id, status, model, error, tokens, created, finished, attempts, updated = row
     return SpecRow(
         key=str(key),
         fingerprint=str(fingerprint),
@@ -278,4 +284,5 @@ def _spec_row(row: tuple[object, ...]) -> SpecRow:
         created_at=None if created is None else float(created),  # type: ignore[arg-type]
         finished_at=None if finished is None else float(finished),  # type: ignore[arg-type]
         attempts=int(attempts),  # type: ignore[call-overload]
+        updated_at=None if updated is None else float(updated),  # type: ignore[arg-type]
     )

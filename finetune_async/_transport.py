@@ -4,17 +4,14 @@ Owns the aiohttp session (opened lazily, one per client), authentication headers
 timeouts, the retry policy, error mapping, request ids, and redaction of credentials.
 Resources hand it "METHOD this path with this body" and get a :class:`Response` back.
 
-Retry rule (see README, "Retries and duplicate creates"):
-
-* A request that is *idempotent* (GET, DELETE, and POSTs that are harmless to repeat) is
-  retried on 408, 409, 429, >= 500 and on any connection failure or timeout.
-* A request that *creates* something (a job, a file) is retried freely only when the
-  server provably did not act on it: the connection was never made, or the server answered
-  429 or an error status. When the answer was lost after the request was sent (a reset, a
-  dropped connection, a read timeout) the outcome is unknown: the transport first calls the
-  request's ``reconcile`` function, which lists what was created since the attempt began and
-  returns the matching object. Only when nothing matches is the create sent again. A create
-  with no way to reconcile is not retried after an ambiguous failure.
+Retry rule (see README, "Retries and duplicate creates"): what is worth another try, and the
+wait before it, is the one policy of :mod:`finetune_async._retry`. A request that *creates*
+something is sent again freely only when the server provably did not act on it (the connection
+was never made, or it answered an error status). When it was sent and the answer was lost, the
+transport hands the doubt to the request's :class:`~finetune_async._ledger.Reconciler`, which
+looks for the object over a settle window and returns it as soon as it appears; only when the
+window passed with nothing found may the create be sent again. A create with no reconciler is
+never sent again after an ambiguous failure.
 """
 
 from __future__ import annotations
@@ -22,13 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import email.utils
 import io
 import logging
 import os
 import platform
-import random
 import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -41,17 +35,23 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._callbacks import call_maybe_async
+from ._ledger import Reconciler
+from ._retry import RetryPolicy, header_value, is_transient
 from ._version import __version__
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError, status_error
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    FineTuneError,
+    status_error,
+)
 
-__all__ = ["FilePart", "RequestInfo", "Response", "RetryPolicy", "Timeout", "Transport"]
+__all__ = ["FilePart", "RequestInfo", "Response", "RetryPolicy", "Timeout", "Transport", "header_value"]
 
 log = logging.getLogger("finetune_async")
 
 T = TypeVar("T")
-
-#: Statuses worth another try: the server did not (fully) act, or asked us to come back.
-RETRY_STATUSES = frozenset({408, 409, 429})
 
 USER_AGENT = f"finetune-async/{__version__} (Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
 
@@ -76,76 +76,6 @@ class Timeout:
 
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
-
-
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """How the transport retries one request: exponential backoff with full jitter.
-
-    The n-th retry waits a random time up to ``min(max_backoff, initial * 2**n)`` seconds,
-    unless the server said how long to wait (``retry-after-ms``, then ``retry-after`` in
-    seconds or as an HTTP date), which is honoured up to ``max_retry_after`` seconds.
-    """
-
-    max_retries: int = 2
-    initial: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 60.0
-
-    def backoff(self, retry_number: int) -> float:
-        """Seconds to wait before retry number ``retry_number`` (0-based), without a server hint."""
-        ceiling = min(self.max_backoff, self.initial * (2**retry_number))
-        # Full jitter de-synchronises many clients retrying after the same outage.
-        return random.uniform(ceiling / 2, ceiling)
-
-    def delay(self, retry_number: int, error: BaseException | None) -> float:
-        """Seconds to wait before the next try after ``error``."""
-        if isinstance(error, APIStatusError):
-            hinted = parse_retry_after(error.headers)
-            if hinted is not None and 0 <= hinted <= self.max_retry_after:
-                return hinted
-        return self.backoff(retry_number)
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``retry-after``.
-
-    ``retry-after`` may be a number of seconds or an HTTP date. Returns None when neither
-    header is present or parseable.
-    """
-    raw_ms = header_value(headers, "retry-after-ms")
-    if raw_ms is not None:
-        with contextlib.suppress(ValueError):
-            value = float(raw_ms) / 1000.0
-            if value == value and value >= 0:  # not NaN
-                return value
-    raw = header_value(headers, "retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    with contextlib.suppress(ValueError):
-        value = float(raw)
-        if value == value and value >= 0:
-            return value
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed is None:
-        return None
-    when = parsed.timestamp()
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        # Plain dicts (tests, hooks) may not be case-insensitive.
-        for key, val in headers.items():
-            if key.lower() == name:
-                return val
-    return value
 
 
 @attrs.define
@@ -303,14 +233,11 @@ def _jwt_expiry(token: str) -> float:
 
 
 class _Ambiguous(Exception):
-    """Internal: the request may have been acted on but the answer was lost."""
+    """Internal: the request may have been acted on, and it must not be sent again."""
 
     def __init__(self, error: APIConnectionError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-Reconcile = Callable[[float], Awaitable[T | None]]
 
 
 @attrs.define(kw_only=True)
@@ -326,10 +253,9 @@ class _Call(Generic[T]):
     starts: Mapping[int, int | None]
     info: RequestInfo | None
     idempotent: bool
-    reconcile: Reconcile[T] | None
+    reconcile: Reconciler[T] | None
     attempt: int = 1
     started: float
-    pending_reconcile: bool = False
     refreshed_auth: bool = False
 
 
@@ -431,13 +357,13 @@ class Transport:
         form: Mapping[str, str] | None = None,
         files: Sequence[FilePart] = (),
         idempotent: bool | None = None,
-        reconcile: Reconcile[T] | None = None,
+        reconcile: Reconciler[T] | None = None,
         max_retries: int | None = None,
     ) -> Response | T:
         """Send one request, retrying per the policy; return the 2xx :class:`Response`.
 
-        When ``reconcile`` is given and a try fails ambiguously, returns whatever
-        ``reconcile(attempt_started_at)`` found instead of sending again.
+        When ``reconcile`` is given and a try fails ambiguously (sent, no answer), returns the
+        object its settle found instead of sending again; see the module docstring.
 
         Raises :class:`APIStatusError` subclasses for non-2xx answers and
         :class:`APIConnectionError` / :class:`APITimeoutError` when no answer came.
@@ -462,9 +388,13 @@ class Transport:
         # The first try is a plain call: most requests succeed at once, and that path should
         # cost no more than the request itself. Everything else is in _recover.
         try:
-            return await self._send(method, path, query, json_body, form, files, starts, info, 1)
+            response = await self._send(method, path, query, json_body, form, files, starts, info, 1)
         except (APIStatusError, APIConnectionError) as exc:
             error = exc
+        else:
+            if reconcile is not None:
+                reconcile.answered(time.time() - started)
+            return response
         call = _Call(
             method=method,
             path=path,
@@ -487,24 +417,28 @@ class Transport:
         except _Ambiguous as amb:
             raise amb.error from None
         except (APIStatusError, APIConnectionError) as exc:
-            if retries <= 0 or not _is_retryable(exc):
+            if retries <= 0 or not is_transient(exc):
                 raise
             first_error = exc
 
-        def log_and_wait(retry_number: int, exc: BaseException | None) -> float:
-            seconds = self.retry.delay(retry_number, exc)
-            log.info("%s %s failed (%s); retrying in %.2fs", call.method, call.path, _describe(exc), seconds)
-            return seconds
-
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
-            return log_and_wait(state.attempt_number, exc)
+            return self.retry.delay(state.attempt_number, exc)
 
-        await anyio.sleep(log_and_wait(0, first_error))
+        def before_sleep(state: RetryCallState) -> None:
+            # Only called when another try follows: never a "retrying" line after the last one.
+            exc = state.outcome.exception() if state.outcome is not None else None
+            seconds = state.next_action.sleep if state.next_action is not None else 0.0
+            log.info("%s %s failed (%s); retrying in %.2fs", call.method, call.path, _describe(exc), seconds)
+
+        seconds = self.retry.delay(0, first_error)
+        log.info("%s %s failed (%s); retrying in %.2fs", call.method, call.path, _describe(first_error), seconds)
+        await anyio.sleep(seconds)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(retries),
             wait=wait,
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(is_transient),
+            before_sleep=before_sleep,
             reraise=True,
         )
         try:
@@ -513,25 +447,23 @@ class Transport:
             raise amb.error from None
 
     async def _retry_once(self, call: _Call[T]) -> Response | T:
-        """One more try: reconcile first if the last one may have acted, else send again."""
+        """One more try of the request."""
         call.attempt += 1
-        if call.pending_reconcile and call.reconcile is not None:
-            found = await call.reconcile(call.started)
-            if found is not None:
-                log.info("%s %s: answer was lost; found the created object, not sending again", call.method, call.path)
-                return found
-            call.pending_reconcile = False
         call.started = time.time()
         try:
-            return await self._send_call(call)
+            response = await self._send_call(call)
         except (APIStatusError, APIConnectionError) as exc:
             return await self._finish_attempt(call, exc)
+        if call.reconcile is not None:
+            call.reconcile.answered(time.time() - call.started)
+        return response
 
-    async def _finish_attempt(self, call: _Call[T], error: APIStatusError | APIConnectionError) -> Response:
-        """A try failed with ``error``: resend once with fresh credentials, or raise.
+    async def _finish_attempt(self, call: _Call[T], error: APIStatusError | APIConnectionError) -> Response | T:
+        """A try failed with ``error``: resend once with fresh credentials, settle a doubt, or raise.
 
-        Raises ``_Ambiguous`` when a create that cannot be reconciled may have been acted on,
-        so that it is never sent again.
+        Returns the object a create in doubt turned out to have made. Raises ``_Ambiguous``
+        when the create may have been acted on and must not be sent again, else ``error``
+        (which the policy may retry).
         """
         if isinstance(error, AuthenticationError) and not call.refreshed_auth and self._auth.invalidate():
             # A cached token can be revoked before it expires: fetch a fresh one, once.
@@ -540,11 +472,34 @@ class Transport:
                 return await self._send_call(call)
             except (APIStatusError, APIConnectionError) as exc:
                 error = exc
-        if isinstance(error, APIConnectionError) and error.maybe_sent and not call.idempotent:
-            if call.reconcile is None:
-                raise _Ambiguous(error) from error
-            call.pending_reconcile = True
-        raise error
+        if not (isinstance(error, APIConnectionError) and error.maybe_sent and not call.idempotent):
+            raise error
+        if call.reconcile is None:
+            raise _Ambiguous(error) from None
+        attempt_seconds = max(0.0, time.time() - call.started)
+        try:
+            found = await call.reconcile.settle(call.started, attempt_seconds)
+        except FineTuneError as exc:
+            # Nobody could tell whether it was acted on: sending again could make a second one.
+            raise _Ambiguous(
+                APIConnectionError(
+                    f"{error.message}; the outcome is unknown: {call.reconcile.describe(call.started)} "
+                    f"but could not list them ({exc}). Check before creating again.",
+                    method=error.method,
+                    url=error.url,
+                    maybe_sent=True,
+                )
+            ) from None
+        if found is not None:
+            log.info("%s %s: the answer was lost; found what it created, not sending again", call.method, call.path)
+            return found
+        # The window passed with an answered look and nothing: the server did not act on it.
+        raise type(error)(
+            f"{error.message}; {call.reconcile.describe(call.started)} and found nothing",
+            method=error.method,
+            url=error.url,
+            maybe_sent=True,
+        ) from None
 
     def _query_params(self, params: Mapping[str, Any] | None) -> dict[str, str]:
         query = dict(self._query)
@@ -665,19 +620,6 @@ def _path_of(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, _Ambiguous):
-        return False
-    if isinstance(exc, APIStatusError):
-        should = header_value(exc.headers, "x-should-retry")
-        if should == "true":
-            return True
-        if should == "false":
-            return False
-        return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
-    return isinstance(exc, APIConnectionError)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -29,7 +29,6 @@ import asyncio
 import heapq
 import itertools
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -38,6 +37,7 @@ import anyio
 import attrs
 
 from ._ratelimit import RateLimiter
+from ._retry import backoff, is_transient, server_delay
 from ._transport import Timeout
 from .errors import APIConnectionError, APIStatusError, BadRequestError, RateLimitError
 from .models import FineTuningJob, JobStatus
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from .client import AsyncClient
 
-__all__ = ["TERMINAL", "Backoff", "WatchState", "is_transient", "next_poll_delay"]
+__all__ = ["TERMINAL", "Backoff", "WatchState", "next_poll_delay"]
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -88,9 +88,8 @@ class Backoff:
         return min(self.ceiling, previous * self.factor)
 
     def after_errors(self, errors: int) -> float:
-        """How long to wait after ``errors`` failed polls in a row (jittered, capped)."""
-        ceiling = min(self.ceiling, 0.25 * 2 ** min(errors, 16))
-        return random.uniform(ceiling / 2, ceiling)
+        """How long to wait after ``errors`` failed polls in a row (the one backoff, capped at ``ceiling``)."""
+        return backoff(errors, initial=0.25, cap=self.ceiling)
 
 
 #: With no user-given interval. With a webhook hub attached polling is only the fallback for a
@@ -111,22 +110,9 @@ def next_poll_delay(interval: float, *, estimated_finish: int | None, now: float
     return min(interval, until)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed poll is worth repeating later (connection trouble, 408/409/429, 5xx)."""
-    if isinstance(exc, APIConnectionError):
-        return True
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
 def retry_after(exc: BaseException) -> float | None:
     """The pause a 429 asked for, if any."""
-    if isinstance(exc, RateLimitError):
-        from ._transport import parse_retry_after
-
-        return parse_retry_after(exc.headers)
-    return None
+    return server_delay(exc) if isinstance(exc, RateLimitError) else None
 
 
 class Listener:

@@ -11,11 +11,22 @@ Exactly once, across crashes
     spec key), so the server itself can say which specs already have a job. A SQLite journal
     (:mod:`finetune_async._journal`) records an *intent* before each side effect and the id
     the server gave after it. A run starts by listing the server's jobs of the batch
-    (``jobs.list(metadata={"ft_batch": id})``) and reconciling the journal with it, and a spec
-    whose create may have been sent before (an intent without an id) is looked up on the server
-    again right before it is created. A create whose answer is lost is looked up the same way
-    before it is sent again. So a run killed at any instant (SIGKILL included) and run again
-    reattaches to the jobs that exist and creates only the missing ones.
+    (``jobs.list(metadata={"ft_batch": id})``) and reconciling the journal with it. A spec whose
+    create may have been sent by an earlier run (an intent without an id) is *settled* through
+    the client's create-once ledger before anything new is sent for it: its job is looked for
+    over the settle window counted from the intent, since a server may apply a create seconds
+    after the process that sent it died. A create whose answer is lost is settled the same way by
+    the transport. So a run killed at any instant (SIGKILL included) and run again reattaches to
+    the jobs that exist and creates only the missing ones.
+
+One job trains per spec, across processes
+    Two runs of one batch id that share no journal (two hosts, or ``journal=None``) both see the
+    server's listing. After each create, and when a run starts, the spec's jobs (its
+    *siblings*, same ``ft_batch`` and ``ft_spec``) are listed: the earliest created one that was
+    not cancelled wins (ties: the smaller id), every other sibling still running is cancelled at
+    once, before it trains, and named in :attr:`SpecResult.extra_jobs`. Every run applies the
+    same rule to what it sees, and the run whose create came last sees every sibling, so one
+    job is left. This assumes the listing shows a job once its create has been answered.
 
 Files
     A local file is identified by its SHA-256. It is uploaded once per batch and journal, under a
@@ -37,20 +48,19 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.abc
 import attrs
 
 from ._journal import Journal, SpecRow, SpecState
-from ._watch import TERMINAL, is_transient
+from ._watch import TERMINAL
 from .datasets import Problem, validate_dataset
-from .errors import APIConnectionError, APIStatusError, FineTuneError
+from .errors import APIConnectionError, FineTuneError
 from .models import FileObject, FileStatus, FineTuningJob, JobStatus, Method
 from .models._converter import to_json_param
 from .polling import wait_for_job
@@ -70,6 +80,8 @@ __all__ = [
 
 log = logging.getLogger("finetune_async.batch")
 
+_T = TypeVar("_T")
+
 #: The metadata key holding the batch id on every job of a batch.
 BATCH_METADATA_KEY: Final = "ft_batch"
 #: The metadata key holding the spec key on every job of a batch.
@@ -83,13 +95,11 @@ DEFAULT_MAX_UPLOADS: Final = 4
 _MAX_PAIRS = 16
 _MAX_META_KEY = 64
 _MAX_META_VALUE = 512
-# A create (or upload) that keeps failing transiently is tried this many times in one run.
-_ATTEMPTS = 8
-_BACKOFF_CEILING = 30.0
+#: A batch runs unattended for hours: its requests get at least this many retries (the
+#: transport's one policy, with a larger budget than an interactive call's default).
+BATCH_MAX_RETRIES: Final = 8
 # Seconds a shielded cleanup (cancelling the batch's jobs) may take before giving up.
 _CANCEL_TIMEOUT = 30.0
-# How far before an upload attempt began a lost upload is looked for (clock skew).
-_SKEW = 120.0
 
 _FILE_ID = re.compile(r"file-[A-Za-z0-9_-]+")
 _METHODS = ("supervised", "dpo", "reinforcement")
@@ -256,7 +266,9 @@ class SpecResult:
     no job, ``invalid`` (its file has ``problems`` or cannot be read) or ``error`` (the API
     refused the create, or it kept failing: ``error`` says why; a later run tries again).
     ``duration`` is the job's own time from creation to its end (seconds), ``trained_tokens``
-    what the API billed.
+    what the API billed. ``extra_jobs`` are the ids of duplicate jobs of this spec (made by
+    another run of the same batch, or by a create the server applied late) that this run
+    cancelled so that only ``job_id`` trains.
     """
 
     key: str
@@ -267,6 +279,7 @@ class SpecResult:
     problems: tuple[Problem, ...] = ()
     trained_tokens: int | None = None
     duration: float | None = None
+    extra_jobs: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -289,15 +302,23 @@ class SpecResult:
             "problems": [attrs.asdict(p) for p in self.problems],
             "trained_tokens": self.trained_tokens,
             "duration": self.duration,
+            "extra_jobs": list(self.extra_jobs),
         }
 
 
 @attrs.frozen(kw_only=True)
 class BatchReport:
-    """What :func:`run_batch` returns: the batch id and one :class:`SpecResult` per spec, in spec order."""
+    """What :func:`run_batch` returns: the batch id and one :class:`SpecResult` per spec, in spec order.
+
+    ``reattached`` counts the specs that went on with a job that existed before this run's
+    creates (recorded in the journal, found on the server, or a sibling's); ``created`` the jobs
+    this run created.
+    """
 
     batch_id: str
     results: tuple[SpecResult, ...]
+    created: int = 0
+    reattached: int = 0
 
     @property
     def ok(self) -> bool:
@@ -314,6 +335,11 @@ class BatchReport:
         """Every spec that did not succeed (failed, cancelled, invalid, error)."""
         return [r for r in self.results if not r.ok]
 
+    @property
+    def extra_jobs(self) -> list[str]:
+        """Every duplicate job this run cancelled (see :attr:`SpecResult.extra_jobs`)."""
+        return [job_id for r in self.results for job_id in r.extra_jobs]
+
     def __getitem__(self, key: str) -> SpecResult:
         for result in self.results:
             if result.key == key:
@@ -328,7 +354,14 @@ class BatchReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
-        return {"batch_id": self.batch_id, "ok": self.ok, "results": [r.as_dict() for r in self.results]}
+        return {
+            "batch_id": self.batch_id,
+            "ok": self.ok,
+            "created": self.created,
+            "reattached": self.reattached,
+            "extra_jobs": self.extra_jobs,
+            "results": [r.as_dict() for r in self.results],
+        }
 
 
 OnUpdate = Callable[[SpecResult], object]
@@ -450,9 +483,11 @@ def _duration(created_at: float | None, finished_at: float | None) -> float | No
     return max(0.0, float(finished_at) - float(created_at))
 
 
-def _backoff(attempt: int) -> float:
-    ceiling = min(_BACKOFF_CEILING, 0.25 * 2**attempt)
-    return random.uniform(ceiling / 2, ceiling)
+def _winner(jobs: list[FineTuningJob]) -> FineTuningJob:
+    """The one job a spec keeps among its siblings: the earliest created that was not cancelled
+    (ties: the smaller id). Every run computes the same from the same listing."""
+    live = [job for job in jobs if job.status != JobStatus.CANCELLED] or jobs
+    return min(live, key=lambda job: (job.created_at, job.id))
 
 
 class _SpecFailed(Exception):
@@ -498,7 +533,8 @@ class _Run:
         poll_interval: float | None,
         on_update: OnUpdate | None,
     ) -> None:
-        self.client = client
+        # One retry policy: the transport's, with a batch's larger budget.
+        self.client = client.with_options(max_retries=max(client.max_retries, BATCH_MAX_RETRIES))
         self.jr = journal
         self.batch_id = batch_id
         self.specs = specs
@@ -513,10 +549,16 @@ class _Run:
         self._uploads: dict[str, _Shared] = {}
         self._server_files: dict[str, FileObject] | None = None
         self._server_files_lock = anyio.Lock()
+        self._extras: dict[str, tuple[str, ...]] = {}
+        self.created = 0
+        self.reattached = 0
 
     # -- results -----------------------------------------------------------------------------
 
     def _set(self, result: SpecResult) -> None:
+        extras = self._extras.get(result.key)
+        if extras:
+            result = attrs.evolve(result, extra_jobs=extras)
         self.results[result.key] = result
         if self.on_update is not None:
             self.on_update(result)
@@ -579,40 +621,68 @@ class _Run:
             row = rows[key]
             self._set(self._result_from_row(row))
             if row.state == SpecState.CREATED:
+                self.reattached += 1
                 running.append(_Work(spec=spec, key=key, job_id=row.job_id))
-            elif row.state != SpecState.DONE:
+            elif row.state == SpecState.DONE:
+                self.reattached += 1
+            else:
                 todo.append(_Work(spec=spec, key=key))
         del rows
         await self._drive(running, todo)
-        return BatchReport(batch_id=self.batch_id, results=tuple(self.results[key] for key in self.specs))
+        return BatchReport(
+            batch_id=self.batch_id,
+            results=tuple(self.results[key] for key in self.specs),
+            created=self.created,
+            reattached=self.reattached,
+        )
 
     async def _reconcile(self, rows: Mapping[str, SpecRow]) -> None:
-        """Bring the journal in line with the server's jobs of this batch, before creating anything."""
-        found: dict[str, FineTuningJob] = {}
+        """Bring the journal in line with the server's jobs of this batch, before creating anything.
+
+        A spec with several jobs keeps one (see the module docstring) and the others are
+        cancelled. A ``creating`` row with no job yet is left as it is: :meth:`_create` settles it.
+        """
+        found: dict[str, list[FineTuningJob]] = {}
         async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
             key = (job.metadata or {}).get(SPEC_METADATA_KEY)
             if key is None or key not in self.specs:
                 continue  # a spec dropped from the batch since: not this run's business
-            kept = found.get(key)
-            if kept is not None:
-                log.warning("batch %s has two jobs for spec %r: %s and %s", self.batch_id, key, kept.id, job.id)
-                # The journal's job, else the oldest (newest first listing: the later one).
-                if kept.id == rows[key].job_id:
-                    continue
-            found[key] = job
-        for key in self.specs:
+            found.setdefault(key, []).append(job)
+        for key, jobs in found.items():
             row = rows[key]
-            server_job = found.get(key)
-            if server_job is not None:
-                unchanged = row.job_id == server_job.id and (
-                    row.state == SpecState.DONE
-                    or (row.state == SpecState.CREATED and server_job.status not in TERMINAL)
-                )
-                if not unchanged:
-                    self._record_job(key, server_job)
-            elif row.state == SpecState.CREATING:
-                # An intent the server never saw through: nothing was created.
-                self.jr.job_not_created(key, row.error)
+            server_job = await self._keep_one(key, jobs)
+            unchanged = row.job_id == server_job.id and (
+                row.state == SpecState.DONE or (row.state == SpecState.CREATED and server_job.status not in TERMINAL)
+            )
+            if not unchanged:
+                self._record_job(key, server_job)
+
+    async def _siblings(self, key: str) -> list[FineTuningJob]:
+        """Every job of this batch for ``key`` on the server (normally none or one)."""
+        metadata = {BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
+        return [job async for job in self.client.fine_tuning.jobs.list(limit=100, metadata=metadata)]
+
+    async def _keep_one(self, key: str, jobs: list[FineTuningJob]) -> FineTuningJob:
+        """The sibling ``key`` keeps (:func:`_winner`); every other one still running is cancelled now."""
+        winner = _winner(jobs)
+        extras = [job for job in jobs if job.id != winner.id and job.status not in TERMINAL]
+        for extra in extras:
+            log.warning(
+                "batch %s: spec %r has a second job %s; keeping %s and cancelling it",
+                self.batch_id,
+                key,
+                extra.id,
+                winner.id,
+            )
+            try:
+                await self.client.fine_tuning.jobs.cancel(extra.id)
+            except FineTuneError as exc:
+                # Another run of the batch may have cancelled it first (the API refuses a second
+                # cancel); any other failure leaves it to the next look.
+                log.warning("could not cancel the extra job %s of spec %r: %s", extra.id, key, exc)
+        if extras:
+            self._extras[key] = tuple(dict.fromkeys((*self._extras.get(key, ()), *(e.id for e in extras))))
+        return winner
 
     async def _drive(self, running: list[_Work], todo: list[_Work]) -> None:
         send, receive = anyio.create_memory_object_stream[_Work](0)
@@ -728,25 +798,16 @@ class _Run:
         name = _tagged_name(path, sha)
         async with self.upload_limiter:
             existing = (await self._server_file_index()).get(name)
+            if (existing is None or existing.bytes != size) and row is not None:
+                # An earlier run sent this upload and died before recording its id: the server
+                # may still be storing it. Settle that before sending it again.
+                existing = await self._settle(lambda: self._find_file(name, size), row.updated_at, "a file")
             if existing is not None and existing.bytes == size:
                 self.jr.file_uploaded(sha, purpose, name, size, existing.id)
                 return existing.id
-            for attempt in range(_ATTEMPTS):
-                started = time.time()
-                self.jr.file_intent(sha, purpose, name, size)
-                try:
-                    uploaded = await self.client.files.create(file=path, filename=name, purpose=purpose)
-                except (APIConnectionError, APIStatusError) as exc:
-                    if not is_transient(exc) or attempt == _ATTEMPTS - 1:
-                        raise
-                    if isinstance(exc, APIConnectionError) and exc.maybe_sent:
-                        found = await self._find_recent_file(name, size, started)
-                        if found is not None:
-                            uploaded = found
-                            break
-                    await anyio.sleep(_backoff(attempt))
-                    continue
-                break
+            self.jr.file_intent(sha, purpose, name, size)
+            # The transport retries it, and settles a lost answer through the client's ledger.
+            uploaded = await self.client.files.create(file=path, filename=name, purpose=purpose)
             self.jr.file_uploaded(sha, purpose, name, size, uploaded.id)
         if uploaded.status not in (FileStatus.PROCESSED, None):
             uploaded = await self.client.files.wait_for_processing(uploaded.id)
@@ -766,13 +827,24 @@ class _Run:
                 self._server_files = index
             return self._server_files
 
-    async def _find_recent_file(self, name: str, size: int, since: float) -> FileObject | None:
+    async def _find_file(self, name: str, size: int) -> FileObject | None:
+        """The server's file of this tagged name and size, if one exists now."""
         async for file in self.client.files.list(purpose="fine-tune", order="desc"):
-            if file.created_at < since - _SKEW:
-                return None
             if file.filename == name and file.bytes == size and file.status != FileStatus.ERROR:
                 return file
         return None
+
+    async def _settle(self, find: Callable[[], Awaitable[_T | None]], intent_at: float | None, what: str) -> _T | None:
+        """What an earlier run's side effect made, looked for until the settle window since its
+        intent (``intent_at``) has passed; None when it passed with nothing found."""
+        ledger = self.client.ledger
+        elapsed = time.time() - (intent_at or 0.0)
+        left = max(0.0, ledger.window(what, 0.0) - elapsed)
+
+        async def look(_since: float) -> _T | None:
+            return await find()
+
+        return await ledger.settle(what, look, since=intent_at or 0.0, attempt_seconds=0.0, window=left)
 
     # -- creating and waiting ----------------------------------------------------------------
 
@@ -785,28 +857,32 @@ class _Run:
                 return
             work.job_id = job.id
         try:
-            job = await wait_for_job(self.client, work.job_id, raise_on_failure=False, poll_interval=self.poll_interval)
+            while True:
+                job = await wait_for_job(
+                    self.client, work.job_id, raise_on_failure=False, poll_interval=self.poll_interval
+                )
+                if job.status != JobStatus.CANCELLED:
+                    break
+                # Another run of this batch may have cancelled it as the extra of a job it saw
+                # first (created in the same second, say): then that job is the spec's.
+                siblings = await self._siblings(work.key)
+                kept = _winner(siblings) if siblings else job
+                if kept.id == job.id or kept.status == JobStatus.CANCELLED:
+                    break
+                log.info(
+                    "batch %s: job %s of spec %r was cancelled as an extra; following %s",
+                    self.batch_id,
+                    job.id,
+                    work.key,
+                    kept.id,
+                )
+                self._record_job(work.key, kept)
+                work.job_id = kept.id
         except FineTuneError as exc:
             # The journal keeps the job as created: a later run looks at it again.
             self._set(SpecResult(key=work.key, status="error", job_id=work.job_id, error=str(exc)))
             return
         self._record_job(work.key, job)
-
-    async def _find_job(self, key: str) -> FineTuningJob | None:
-        """This batch's job for ``key`` on the server, if one exists (the oldest, should there be several)."""
-        found = None
-        metadata = {BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
-        for attempt in range(_ATTEMPTS):
-            try:
-                async for job in self.client.fine_tuning.jobs.list(limit=100, metadata=metadata):
-                    found = job
-                return found
-            except (APIConnectionError, APIStatusError) as exc:
-                if not is_transient(exc) or attempt == _ATTEMPTS - 1:
-                    raise
-                found = None
-                await anyio.sleep(_backoff(attempt))
-        return None  # pragma: no cover - the loop returns or raises
 
     async def _create(self, work: _Work) -> FineTuningJob | None:
         """Create the spec's job (or find the one an earlier try made); None when it got no job."""
@@ -817,45 +893,56 @@ class _Run:
         row = self.jr.spec(key)
         try:
             if row is not None and row.attempts > 0:
-                # A create may have been sent by an earlier run: the server has the last word.
-                job = await self._find_job(key)
+                # A create may have been sent by an earlier run, and a server may apply it late:
+                # settle that through the ledger before sending anything (one look when the
+                # earlier create was provably refused, or its window has passed).
+                async def find() -> FineTuningJob | None:
+                    jobs = await self._siblings(key)
+                    return await self._keep_one(key, jobs) if jobs else None
+
+                intent_at = row.updated_at if row.state == SpecState.CREATING else 0.0
+                job = await self._settle(find, intent_at, "a job")
                 if job is not None:
+                    self.reattached += 1
                     self._record_job(key, job)
                     return job
-            for attempt in range(_ATTEMPTS):
-                self.jr.job_intent(key)
-                try:
-                    job = await self.client.fine_tuning.jobs.create(
-                        model=spec.model,
-                        training_file=work.training_file,
-                        validation_file=work.validation_file,
-                        method=spec.method_param(),
-                        suffix=spec.suffix,
-                        seed=spec.seed,
-                        metadata=metadata,
-                    )
-                except (APIConnectionError, APIStatusError) as exc:
-                    if isinstance(exc, APIConnectionError) and exc.maybe_sent:
-                        # The answer was lost: the job may exist. Look before sending again.
-                        found = await self._find_job(key)
-                        if found is not None:
-                            self._record_job(key, found)
-                            return found
-                    if not is_transient(exc) or attempt == _ATTEMPTS - 1:
-                        # Provably no job (refused, or looked for and not found): a later run may try again.
-                        self.jr.job_not_created(key, str(exc))
-                        self._set(SpecResult(key=key, status="error", error=str(exc)))
-                        return None
-                    await anyio.sleep(_backoff(attempt))
-                    continue
-                self._record_job(key, job)
-                return job
+            self.jr.job_intent(key)
+            try:
+                job = await self.client.fine_tuning.jobs.create(
+                    model=spec.model,
+                    training_file=work.training_file,
+                    validation_file=work.validation_file,
+                    method=spec.method_param(),
+                    suffix=spec.suffix,
+                    seed=spec.seed,
+                    metadata=metadata,
+                )
+            except APIConnectionError as exc:
+                if not exc.maybe_sent:
+                    self.jr.job_not_created(key, str(exc))
+                # Else the outcome is unknown: the journal keeps the intent, the next run settles it.
+                self._set(SpecResult(key=key, status="error", error=str(exc)))
+                return None
+            except FineTuneError as exc:
+                # Refused by the server: provably no job; a later run may try again.
+                self.jr.job_not_created(key, str(exc))
+                self._set(SpecResult(key=key, status="error", error=str(exc)))
+                return None
+            self.created += 1
+            # Another run of this batch may have created the same spec: one of them trains.
+            siblings = await self._siblings(key)
+            if any(sibling.id != job.id for sibling in siblings):
+                kept = await self._keep_one(key, [job, *(s for s in siblings if s.id != job.id)])
+                if kept.id != job.id:
+                    self.reattached += 1
+                job = kept
+            self._record_job(key, job)
+            return job
         except FineTuneError as exc:
-            # Reconciling failed (the server could not be asked): the journal keeps the intent,
-            # so the next run looks again before creating.
+            # The server could not be asked (to settle, or for the siblings): the journal keeps
+            # the intent, so the next run looks again before creating.
             self._set(SpecResult(key=key, status="error", error=str(exc)))
             return None
-        return None  # pragma: no cover - the loop returns
 
     # -- cancelling --------------------------------------------------------------------------
 

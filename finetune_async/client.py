@@ -9,12 +9,13 @@ from typing import Any
 
 import attrs
 
+from ._ledger import CreateLedger, SettleWindow
+from ._retry import RetryPolicy
 from ._transport import (
     ApiKeyAuth,
     Auth,
     RequestHook,
     ResponseHook,
-    RetryPolicy,
     Timeout,
     TokenProvider,
     TokenProviderAuth,
@@ -23,7 +24,6 @@ from ._transport import (
 from ._watch import WatchState
 from .errors import FineTuneError
 from .resources import Files, FineTuning, Models, Uploads
-from .resources.uploads import _UploadInfo
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -40,6 +40,12 @@ class AsyncClient:
     One aiohttp session per client, opened on the first request, with a connection pool
     sized for hundreds of concurrent requests. The API key never appears in ``repr``, logs
     or exceptions.
+
+    ``settle_window`` is how long a create whose answer was lost is given to appear before it
+    may be sent again (a :class:`SettleWindow`, or fixed seconds; default: at least 30 s, more
+    for slow requests, or ``FINETUNE_ASYNC_SETTLE_SECONDS`` as the minimum); ``mark_creates=False``
+    leaves jobs without the ``ft_create`` metadata marker that recognises them exactly (see
+    :attr:`ledger` and the README's "Retries and duplicate creates").
 
     Defaults come from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and
     ``OPENAI_PROJECT_ID``. Raises :class:`~finetune_async.FineTuneError` at construction
@@ -66,6 +72,8 @@ class AsyncClient:
         request_hooks: Iterable[RequestHook] = (),
         response_hooks: Iterable[ResponseHook] = (),
         max_poll_requests_per_second: float | None = 20.0,
+        settle_window: SettleWindow | float | None = None,
+        mark_creates: bool = True,
         _auth: Auth | None = None,
     ) -> None:
         if _auth is None:
@@ -98,10 +106,10 @@ class AsyncClient:
             request_hooks=request_hooks,
             response_hooks=response_hooks,
         )
-        # Ids of objects this client already returned from a create: a reconciliation after a
-        # lost answer never hands one create's object to another identical create.
-        self._claimed_ids: set[str] = set()
-        self._uploads_started: dict[str, _UploadInfo] = {}
+        if settle_window is None and os.environ.get("FINETUNE_ASYNC_SETTLE_SECONDS"):
+            settle_window = SettleWindow(minimum=float(os.environ["FINETUNE_ASYNC_SETTLE_SECONDS"]))
+        #: The create-once ledger (``finetune_async._ledger``), shared with every with_options() view.
+        self.ledger = CreateLedger(settle=settle_window, mark_creates=mark_creates)
         # Shared by every waiter of this client and its with_options() views (polling.py): the
         # one request-rate ceiling of all polling (None: no ceiling) and the attached webhook hubs.
         self._watch = WatchState(max_poll_requests_per_second)
@@ -128,6 +136,8 @@ class AsyncClient:
         request_hooks: Iterable[RequestHook] = (),
         response_hooks: Iterable[ResponseHook] = (),
         max_poll_requests_per_second: float | None = 20.0,
+        settle_window: SettleWindow | float | None = None,
+        mark_creates: bool = True,
     ) -> AsyncClient:
         """A client for Azure OpenAI, which serves the same fine-tuning API.
 
@@ -166,6 +176,8 @@ class AsyncClient:
             request_hooks=request_hooks,
             response_hooks=response_hooks,
             max_poll_requests_per_second=max_poll_requests_per_second,
+            settle_window=settle_window,
+            mark_creates=mark_creates,
             _auth=auth,
         )
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import anyio
 
 from ._callbacks import call_maybe_async
-from ._watch import DEFAULT_BACKOFF, TERMINAL, Listener, is_transient, next_poll_delay, unique
+from ._retry import is_transient
+from ._watch import DEFAULT_BACKOFF, TERMINAL, Listener, next_poll_delay, unique
 from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError
 from .models import (
     FileObject,

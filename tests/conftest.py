@@ -4,7 +4,8 @@ request body is checked against the OpenAPI spec before it is sent."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import attrs
@@ -13,6 +14,19 @@ import pytest
 import finetune_async as ft
 from finetune_async.emulator import Emulator
 from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
+
+# Tests are about logic: the SDK's backoff and Retry-After waits are zero (finetune_async._retry).
+# Child processes (the CLI, batch runners) read the switch from the environment; a test about
+# time opts out with @pytest.mark.real_backoff. FINETUNE_ASYNC_INSTANT_BACKOFF=0 runs the whole
+# suite on real backoff (to measure what the switch saves).
+os.environ.setdefault("FINETUNE_ASYNC_INSTANT_BACKOFF", "1")
+INSTANT = os.environ["FINETUNE_ASYNC_INSTANT_BACKOFF"] != "0"
+
+
+@pytest.fixture(autouse=True)
+def _instant_backoff(request: pytest.FixtureRequest) -> Iterator[None]:
+    with ft.instant_backoff(INSTANT and request.node.get_closest_marker("real_backoff") is None):
+        yield
 
 
 @attrs.define
@@ -68,8 +82,15 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def client(emulator: Emulator, spec_checker: SpecChecker) -> AsyncIterator[ft.AsyncClient]:
-    """A client of the emulator; every request it sends is validated against the spec."""
+    """A client of the emulator; every request it sends is validated against the spec.
+
+    A create whose answer was lost is given 1 s (not 30) to appear before it is sent again: the
+    emulator acts at once unless a test makes it late, and tests of the window make their own.
+    """
     async with ft.AsyncClient(
-        api_key="sk-test-fixture", base_url=emulator.base_url, request_hooks=[spec_checker]
+        api_key="sk-test-fixture",
+        base_url=emulator.base_url,
+        request_hooks=[spec_checker],
+        settle_window=ft.SettleWindow(minimum=1.0),
     ) as c:
         yield c

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import finetune_async as ft
-from finetune_async._transport import RetryPolicy, parse_retry_after
+from finetune_async._retry import RetryPolicy, parse_retry_after
 
 from .scripted import error_response, job_json, json_response, scripted_server
 
@@ -64,6 +64,7 @@ def test_retry_after_never_raises_and_is_never_negative(headers: dict[str, str])
     assert value is None or value >= 0
 
 
+@pytest.mark.real_backoff
 def test_policy_honours_hint_up_to_cap_and_backs_off_exponentially() -> None:
     policy = RetryPolicy(max_retries=5)
     hinted = ft.RateLimitError("x", status_code=429, headers={"retry-after": "7"})
@@ -72,12 +73,24 @@ def test_policy_honours_hint_up_to_cap_and_backs_off_exponentially() -> None:
     assert policy.delay(0, too_long) <= 0.5
     for n in range(8):
         assert 0 < policy.backoff(n) <= min(8.0, 0.5 * 2**n)
-    assert policy.backoff(20) >= 4.0  # capped at 8 s, full jitter keeps it above half
+    assert policy.backoff(20) >= 4.0  # capped at 8 s, equal jitter keeps it above half
+
+
+def test_instant_backoff_makes_every_wait_zero() -> None:
+    policy = RetryPolicy(max_retries=5)
+    hinted = ft.RateLimitError("x", status_code=429, headers={"retry-after": "7"})
+    with ft.instant_backoff():
+        assert policy.delay(0, hinted) == 0.0
+        assert policy.backoff(10) == 0.0
+    with ft.instant_backoff(False):
+        assert policy.delay(0, hinted) == 7.0
+        assert policy.backoff(10) >= 4.0
 
 
 # --- Retries over HTTP ---------------------------------------------------------------------
 
 
+@pytest.mark.real_backoff
 @pytest.mark.parametrize(
     "headers",
     [{"retry-after-ms": "30"}, {"retry-after": "0"}, {"retry-after": email.utils.formatdate(usegmt=True)}],
@@ -134,11 +147,23 @@ async def test_x_should_retry_false_stops_a_retryable_status() -> None:
 
 async def test_x_should_retry_true_retries_a_client_error() -> None:
     handler = sequence(
-        error_response(400, headers={"x-should-retry": "true", "retry-after-ms": "1"}), json_response(job_json())
+        error_response(425, headers={"x-should-retry": "true", "retry-after-ms": "1"}), json_response(job_json())
     )
     async with scripted_server(handler) as server, make_client(server.base_url) as client:  # type: ignore[arg-type]
         await client.fine_tuning.jobs.retrieve("ftjob-abc")
     assert server.count("GET", JOB_PATH) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_x_should_retry_true_never_retries_a_mistaken_request(status: int) -> None:
+    """The README's rule: these five mean the request itself is wrong; the header does not change that."""
+    handler = sequence(
+        error_response(status, headers={"x-should-retry": "true", "retry-after-ms": "1"}), json_response(job_json())
+    )
+    async with scripted_server(handler) as server, make_client(server.base_url) as client:  # type: ignore[arg-type]
+        with pytest.raises(ft.APIStatusError):
+            await client.fine_tuning.jobs.retrieve("ftjob-abc")
+    assert server.count("GET", JOB_PATH) == 1
 
 
 async def test_gives_up_after_max_retries_with_the_last_error() -> None:

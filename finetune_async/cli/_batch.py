@@ -278,4 +278,8 @@ def batch(
         console.print(
             Text(f"batch {report.batch_id}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
         )
+        line = f"reattached {report.reattached}, created {report.created}"
+        if report.extra_jobs:
+            line += f"; cancelled {len(report.extra_jobs)} duplicate job(s): {', '.join(report.extra_jobs)}"
+        console.print(Text(line))
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -5,13 +5,15 @@ One middleware does what every request needs: a ``req_…`` request id, authenti
 faults, and turning :class:`~._util.APIError` into the API's error body. Handlers only parse
 HTTP and call :class:`~.state.EmulatorState`.
 
-Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, never read whole.
+Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, never read whole
+(except under a ``late`` fault, which holds the whole body in memory before it waits).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import secrets
@@ -20,7 +22,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.typedefs import Middleware
 
 from ._util import APIError, bad_request
@@ -43,6 +46,15 @@ FAULTS_KEY = web.AppKey("faults", Faults)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CHUNK = 256 * 1024
+_CLIENT_MAX_SIZE = 16 * 1024 * 1024
+# A late fault buffers a multipart body whole: room for the largest file plus the form around it.
+_LATE_MULTIPART_MAX = MAX_FILE_BYTES + 1024 * 1024
+
+# The body a late fault read before it waited, for the handler running late. A context
+# variable because aiohttp has no public way to give a request a new body stream, and request
+# storage keys differ across the aiohttp versions we support (plain str keys warn on newer
+# ones, web.RequestKey is missing on older ones). Set only inside the late action's own task.
+_buffered_body: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("_buffered_body", default=None)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -60,7 +72,9 @@ def _state(request: web.Request) -> EmulatorState:
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = _buffered_body.get()
+    if raw is None:
+        raw = await request.read()
     if not raw:
         raise bad_request("We could not parse the JSON body of your request: it is empty.")
     try:
@@ -81,7 +95,65 @@ def _drop_connection(request: web.Request) -> None:
         transport.close()
 
 
-def _make_middleware(api_keys: Collection[str] | None) -> Middleware:
+async def _read_whole_body(request: web.Request) -> bytes:
+    """The request's whole body, read now; 413 past the size the handler would accept."""
+    limit = _LATE_MULTIPART_MAX if request.content_type.startswith("multipart/") else _CLIENT_MAX_SIZE
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return bytes(body)
+
+
+def _log_unexpected(task: asyncio.Task[web.StreamResponse]) -> None:
+    # The request that waited on this late action was cancelled, so nobody else will look at
+    # its outcome. The API's own refusals went to a client that is gone; only a bug is worth a log.
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, (APIError, web.HTTPException)):
+        _log.error("emulator error in a late action", exc_info=exc)
+
+
+class _LateActions:
+    """The late faults' actions in flight, owned by the application rather than by a request.
+
+    Each action runs in a task of its own, awaited through :func:`asyncio.shield`: a client
+    hanging up never stops it, not even where aiohttp cancels the handler on disconnect
+    (``handler_cancellation=True``). :meth:`aclose`, on the application's cleanup, cancels
+    the ones still waiting, so none outlives the server.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[web.StreamResponse]] = set()
+
+    async def run(self, seconds: float, body: bytes, handler: _Handler, request: web.Request) -> web.StreamResponse:
+        """Wait ``seconds``, then run ``handler`` on ``request`` with ``body``; its response."""
+        task = asyncio.create_task(self._act(seconds, body, handler, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_log_unexpected)
+            raise
+
+    @staticmethod
+    async def _act(seconds: float, body: bytes, handler: _Handler, request: web.Request) -> web.StreamResponse:
+        _buffered_body.set(body)
+        await asyncio.sleep(seconds)
+        return await handler(request)
+
+    async def aclose(self, app: web.Application) -> None:
+        """Cancel the actions still in flight and wait for them to end."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateActions) -> Middleware:
     keys = frozenset(api_keys) if api_keys else None
 
     def authenticate(request: web.Request, azure: bool) -> None:
@@ -160,7 +232,18 @@ def _make_middleware(api_keys: Collection[str] | None) -> Middleware:
                     # aiohttp's attempt to write this answer fails quietly on the closed transport.
                     _drop_connection(request)
                     return web.Response(status=500)
-            response = await handler(request)
+            if kind == "late":
+                try:
+                    body = await _read_whole_body(request)
+                except ConnectionError:
+                    # The client hung up before its request was whole: nothing was accepted, so
+                    # nothing is done, and there is nobody to answer.
+                    return web.Response(status=400)
+                # If the client is gone by the time this answers, aiohttp's write of it fails
+                # with a ConnectionError, which it handles quietly.
+                response = await late_actions.run(fault.late, body, handler, request)
+            else:
+                response = await handler(request)
             if kind == "lost":
                 _drop_connection(request)
                 return response
@@ -203,11 +286,25 @@ async def _stream_part(part: BodyPartReader, state: EmulatorState, limit: int, w
     return blob, size
 
 
-async def _multipart(request: web.Request) -> Any:
+def _stream_of(data: bytes) -> StreamReader:
+    """A finished stream holding ``data``, for a multipart reader to parse."""
+    loop = asyncio.get_running_loop()
+    # A protocol with no transport has no flow control to drive, and a limit above the data's
+    # size means the reader never asks it to pause.
+    stream = StreamReader(BaseProtocol(loop), max(len(data), _CHUNK), loop=loop)
+    stream.feed_data(data)
+    stream.feed_eof()
+    return stream
+
+
+async def _multipart(request: web.Request) -> MultipartReader:
     if not request.content_type.startswith("multipart/"):
         raise bad_request("Expected a multipart/form-data body.")
+    buffered = _buffered_body.get()
     try:
-        return await request.multipart()
+        if buffered is None:
+            return await request.multipart()
+        return MultipartReader(request.headers, _stream_of(buffered))
     except (ValueError, AssertionError) as exc:
         raise bad_request(f"Malformed multipart body: {exc}") from None
 
@@ -519,7 +616,9 @@ def create_app(state: EmulatorState, faults: Faults, *, api_keys: Collection[str
 
     ``api_keys``: when given, only these keys are accepted; otherwise any non-empty key is.
     """
-    app = web.Application(middlewares=[_make_middleware(api_keys)], client_max_size=16 * 1024 * 1024)
+    late_actions = _LateActions()
+    app = web.Application(middlewares=[_make_middleware(api_keys, late_actions)], client_max_size=_CLIENT_MAX_SIZE)
+    app.on_cleanup.append(late_actions.aclose)
     app[STATE_KEY] = state
     app[FAULTS_KEY] = faults
     for prefix in ("/v1", "/openai"):

@@ -12,6 +12,12 @@ Kinds
     ``reset`` close the connection before doing anything: no answer, not applied.
     ``lost``  apply the action (the job/file/upload is created, cancelled, …), then close the
               connection without answering: the client cannot tell whether it happened.
+    ``late``  accept the request (its whole body is read first), wait ``late`` seconds (default
+              2), then apply the action whether or not the client still waits, and only then
+              answer (if the client is gone, nobody hears it). A job created this way has the
+              late time as ``created_at`` and is not listed before it. This is the API that
+              validates a large training file inside ``POST /fine_tuning/jobs`` and acts after
+              the client's read deadline passed. Opt-in: not among a rule's default kinds.
 
 Routes are ``METHOD:PATH`` where PATH is the route template under ``/v1`` (Azure ``/openai/…``
 paths are matched as their ``/v1/…`` twins) or a concrete path; ``*`` globs (fnmatch), and the
@@ -24,39 +30,62 @@ Spec string (``--faults``), rules separated by ``;``, each a ``,``-separated lis
     rule   := item ("," item)*
     item   := "rate=" FLOAT             probability in [0, 1] that a matching request faults
             | "kinds=" KIND ("+" KIND)*  drawn uniformly; default 429+500+503+reset+lost
+                                         (KIND is one of 429 500 503 reset lost late)
             | "latency=" FLOAT ["-" FLOAT]  seconds added to matching requests (a range is uniform)
             | "routes=" ROUTE ("+" ROUTE)*  default: every route
             | "retry_after=" FLOAT       seconds advertised on 429 answers (default 1)
+            | "late=" FLOAT              seconds a ``late`` fault waits before acting (default 2;
+                                         only in a rule whose kinds include late)
             | "seed=" INT                seeds the random draws (whole Faults object)
 
     e.g. rate=0.3,kinds=429+500+503+reset+lost,latency=0.05,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files
+         rate=0.5,kinds=late,late=3,routes=POST:/v1/fine_tuning/jobs
 
 In Python::
 
     faults = Faults(rate=0.2, kinds=("429", "reset"), routes=("POST:/v1/fine_tuning/jobs",))
     faults.inject("POST:/v1/fine_tuning/jobs", "lost", count=1)   # exactly the next create
+    faults.inject("POST:/v1/files", "late", seconds=2.5)          # the next upload acts 2.5 s late
     emu.faults.configure("latency=0.01")                          # replace the rules at runtime
 
-A request may also carry ``x-emulator-fault: KIND`` to get that fault deterministically.
+A request may also carry ``x-emulator-fault: KIND`` to get that fault deterministically
+(``late`` waits the default 2 seconds; ``late:SECONDS`` waits that long).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-__all__ = ["KINDS", "Fault", "FaultKind", "FaultRule", "Faults"]
+__all__ = ["DEFAULT_KINDS", "DEFAULT_LATE", "KINDS", "Fault", "FaultKind", "FaultRule", "Faults"]
 
-FaultKind = Literal["429", "500", "503", "reset", "lost"]
-KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "reset", "lost")
+FaultKind = Literal["429", "500", "503", "reset", "lost", "late"]
+#: Every valid kind.
+KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "reset", "lost", "late")
+#: The kinds a random rule draws from when none are given (``late`` is opt-in: it makes
+#: requests slow, which would change what existing rate-based tests measure).
+DEFAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "reset", "lost")
+#: Seconds a ``late`` fault waits before acting when no other value is given.
+DEFAULT_LATE = 2.0
 
 
 def _kind(value: str) -> FaultKind:
     if value not in KINDS:
         raise ValueError(f"unknown fault kind {value!r}; expected one of {', '.join(KINDS)}")
     return value
+
+
+def _late(value: float | str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"late must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"late must be a finite number of seconds >= 0, not {value!r}")
+    return seconds
 
 
 def _route_matches(pattern: str, method: str, template: str, path: str) -> bool:
@@ -71,13 +100,17 @@ def _route_matches(pattern: str, method: str, template: str, path: str) -> bool:
 
 @dataclass
 class FaultRule:
-    """Random faults at ``rate`` and added ``latency`` (seconds, or a (low, high) range) on ``routes``."""
+    """Random faults at ``rate`` and added ``latency`` (seconds, or a (low, high) range) on ``routes``.
+
+    ``late`` is how many seconds a ``late`` fault drawn by this rule waits before acting.
+    """
 
     rate: float = 0.0
-    kinds: tuple[FaultKind, ...] = KINDS
+    kinds: tuple[FaultKind, ...] = DEFAULT_KINDS
     latency: tuple[float, float] = (0.0, 0.0)
     routes: tuple[str, ...] = ()
     retry_after: float = 1.0
+    late: float = DEFAULT_LATE
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -88,6 +121,7 @@ class FaultRule:
         low, high = self.latency
         if low < 0 or high < low:
             raise ValueError("latency must be >= 0 (and a range low-high with low <= high)")
+        self.late = _late(self.late)
 
     def matches(self, method: str, template: str, path: str) -> bool:
         """Whether this rule applies to a request."""
@@ -95,11 +129,16 @@ class FaultRule:
 
 
 class Fault(NamedTuple):
-    """What to do to one request: wait ``latency`` seconds, then fail with ``kind`` (None: answer normally)."""
+    """What to do to one request: wait ``latency`` seconds, then fail with ``kind`` (None: answer normally).
+
+    ``retry_after`` is what a ``429`` advertises; ``late`` is how long a ``late`` fault waits
+    between accepting the request and acting on it.
+    """
 
     kind: FaultKind | None
     latency: float = 0.0
     retry_after: float = 1.0
+    late: float = DEFAULT_LATE
 
 
 @dataclass
@@ -107,6 +146,7 @@ class _Injection:
     route: str
     kind: FaultKind
     remaining: int
+    late: float = DEFAULT_LATE
 
 
 class Faults:
@@ -121,10 +161,11 @@ class Faults:
         rules: list[FaultRule] | None = None,
         *,
         rate: float = 0.0,
-        kinds: tuple[str, ...] | list[str] = KINDS,
+        kinds: tuple[str, ...] | list[str] = DEFAULT_KINDS,
         latency: float | tuple[float, float] = 0.0,
         routes: tuple[str, ...] | list[str] = (),
         retry_after: float = 1.0,
+        late: float = DEFAULT_LATE,
         seed: int | None = None,
     ) -> None:
         self.rules = list(rules or [])
@@ -137,6 +178,7 @@ class Faults:
                     latency=lat,
                     routes=tuple(routes),
                     retry_after=retry_after,
+                    late=late,
                 )
             )
         self.seed = seed
@@ -164,6 +206,7 @@ class Faults:
                 if not chunk.strip():
                     continue
                 kwargs: dict[str, object] = {}
+                kinds: tuple[FaultKind, ...] = DEFAULT_KINDS
                 for item in chunk.split(","):
                     key, sep, value = item.strip().partition("=")
                     if not sep:
@@ -172,7 +215,7 @@ class Faults:
                     if key == "rate":
                         kwargs["rate"] = float(value)
                     elif key == "kinds":
-                        kwargs["kinds"] = tuple(_kind(k.strip()) for k in value.split("+") if k.strip())
+                        kwargs["kinds"] = kinds = tuple(_kind(k.strip()) for k in value.split("+") if k.strip())
                     elif key == "latency":
                         low, dash, high = value.partition("-")
                         kwargs["latency"] = (float(low), float(high if dash else low))
@@ -180,21 +223,33 @@ class Faults:
                         kwargs["routes"] = tuple(r.strip() for r in value.split("+") if r.strip())
                     elif key == "retry_after":
                         kwargs["retry_after"] = float(value)
+                    elif key == "late":
+                        kwargs["late"] = _late(value)
                     elif key == "seed":
                         seed = int(value)
                     else:
                         raise ValueError(f"unknown fault spec key {key!r}")
+                if "late" in kwargs and "late" not in kinds:
+                    # Almost certainly a mistake: the default kinds never draw a late fault.
+                    raise ValueError("late= only applies to a rule whose kinds include late (kinds=...+late)")
                 rules.append(FaultRule(**kwargs))  # type: ignore[arg-type]
         self.rules = rules
         if seed != self.seed:
             self.seed = seed
             self._rng = random.Random(seed)
 
-    def inject(self, route: str, kind: str, count: int = 1) -> None:
-        """Make the next ``count`` requests matching ``route`` fail with ``kind`` (exactly, no randomness)."""
+    def inject(self, route: str, kind: str, count: int = 1, *, seconds: float | None = None) -> None:
+        """Make the next ``count`` requests matching ``route`` fail with ``kind`` (exactly, no randomness).
+
+        ``seconds`` is how long a ``late`` fault waits before acting (default
+        :data:`DEFAULT_LATE`); ValueError for any other kind, a bad kind or a bad count.
+        """
         if count < 1:
             raise ValueError("count must be >= 1")
-        self._injections.append(_Injection(route, _kind(kind), count))
+        checked = _kind(kind)
+        if seconds is not None and checked != "late":
+            raise ValueError(f"seconds= only applies to late faults, not {kind!r}")
+        self._injections.append(_Injection(route, checked, count, _late(DEFAULT_LATE if seconds is None else seconds)))
 
     def clear(self) -> None:
         """Remove every rule and pending injection (history is kept)."""
@@ -207,11 +262,23 @@ class Faults:
         return bool(self.rules or self._injections)
 
     def decide(self, method: str, template: str, path: str, forced: str | None = None) -> Fault:
-        """The fault (if any) for one request; injections first, then the rules in order."""
+        """The fault (if any) for one request; injections first, then the rules in order.
+
+        ``forced`` is an ``x-emulator-fault`` header value, ``KIND`` or ``late:SECONDS``; it
+        wins over everything (ValueError when malformed).
+        """
         route = f"{method}:{template}"
         latency = 0.0
         retry_after = 1.0
-        kind: FaultKind | None = _kind(forced) if forced else None
+        late = DEFAULT_LATE
+        kind: FaultKind | None = None
+        if forced:
+            name, sep, arg = forced.partition(":")
+            kind = _kind(name.strip())
+            if sep:
+                if kind != "late":
+                    raise ValueError(f"only late takes seconds (KIND:SECONDS), not {kind!r}")
+                late = _late(arg.strip())
         if kind is None:
             for inj in self._injections:
                 if _route_matches(inj.route, method, template, path):
@@ -219,6 +286,7 @@ class Faults:
                     if inj.remaining <= 0:
                         self._injections.remove(inj)
                     kind = inj.kind
+                    late = inj.late
                     break
         for rule in self.rules:
             if not rule.matches(method, template, path):
@@ -229,6 +297,7 @@ class Faults:
             if kind is None and rule.rate > 0 and self._rng.random() < rule.rate:
                 kind = self._rng.choice(rule.kinds)
                 retry_after = rule.retry_after
+                late = rule.late
         if kind is not None:
             self.history.append((route, kind))
-        return Fault(kind, latency, retry_after)
+        return Fault(kind, latency, retry_after, late)

@@ -7,10 +7,11 @@ in ``polling.py`` own every longer loop.
 from __future__ import annotations
 
 import string
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from .._ledger import CreateLedger, Reconciler
 from .._transport import FilePart, Response, Transport
 from ..models._base import BaseModel
 from ..models._converter import set_request_id, structure, structure_list
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["Resource", "path_id"]
-
-# How far back (seconds) a reconciliation looks before the lost attempt began, to allow
-# for clock skew between this machine and the server that stamps created_at.
-RECONCILE_SKEW = 120.0
 
 
 _PLAIN_ID_CHARS = string.ascii_letters + string.digits + "._:~-"
@@ -52,6 +49,10 @@ class Resource:
     def _transport(self) -> Transport:
         return self._client._transport
 
+    @property
+    def _ledger(self) -> CreateLedger:
+        return self._client.ledger
+
     async def _request(
         self,
         cls: type[T],
@@ -63,7 +64,7 @@ class Resource:
         form: Mapping[str, str] | None = None,
         files: Sequence[FilePart] = (),
         idempotent: bool | None = None,
-        reconcile: Callable[[float], Awaitable[T | None]] | None = None,
+        reconcile: Reconciler[T] | None = None,
     ) -> T:
         result = await self._transport.request(
             method,

@@ -6,11 +6,12 @@ import os
 from collections.abc import Callable, Mapping
 from typing import IO, Any, Literal
 
+from .._ledger import file_matches
 from .._transport import FilePart
 from ..models import FileDeleted, FileExpirationAfter, FileObject
 from ..models._converter import to_json_param
 from ..pagination import AsyncPaginator
-from ._base import RECONCILE_SKEW, Resource, path_id
+from ._base import Resource, path_id
 
 __all__ = ["FILES_API_LIMIT", "FileInput", "Files"]
 
@@ -62,10 +63,10 @@ class Files(Resource):
             form["expires_after[anchor]"] = str(exp["anchor"])
             form["expires_after[seconds]"] = str(exp["seconds"])
 
-        async def reconcile(since: float) -> FileObject | None:
+        async def find(since: float) -> FileObject | None:
             return await self._find_created(purpose=purpose, filename=name, size=size, since=since)
 
-        return await self._request(
+        created = await self._request(
             FileObject,
             "POST",
             "/files",
@@ -80,24 +81,24 @@ class Files(Resource):
                 )
             ],
             idempotent=False,
-            reconcile=reconcile,
+            reconcile=self._ledger.reconciler(f"a file {name!r}", find),
         )
+        self._ledger.claim(created.id)
+        return created
 
     async def _find_created(
         self, *, purpose: str, filename: str, size: int | None, since: float
     ) -> FileObject | None:
-        """The file this client created after ``since`` with this name and size, if any."""
-        claimed = self._client._claimed_ids
-        page = await self.list(purpose=purpose, order="desc", limit=100)
-        async for candidate in page:
-            if candidate.created_at < since - RECONCILE_SKEW:
+        """A file with this name and size created after ``since`` and not yet handed out, if any.
+
+        ``since`` already allows for clock skew (the ledger subtracted it).
+        """
+        ledger = self._ledger
+        async for candidate in self.list(purpose=purpose, order="desc", limit=100):
+            if candidate.created_at < since:
                 break
-            if candidate.id in claimed or candidate.filename != filename:
-                continue
-            if size is not None and candidate.bytes != size:
-                continue
-            claimed.add(candidate.id)
-            return candidate
+            if file_matches(candidate, purpose=purpose, filename=filename, size=size) and ledger.claim(candidate.id):
+                return candidate
         return None
 
     async def retrieve(self, file_id: str) -> FileObject:

@@ -8,10 +8,11 @@ from typing import IO, TYPE_CHECKING
 
 import attrs
 
+from .._ledger import UploadStarted
 from .._transport import FilePart
 from ..models import FileObject, Upload, UploadPart
 from ..models._converter import structure
-from ._base import RECONCILE_SKEW, Resource, path_id
+from ._base import Resource, path_id
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
@@ -20,13 +21,6 @@ __all__ = ["DEFAULT_PART_SIZE", "Parts", "Uploads"]
 
 #: The Uploads API takes parts of at most 64 MB.
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
-
-
-@attrs.frozen
-class _UploadInfo:
-    filename: str
-    bytes: int
-    purpose: str
 
 
 class Parts(Resource):
@@ -77,28 +71,28 @@ class Uploads(Resource):
             json_body={"bytes": bytes, "filename": filename, "mime_type": mime_type, "purpose": purpose},
             idempotent=True,
         )
-        self._client._uploads_started[upload.id] = _UploadInfo(filename, bytes, purpose)
+        self._ledger.upload_started(upload.id, filename=filename, size=bytes, purpose=purpose)
         return upload
 
     async def complete(self, upload_id: str, *, part_ids: Sequence[str], md5: str | None = None) -> Upload:
         """Finish the upload with the parts in this order; the result carries the new file.
 
-        If the answer is lost, the file may exist already: for uploads this client started,
-        the SDK looks for it before sending the request again.
+        If the answer is lost, the file may exist already, or appear later: for uploads this
+        client started, the SDK looks for it over the settle window before sending the request
+        again (an upload completes once, so a late second completion is refused by the server).
         """
         body: dict[str, object] = {"part_ids": list(part_ids)}
         if md5 is not None:
             body["md5"] = md5
-        info = self._client._uploads_started.get(upload_id)
+        ledger = self._ledger
+        info = ledger.upload(upload_id)
 
-        async def reconcile(since: float) -> Upload | None:
+        async def find(since: float) -> Upload | None:
             assert info is not None
             found = await self._client.files._find_created(
-                purpose=info.purpose, filename=info.filename, size=info.bytes, since=since - RECONCILE_SKEW
+                purpose=info.purpose, filename=info.filename, size=info.bytes, since=since
             )
-            if found is None:
-                return None
-            return _completed(upload_id, info, found)
+            return None if found is None else _completed(upload_id, info, found)
 
         upload = await self._request(
             Upload,
@@ -106,15 +100,17 @@ class Uploads(Resource):
             f"/uploads/{path_id(upload_id)}/complete",
             json_body=body,
             idempotent=False,
-            reconcile=reconcile if info is not None else None,
+            reconcile=ledger.reconciler(f"the file of upload {upload_id}", find) if info is not None else None,
         )
-        self._client._uploads_started.pop(upload_id, None)
+        if upload.file is not None:
+            ledger.claim(upload.file.id)
+        ledger.upload_ended(upload_id)
         return upload
 
     async def cancel(self, upload_id: str) -> Upload:
         """Cancel a pending upload; returns it with status ``cancelled``."""
         upload = await self._request(Upload, "POST", f"/uploads/{path_id(upload_id)}/cancel", idempotent=True)
-        self._client._uploads_started.pop(upload_id, None)
+        self._ledger.upload_ended(upload_id)
         return upload
 
     async def upload_file_chunked(
@@ -153,7 +149,7 @@ class Uploads(Resource):
         )
 
 
-def _completed(upload_id: str, info: _UploadInfo, file: FileObject) -> Upload:
+def _completed(upload_id: str, info: UploadStarted, file: FileObject) -> Upload:
     """The completed upload as the API would have answered, rebuilt from the file found."""
     pending = structure(
         {

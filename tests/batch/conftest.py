@@ -62,7 +62,13 @@ class EmulatorProcess:
 
 def child_env(base_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(OPENAI_API_KEY="sk-batch-test", OPENAI_BASE_URL=base_url, PYTHONPATH=str(ROOT))
+    # A create an earlier (killed) run may have sent is given 3 s to appear before it is sent again.
+    env.update(
+        OPENAI_API_KEY="sk-batch-test",
+        OPENAI_BASE_URL=base_url,
+        PYTHONPATH=str(ROOT),
+        FINETUNE_ASYNC_SETTLE_SECONDS="3",
+    )
     env.pop("BATCH_KILL", None)
     return env
 

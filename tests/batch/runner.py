@@ -8,6 +8,7 @@ POINT says when the process kills itself (no cleanup of any kind runs, as with `
     METHOD:N:after      just after the N-th call committed
     delay:METHOD:N:S    S seconds after the N-th call of ``Journal.METHOD`` committed
     done:K              just before a ``job_finished`` write when K specs are already done
+    after:S             S seconds after the process started, wherever it is then
 
 METHOD is one of the journal's writes: ``file_intent``, ``file_uploaded``, ``job_intent``,
 ``job_created``, ``job_not_created``, ``job_finished``. The journal is where every side effect is
@@ -36,6 +37,11 @@ def _die() -> None:
 
 def _install(point: str) -> None:
     parts = point.split(":")
+    if parts[0] == "after":
+        timer = threading.Timer(float(parts[1]), _die)
+        timer.daemon = True
+        timer.start()
+        return
     if parts[0] == "done":
         threshold = int(parts[1])
         original = _journal.Journal.job_finished

@@ -137,7 +137,9 @@ async def test_a_rerun_reattaches_and_creates_nothing(
     first = await ft.run_batch(client, sweep(trains, valid), journal=journal)
     files_before = jsonl_files(emulator)
     second = await ft.run_batch(client, sweep(trains, valid), journal=journal)
-    assert second == first
+    assert (first.created, first.reattached) == (6, 0)
+    assert (second.created, second.reattached) == (0, 6)
+    assert second.results == first.results
     assert len(emulator.state.store.jobs) == 6
     assert jsonl_files(emulator) == files_before
 
@@ -146,6 +148,7 @@ async def test_a_rerun_reattaches_and_creates_nothing(
     journal.unlink()
     third = await ft.run_batch(client, sweep(trains, valid), journal=journal)
     assert third.batch_id == first.batch_id
+    assert (third.created, third.reattached) == (0, 6)
     assert [r.job_id for r in third] == [r.job_id for r in first]
     assert len(emulator.state.store.jobs) == 6
     assert jsonl_files(emulator) == files_before

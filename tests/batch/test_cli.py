@@ -92,13 +92,19 @@ def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorPr
     result = run(str(specs), "--max-concurrent", "2")
     assert result.return_value == 0, result.output
     assert "succeeded" in result.output
+    assert "reattached 0, created 2" in result.output
     assert (tmp_path / "specs.batch.sqlite").is_file()
+    # A re-run says what it found.
+    rerun = run(str(specs))
+    assert rerun.return_value == 0, rerun.output
+    assert "reattached 2, created 0" in rerun.output
 
     # Again, as JSON: the same jobs, nothing new created.
     again = run(str(specs), "--json")
     assert again.return_value == 0
     report = json.loads(again.stdout)
     assert report["ok"] is True
+    assert (report["created"], report["reattached"], report["extra_jobs"]) == (0, 2, [])
     assert [r["key"] for r in report["results"]] == ["a", "b"]
 
     # A spec with a bad file: exit 1, and the problem is shown.

@@ -11,6 +11,8 @@ from finetune_async.emulator import Emulator
 from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
 
 FAULTS = "rate=0.3,kinds=429+500+503+reset+lost,retry_after=0.01,seed=7"
+# The same, with servers that act a second after the client's 0.6 s read deadline passed.
+LATE_FAULTS = "rate=0.3,kinds=429+500+503+reset+lost+late,late=1.0,retry_after=0.01,seed=7"
 N = 50
 
 
@@ -18,10 +20,16 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
     async with (
         Emulator(job_seconds=3.0) as emu,
         ft.AsyncClient(
-            api_key="sk-test", base_url=emu.base_url, max_retries=10, max_poll_requests_per_second=None
+            api_key="sk-test",
+            base_url=emu.base_url,
+            max_retries=10,
+            max_poll_requests_per_second=None,
+            timeout=ft.Timeout(total=None, read=0.6),
+            # A create the server never acted on (a reset) is sent again after 2 s, not 30.
+            settle_window=ft.SettleWindow(minimum=2.0),
         ) as client,
     ):
-        emu.faults.configure(FAULTS)
+        emu.faults.configure(LATE_FAULTS)
         good = (await client.files.create(file=("good.jsonl", GOOD))).id
         bad = (await client.files.create(file=("bad.jsonl", BAD))).id
         ids: list[str] = [""] * N
@@ -74,7 +82,8 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
         emu.faults.clear()
         # Each create made exactly one job, lost answers notwithstanding.
         assert len(emu.state.store.jobs) == N == len(set(ids))
-        assert {kind for _, kind in emu.faults.history} == {"429", "500", "503", "reset", "lost"}
+        assert {kind for _, kind in emu.faults.history} == {"429", "500", "503", "reset", "lost", "late"}
+        assert any(route == "POST:/v1/fine_tuning/jobs" and kind == "late" for route, kind in emu.faults.history)
         outcomes = {"succeeded": 0, "failed": 0, "cancelled": 0}
         for job_id in ids:
             final = await client.fine_tuning.jobs.retrieve(job_id)

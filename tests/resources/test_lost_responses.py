@@ -109,15 +109,30 @@ async def test_lost_cancel_returns_the_cancelled_job(client: ft.AsyncClient, emu
     assert cancelled.status == "cancelled"
 
 
-async def test_ambiguous_create_without_retries_raises_and_says_so(
-    client: ft.AsyncClient, emulator: Emulator
-) -> None:
+async def test_a_lost_create_is_settled_even_without_retries(client: ft.AsyncClient, emulator: Emulator) -> None:
+    """Settling is not resending: with max_retries=0 the lost create is still found and returned."""
     training = (await client.files.create(file=("t.jsonl", DATA))).id
     emulator.faults.inject(JOBS, "lost", count=1)
-    with pytest.raises(ft.APIConnectionError) as caught:
-        await client.with_options(max_retries=0).fine_tuning.jobs.create(
-            model="gpt-4o-mini-2024-07-18", training_file=training
-        )
-    assert caught.value.maybe_sent is True
-    # The job exists: the caller was told the outcome is unknown, and nothing was resent.
+    job = await client.with_options(max_retries=0).fine_tuning.jobs.create(
+        model="gpt-4o-mini-2024-07-18", training_file=training
+    )
     assert await count_jobs(client) == 1
+    assert job.id == (await client.fine_tuning.jobs.list()).data[0].id
+
+
+async def test_ambiguous_create_without_retries_raises_and_says_so(emulator: Emulator) -> None:
+    """A create the server never acted on (reset), no retries left: after the window, the error
+    says what was checked."""
+    async with ft.AsyncClient(
+        api_key="sk-test", base_url=emulator.base_url, max_retries=0, settle_window=0.6
+    ) as client:
+        training = (await client.files.create(file=("t.jsonl", DATA))).id
+        emulator.faults.inject(JOBS, "reset", count=1)
+        with pytest.raises(ft.APIConnectionError) as caught:
+            await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training)
+        assert caught.value.maybe_sent is True
+        message = str(caught.value)
+        assert "looked for a job" in message
+        assert "ft_create=" in message
+        assert "found nothing" in message
+        assert await count_jobs(client) == 0

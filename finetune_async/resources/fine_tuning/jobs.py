@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..._ledger import MARKER_KEY, job_matches
 from ...models import (
     FineTuningJob,
     FineTuningJobCheckpoint,
@@ -16,7 +17,7 @@ from ...models import (
 )
 from ...models._converter import to_json_param
 from ...pagination import AsyncPaginator
-from .._base import RECONCILE_SKEW, Resource, path_id
+from .._base import Resource, path_id
 
 if TYPE_CHECKING:
     from ...client import AsyncClient
@@ -65,15 +66,20 @@ class Jobs(Resource):
     ) -> FineTuningJob:
         """Start a fine-tuning job and return it (status ``validating_files`` or ``queued``).
 
-        Never starts two jobs for one call: if the answer is lost after the request was sent,
-        the SDK lists the jobs created since and returns the one matching this request before
-        it considers sending again. ``method``, ``hyperparameters`` and ``integrations`` take
+        Never starts two jobs for one call: the job carries a random ``ft_create`` marker in its
+        ``metadata`` (unless the client was made with ``mark_creates=False`` or the metadata
+        already has 16 pairs), and if the answer is lost after the request was sent, the SDK
+        looks for the job over the client's settle window and returns it as soon as it appears;
+        it sends the request again only when the window passed and nothing appeared (README,
+        "Retries and duplicate creates"). ``method``, ``hyperparameters`` and ``integrations`` take
         the package's attrs classes or plain dicts shaped like the JSON.
 
         Raises :class:`~finetune_async.BadRequestError` (bad file, model or parameter),
         :class:`~finetune_async.TrainingNotAvailableError` (the platform no longer takes new
         jobs), and the transport's errors.
         """
+        ledger = self._ledger
+        marked, marker = ledger.mark(metadata)
         body: dict[str, Any] = {"model": model, "training_file": training_file}
         optional = {
             "validation_file": validation_file,
@@ -81,27 +87,39 @@ class Jobs(Resource):
             "hyperparameters": to_json_param(hyperparameters),
             "suffix": suffix,
             "seed": seed,
-            "metadata": dict(metadata) if metadata is not None else None,
+            "metadata": marked,
             "integrations": [to_json_param(i) for i in integrations] if integrations is not None else None,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
 
-        async def reconcile(since: float) -> FineTuningJob | None:
-            return await self._find_created(body, since)
+        async def find(since: float) -> FineTuningJob | None:
+            return await self._find_created(body, since, marker)
 
-        return await self._request(
-            FineTuningJob, "POST", "/fine_tuning/jobs", json_body=body, idempotent=False, reconcile=reconcile
+        job = await self._request(
+            FineTuningJob,
+            "POST",
+            "/fine_tuning/jobs",
+            json_body=body,
+            idempotent=False,
+            reconcile=ledger.reconciler("a job", find, marker=marker),
         )
+        ledger.claim(job.id)
+        return job
 
-    async def _find_created(self, body: Mapping[str, Any], since: float) -> FineTuningJob | None:
-        """The job matching ``body`` created after ``since`` and not yet claimed, if any."""
-        claimed = self._client._claimed_ids
+    async def _find_created(self, body: Mapping[str, Any], since: float, marker: str | None) -> FineTuningJob | None:
+        """The job ``body`` created (by its marker, else by its fields after ``since``), not yet handed out."""
+        ledger = self._ledger
+        if marker is not None:
+            # Exact: only this call's create carries this marker.
+            async for job in self.list(limit=100, metadata={MARKER_KEY: marker}):
+                if ledger.claim(job.id):
+                    return job
+            return None
         metadata = body.get("metadata")
         async for job in self.list(limit=100, metadata=metadata or None):
-            if job.created_at < since - RECONCILE_SKEW:
+            if job.created_at < since:
                 break
-            if job.id not in claimed and _matches(job, body):
-                claimed.add(job.id)
+            if not ledger.handed_out(job.id) and job_matches(job, body) and ledger.claim(job.id):
                 return job
         return None
 
@@ -138,8 +156,9 @@ class Jobs(Resource):
         self, job_id: str, action: str, reached: Callable[[str], bool]
     ) -> FineTuningJob:
         # Sending the same transition twice is refused by the API (e.g. cancelling a cancelled
-        # job), so after a lost answer we look at the job before sending again.
-        async def reconcile(since: float) -> FineTuningJob | None:
+        # job), so after a lost answer we look at the job once before sending again: a second
+        # cancel costs nothing, so it is not worth a settle window.
+        async def find(since: float) -> FineTuningJob | None:
             job = await self.retrieve(job_id)
             return job if reached(job.status) else None
 
@@ -148,7 +167,7 @@ class Jobs(Resource):
             "POST",
             f"/fine_tuning/jobs/{path_id(job_id)}/{action}",
             idempotent=False,
-            reconcile=reconcile,
+            reconcile=self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False),
         )
 
     def list_events(
@@ -206,22 +225,3 @@ class Jobs(Resource):
         from ...polling import stream_checkpoints
 
         return stream_checkpoints(self._client, fine_tuning_job_id, poll_interval=poll_interval)
-
-
-def _matches(job: FineTuningJob, body: Mapping[str, Any]) -> bool:
-    """Whether ``job`` is what this create request would have made."""
-    model = body["model"]
-    # The API may record a dated snapshot ("gpt-4o-mini" -> "gpt-4o-mini-2024-07-18").
-    if job.model != model and not job.model.startswith(model + "-"):
-        return False
-    if job.training_file != body["training_file"] or job.validation_file != body.get("validation_file"):
-        return False
-    if "seed" in body and job.seed != body["seed"]:
-        return False
-    if (job.metadata or None) != (body.get("metadata") or None):
-        return False
-    suffix = job.model_extra.get("user_provided_suffix")
-    if "suffix" in body and suffix is not None and suffix != body["suffix"]:
-        return False
-    method = body.get("method")
-    return not (isinstance(method, Mapping) and job.method is not None and job.method.type != method.get("type"))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ...models import Permission, PermissionDeleted
 from ...pagination import Page
-from .._base import RECONCILE_SKEW, Resource, path_id
+from .._base import Resource, path_id
 
 if TYPE_CHECKING:
     from ...client import AsyncClient
@@ -29,19 +29,20 @@ class Permissions(Resource):
         path = f"/fine_tuning/checkpoints/{path_id(fine_tuned_model_checkpoint)}/permissions"
         wanted = list(project_ids)
 
-        async def reconcile(since: float) -> Page[Permission] | None:
+        async def find(since: float) -> Page[Permission] | None:
             existing = await self.retrieve(fine_tuned_model_checkpoint, limit=100)
-            found = {
-                p.project_id: p
-                for p in existing.data
-                if p.project_id in wanted and p.created_at >= since - RECONCILE_SKEW
-            }
+            found = {p.project_id: p for p in existing.data if p.project_id in wanted and p.created_at >= since}
             if len(found) < len(set(wanted)):
                 return None
             return Page(data=[found[p] for p in dict.fromkeys(wanted)], has_more=False)
 
         result = await self._transport.request(
-            "POST", path, json_body={"project_ids": wanted}, idempotent=False, reconcile=reconcile
+            "POST",
+            path,
+            json_body={"project_ids": wanted},
+            idempotent=False,
+            # Granting twice leaves the same access: one look is enough before sending again.
+            reconcile=self._ledger.reconciler("the permissions", find, patient=False),
         )
         if isinstance(result, Page):
             return result
