@@ -30,6 +30,8 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
         ) as client,
     ):
         emu.faults.configure(LATE_FAULTS)
+        # At least three creates are applied after the client's deadline, whatever the draws.
+        emu.faults.inject("POST:/v1/fine_tuning/jobs", "late", count=3, seconds=1.0)
         good = (await client.files.create(file=("good.jsonl", GOOD))).id
         bad = (await client.files.create(file=("bad.jsonl", BAD))).id
         ids: list[str] = [""] * N
