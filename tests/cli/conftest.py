@@ -84,13 +84,14 @@ class EmulatorThread:
 
 @pytest.fixture(scope="session")
 def emulators() -> Iterator[EmulatorThread]:
-    """``fast``: jobs take 2 s. ``medium``: 4 s (long enough to watch). ``slow``: 60 s, of which
-    the first 12 s validate and queue (jobs stay running for pause, resume, cancel and Ctrl-C).
+    """``fast``: jobs take 2 s. ``medium``: 4 s (long enough to watch). ``slow``: 120 s, of which
+    the first 24 s validate and queue (jobs stay running for pause, resume, cancel and Ctrl-C,
+    even when a loaded machine takes a minute to reach those tests).
     ``locked``: accepts one other key only."""
     thread = EmulatorThread(
         fast={"job_seconds": 2.0},
         medium={"job_seconds": 4.0},
-        slow={"job_seconds": 60.0},
+        slow={"job_seconds": 120.0},
         locked={"job_seconds": 2.0, "api_keys": ["sk-the-only-good-key"]},
     )
     thread.start()
