@@ -6,10 +6,12 @@ in ``polling.py`` own every longer loop.
 
 from __future__ import annotations
 
+import reprlib
 import string
+import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote, unquote
 
 from .._ledger import CreateLedger, Reconciler
 from .._transport import FilePart, Response, Transport
@@ -22,19 +24,73 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Resource", "path_id"]
+__all__ = ["IdName", "Resource", "path_id"]
 
 
+#: The parameters that go into a path, with an id of each kind for error messages.
+IdName = Literal[
+    "file_id", "upload_id", "fine_tuning_job_id", "fine_tuned_model_checkpoint", "permission_id", "model"
+]
+_ID_EXAMPLES: Mapping[IdName, str] = {
+    "file_id": "file-abc123",
+    "upload_id": "upload_abc123",
+    "fine_tuning_job_id": "ftjob-abc123",
+    "fine_tuned_model_checkpoint": "ft:gpt-4o-mini-2024-07-18:org::abc123:ckpt-step-10",
+    "permission_id": "cp_abc123",
+    "model": "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123",
+}
+
+# Every id the API hands out is made of these: sent as they are, checked with one strip().
 _PLAIN_ID_CHARS = string.ascii_letters + string.digits + "._:~-"
+# What a path segment may hold besides unreserved characters (RFC 3986 pchar), less "+", which
+# some servers read as a space. The transport joins base URL and path as a string, and yarl,
+# parsing it, decodes the escapes of exactly these characters: quoting them would be undone on
+# the way, so they are left as they are and what path_id returns is what goes on the wire.
+_SEGMENT_SAFE = "!$&'()*,;=:@"
+# Characters that end or escape a segment on some server or other.
+_PATH_LIKE = frozenset("/\\?#")
+_DOT_SEGMENTS = frozenset((".", ".."))
+_NAMES = reprlib.Repr()
+_NAMES.maxstring = 80
 
 
-def path_id(value: str) -> str:
-    """An id made safe for a URL path segment (model ids keep their colons)."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty id string, got {value!r}")
-    # Every id the API hands out is plain; quoting is for what a user may pass by mistake.
-    # (strip() leaves nothing exactly when every character is plain: a third of a regex match.)
-    return value if not value.strip(_PLAIN_ID_CHARS) else quote(value, safe=":")
+def path_id(value: object, name: IdName) -> str:
+    """``value``, the argument ``name`` of a resource method, made into one URL path segment.
+
+    Returns the id as it is when it is made of letters, digits and ``._:~-`` (every id the API
+    hands out, model ids with their colons). Otherwise the characters a path segment may hold
+    as they are (RFC 3986: those and ``!$&'()*,;=@``) stay, and every other one (``+``, space,
+    ``%``, non-ASCII, ...) is percent-quoted as UTF-8, so the server decodes the one segment
+    back to ``value``.
+
+    Raises :class:`ValueError` naming ``name`` when ``value`` is not a string, is empty or only
+    whitespace, is ``.`` or ``..``, or contains ``/``, ``\\``, ``?``, ``#`` or a control
+    character, as it stands or once its ``%``-escapes are decoded (however many times): such an
+    id would address another endpoint, or a server that decodes twice would see it do so.
+    """
+    if type(value) is str and not value.strip(_PLAIN_ID_CHARS) and value and value not in _DOT_SEGMENTS:
+        return value
+    if not isinstance(value, str) or _path_like(value):
+        shown = _NAMES.repr(value)
+        if not isinstance(value, str) and value is not None:
+            shown += f" (of type {type(value).__name__})"
+        raise ValueError(f"{name} must be an id such as {_ID_EXAMPLES[name]!r}, not {shown}")
+    return quote(str.__str__(value), safe=_SEGMENT_SAFE)
+
+
+def _path_like(value: str) -> bool:
+    """True when ``value``, or any decoding of its escapes, would not stay one plain segment."""
+    while True:
+        if value in _DOT_SEGMENTS or not value.strip() or any(
+            ch in _PATH_LIKE or unicodedata.category(ch) in ("Cc", "Cs") for ch in value
+        ):
+            return True
+        if "%" not in value:
+            return False
+        decoded = unquote(value)
+        if decoded == value:
+            return False
+        value = decoded
 
 
 class Resource:
