@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 from .._ledger import CreateLedger, Reconciler
 from .._transport import FilePart, Response, Transport
 from ..models._base import BaseModel
-from ..models._converter import set_request_id, structure, structure_list
+from ..models._converter import DecodeError, json_kind, set_request_id, structure, structure_list
 from ..pagination import AsyncPaginator, Page
 
 if TYPE_CHECKING:
@@ -134,7 +134,12 @@ class Resource:
         )
         if not isinstance(result, Response):
             return result
-        obj = structure(result.json(), cls)
+        endpoint = f"{method} {path}"
+        body = _json_object(cls, result, endpoint)
+        try:
+            obj = structure(body, cls)
+        except DecodeError as exc:
+            raise DecodeError(cls, exc.errors, endpoint=endpoint) from exc
         if isinstance(obj, BaseModel):
             set_request_id(obj, result.request_id)
         return obj
@@ -146,20 +151,50 @@ class Resource:
 
     async def _page(self, cls: type[T], path: str, params: Mapping[str, Any] | None) -> Page[T]:
         """Fetch one list page (no cursor logic) and decode its items."""
-        return self._decode_page(cls, await self._raw("GET", path, params=params))
+        return self._decode_page(cls, await self._raw("GET", path, params=params), f"GET {path}")
 
     @staticmethod
-    def _decode_page(cls: type[T], result: Response) -> Page[T]:
-        """A list answer decoded into a :class:`Page` (without a way to fetch the next one)."""
-        body = result.json()
-        return Page(
-            data=structure_list(body.get("data") or [], cls),
-            has_more=bool(body.get("has_more", False)),
-            first_id=body.get("first_id"),
-            last_id=body.get("last_id"),
-            object=body.get("object", "list"),
+    def _decode_page(cls: type[T], result: Response, endpoint: str) -> Page[T]:
+        """A list answer decoded into a :class:`Page` (without a way to fetch the next one).
+
+        Raises :class:`DecodeError` naming ``endpoint`` ("GET /files") when the answer is not a
+        JSON object with a ``data`` array, or its items or cursor fields have the wrong shape.
+        """
+        body = _json_object(Page, result, endpoint)
+        data: Any = body.get("data")
+        has_more = body.get("has_more", False)
+        first_id = body.get("first_id")
+        last_id = body.get("last_id")
+        kind = body.get("object", "list")
+        # A page that is not a page must not pass for an empty last one: say what is wrong.
+        problems = [
+            f"expected {what}, got {json_kind(value)} @ $.{key}"
+            for key, value, ok, what in (
+                ("data", data, isinstance(data, list), "an array"),
+                ("has_more", has_more, has_more is None or isinstance(has_more, bool), "a boolean"),
+                ("first_id", first_id, first_id is None or isinstance(first_id, str), "a string"),
+                ("last_id", last_id, last_id is None or isinstance(last_id, str), "a string"),
+                ("object", kind, isinstance(kind, str), "a string"),
+            )
+            if not ok
+        ]
+        if problems:
+            raise DecodeError(Page, problems, endpoint=endpoint)
+        try:
+            items = structure_list(data, cls)
+        except DecodeError as exc:
+            errors = [m.replace(" @ $", " @ $.data", 1) for m in exc.errors]
+            raise DecodeError(cls, errors, endpoint=endpoint) from exc
+        page = Page(
+            data=items,
+            has_more=bool(has_more),
+            first_id=first_id,
+            last_id=last_id,
+            object=kind,
             request_id=result.request_id,
         )
+        page._endpoint = endpoint
+        return page
 
     def _paginate(
         self,
@@ -178,6 +213,18 @@ class Resource:
                 query["after"] = cursor
             page = await self._page(cls, path, query)
             page._fetch = fetch
+            page._cursor = cursor
             return page
 
         return AsyncPaginator(fetch, after=after)
+
+
+def _json_object(cls: Any, result: Response, endpoint: str) -> dict[str, Any]:
+    """The answer's body as a JSON object; :class:`DecodeError` naming ``endpoint`` otherwise."""
+    try:
+        body = result.json()
+    except ValueError as exc:  # orjson.JSONDecodeError, also for bytes that are not UTF-8
+        raise DecodeError(cls, [f"the answer is not JSON ({exc}) @ $"], endpoint=endpoint) from None
+    if not isinstance(body, dict):
+        raise DecodeError(cls, [f"expected an object, got {json_kind(body)} @ $"], endpoint=endpoint)
+    return body

@@ -46,7 +46,7 @@ class Permissions(Resource):
         )
         if isinstance(result, Page):
             return result
-        return self._decode_page(Permission, result)
+        return self._decode_page(Permission, result, f"POST {path}")
 
     async def retrieve(
         self,
