@@ -70,27 +70,37 @@ async def create_fine_tune(request: web.Request) -> web.Response:
     return web.json_response({"id": job.id, "status": str(job.status)}, status=202)
 
 
-async def show_fine_tune(request: web.Request) -> web.Response:
-    """GET /fine-tunes/{id} -> the job as the API returns it."""
+async def known_job(request: web.Request) -> ft.FineTuningJob:
+    """The job named in the URL: a 400 for an id that is not one, a 404 for a job that does not exist."""
     try:
-        job = await request.app[SERVICE].client.fine_tuning.jobs.retrieve(request.match_info["job_id"])
+        return await request.app[SERVICE].client.fine_tuning.jobs.retrieve(request.match_info["job_id"])
     except ft.NotFoundError:
         raise web.HTTPNotFound() from None
-    return web.json_response(ft.to_dict(job))
+    except ft.FineTuneError:
+        raise
+    except ValueError as exc:
+        # The id comes from our own URL: the SDK refuses one that would address another
+        # endpoint ("..", "a/b", "%2E%2E", ...) before sending anything, and so do we.
+        raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}), content_type="application/json") from None
+
+
+async def show_fine_tune(request: web.Request) -> web.Response:
+    """GET /fine-tunes/{id} -> the job as the API returns it."""
+    return web.json_response(ft.to_dict(await known_job(request)))
 
 
 async def result(request: web.Request) -> web.Response:
     """GET /fine-tunes/{id}/result -> waits until the job ends, then the job."""
-    job = await ft.wait_for_job(
-        request.app[SERVICE].client, request.match_info["job_id"], timeout=3600, raise_on_failure=False
-    )
+    job = await known_job(request)
+    job = await ft.wait_for_job(request.app[SERVICE].client, job.id, timeout=3600, raise_on_failure=False)
     return web.json_response(ft.to_dict(job))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /fine-tunes/{id}/events -> text/event-stream: one ``progress`` per job event, then ``done``."""
     client = request.app[SERVICE].client
-    job_id = request.match_info["job_id"]
+    # Checked before the stream starts: once it has, the status can no longer say what went wrong.
+    job_id = (await known_job(request)).id
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     # The stream is closed as soon as the client goes away (aclosing), so no poll outlives it.

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
+from .models._converter import DecodeError
+
 __all__ = ["AsyncPaginator", "Page"]
 
 T = TypeVar("T")
@@ -24,7 +26,7 @@ class Page(Generic[T]):
     ``async for item in page`` walks the items of this page and of every later page.
     """
 
-    __slots__ = ("_fetch", "data", "first_id", "has_more", "last_id", "object", "request_id")
+    __slots__ = ("_cursor", "_endpoint", "_fetch", "data", "first_id", "has_more", "last_id", "object", "request_id")
 
     def __init__(
         self,
@@ -44,6 +46,10 @@ class Page(Generic[T]):
         self.object = object
         self.request_id = request_id
         self._fetch = fetch
+        # Set by the resource that fetched the page: the ``after`` it was asked with, and the
+        # request ("GET /files") for error messages.
+        self._cursor: str | None = None
+        self._endpoint: str | None = None
 
     def __repr__(self) -> str:
         return f"Page(items={len(self.data)}, has_more={self.has_more})"
@@ -52,22 +58,39 @@ class Page(Generic[T]):
         return len(self.data)
 
     def next_cursor(self) -> str | None:
-        """The ``after`` cursor for the next page: the last item's id (None on the last page)."""
-        if not self.has_more or not self.data or self._fetch is None:
+        """The ``after`` cursor for the next page: the last item's id, else ``last_id``
+        (None on the last page, or on a page that was not fetched by a ``list…`` call).
+
+        Raises :class:`~finetune_async.DecodeError` when the page says ``has_more`` but gives
+        no cursor, or the very cursor it was fetched with: following it would ask for the
+        same page again, forever.
+        """
+        if not self.has_more or self._fetch is None:
             return None
-        last = self.data[-1]
-        cursor = getattr(last, "id", None)
-        return cursor if isinstance(cursor, str) else self.last_id
+        last = getattr(self.data[-1], "id", None) if self.data else None
+        cursor = last if isinstance(last, str) else self.last_id
+        if cursor is None:
+            raise self._stuck("has_more is true, but the page has no last id to continue after")
+        if cursor == self._cursor:
+            raise self._stuck(f"has_more is true, but the page ends at {cursor!r}, where it started")
+        return cursor
+
+    def _stuck(self, why: str) -> DecodeError:
+        return DecodeError(Page, [f"{why} @ $.has_more"], endpoint=self._endpoint)
 
     def has_next_page(self) -> bool:
-        """True when another page can be fetched."""
+        """True when another page can be fetched.
+
+        Raises :class:`~finetune_async.DecodeError` as :meth:`next_cursor` does.
+        """
         return self.next_cursor() is not None
 
     async def next_page(self) -> Page[T]:
         """Fetch the page after this one.
 
         Raises :class:`StopAsyncIteration` when this is the last page (check
-        :meth:`has_next_page` first), and the transport's errors if the request fails.
+        :meth:`has_next_page` first), :class:`~finetune_async.DecodeError` as
+        :meth:`next_cursor` does, and the transport's errors if the request fails.
         """
         cursor = self.next_cursor()
         if cursor is None or self._fetch is None:
@@ -75,12 +98,21 @@ class Page(Generic[T]):
         return await self._fetch(cursor)
 
     async def iter_pages(self) -> AsyncIterator[Page[T]]:
-        """This page and every later one, each fetched when the previous is consumed."""
+        """This page and every later one, each fetched when the previous is consumed.
+
+        Raises :class:`~finetune_async.DecodeError` when a page's cursor does not move on (see
+        :meth:`next_cursor`) or leads back to a page already walked: the walk would not end.
+        """
         page: Page[T] = self
+        asked = {self._cursor} if self._cursor is not None else set()
         while True:
             yield page
-            if not page.has_next_page():
+            cursor = page.next_cursor()
+            if cursor is None:
                 return
+            if cursor in asked:
+                raise page._stuck(f"has_more is true, but the page ends at {cursor!r}, a page already walked")
+            asked.add(cursor)
             page = await page.next_page()
 
     def __aiter__(self) -> AsyncIterator[T]:

@@ -301,7 +301,9 @@ async def _fetch_new(client: AsyncClient, lister: Lister[T], cursor: _Cursor) ->
         collected.extend(new)
         if met or not page.has_more or not page.data:
             return cursor.accept(collected, met)
-        after = page.data[-1].id
+        # next_cursor() raises DecodeError for a page that ends where it started: a server
+        # that answers the same page forever must not keep this loop asking.
+        after = page.next_cursor()
         limit = PAGE_SIZE
 
 

@@ -27,6 +27,8 @@ def _jwt(exp: float) -> str:
 
 async def test_azure_paths_query_and_api_key_header() -> None:
     async def handler(request: web.Request) -> web.Response:
+        if request.path.endswith("/jobs"):
+            return json_response({"object": "list", "data": [job_json()], "has_more": False})
         return json_response(job_json())
 
     async with scripted_server(handler, prefix="") as server, ft.AsyncClient.azure(

@@ -56,6 +56,7 @@ from .graders import GRADER_TYPES
 __all__ = [
     "DecodeError",
     "converter",
+    "json_kind",
     "set_request_id",
     "structure",
     "structure_list",
@@ -74,14 +75,19 @@ class DecodeError(FineTuneError, ValueError):
     """A JSON payload does not have the shape of the model it should decode to.
 
     ``model`` is the target class, ``errors`` one message per problem, each ending in the JSON
-    path of the offending value (``"required field missing @ $.seed"``).
+    path of the offending value (``"required field missing @ $.seed"``). ``endpoint`` names the
+    request whose answer it was (``"GET /fine_tuning/jobs/ftjob-abc"``), when there was one:
+    an answer that is not JSON, JSON of the wrong kind (a list, ``null``), or a page whose
+    cursor does not move all raise this.
     """
 
-    def __init__(self, model: Any, errors: list[str]) -> None:
+    def __init__(self, model: Any, errors: list[str], *, endpoint: str | None = None) -> None:
         name = getattr(model, "__name__", repr(model))
-        super().__init__(f"cannot decode {name}: " + "; ".join(errors))
+        source = f" from {endpoint}" if endpoint is not None else ""
+        super().__init__(f"cannot decode {name}{source}: " + "; ".join(errors))
         self.model = model
         self.errors = errors
+        self.endpoint = endpoint
 
 
 converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
@@ -553,6 +559,8 @@ def structure_list(items: list[Any], cls: type[T]) -> list[T]:
 
     Raises :class:`DecodeError` naming the index of the first item that does not decode.
     """
+    if not isinstance(items, list):
+        raise DecodeError(cls, [f"expected a list of objects, got {json_kind(items)} @ $"])
     hook = converter.get_structure_hook(cls)
     try:
         return [hook(item, cls) for item in items]
@@ -565,7 +573,24 @@ def structure_list(items: list[Any], cls: type[T]) -> list[T]:
             error = _explain(item, cls, exc)
             error.errors = [m.replace(" @ $", f" @ $[{index}]", 1) for m in error.errors]
             raise DecodeError(cls, error.errors) from exc
-    raise DecodeError(cls, [f"expected a list of objects, got {type(items).__name__} @ $"])
+    raise DecodeError(cls, ["the list does not decode @ $"])  # pragma: no cover - an item failed above
+
+
+def json_kind(value: Any) -> str:
+    """What JSON calls the kind of ``value`` (as ``json.loads`` gives it), for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class Files(Resource):
 
     async def retrieve(self, file_id: str) -> FileObject:
         """The file's :class:`FileObject`. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FileObject, "GET", f"/files/{path_id(file_id)}")
+        return await self._request(FileObject, "GET", f"/files/{path_id(file_id, 'file_id')}")
 
     def list(
         self,
@@ -118,11 +118,11 @@ class Files(Resource):
 
     async def delete(self, file_id: str) -> FileDeleted:
         """Delete a file. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
-        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id)}")
+        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}")
 
     async def content(self, file_id: str) -> bytes:
         """The file's bytes (for example a job's result CSV)."""
-        return (await self._raw("GET", f"/files/{path_id(file_id)}/content")).content
+        return (await self._raw("GET", f"/files/{path_id(file_id, 'file_id')}/content")).content
 
     async def wait_for_processing(
         self, file_id: str, *, poll_interval: float = 1.0, max_wait_seconds: float = 30 * 60

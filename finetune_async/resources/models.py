@@ -16,7 +16,7 @@ class Models(Resource):
 
     async def retrieve(self, model: str) -> Model:
         """One model. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(Model, "GET", f"/models/{path_id(model)}")
+        return await self._request(Model, "GET", f"/models/{path_id(model, 'model')}")
 
     def list(self) -> AsyncPaginator[Model]:
         """Every model (one page: the endpoint does not paginate)."""
@@ -25,4 +25,4 @@ class Models(Resource):
     async def delete(self, model: str) -> ModelDeleted:
         """Delete a fine-tuned model you own. Raises :class:`~finetune_async.PermissionDeniedError`
         or :class:`~finetune_async.NotFoundError`."""
-        return await self._request(ModelDeleted, "DELETE", f"/models/{path_id(model)}")
+        return await self._request(ModelDeleted, "DELETE", f"/models/{path_id(model, 'model')}")

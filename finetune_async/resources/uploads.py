@@ -43,7 +43,7 @@ class Parts(Resource):
         return await self._request(
             UploadPart,
             "POST",
-            f"/uploads/{path_id(upload_id)}/parts",
+            f"/uploads/{path_id(upload_id, 'upload_id')}/parts",
             files=[FilePart(name="data", filename="blob", source=data)],
             idempotent=True,
         )
@@ -81,6 +81,7 @@ class Uploads(Resource):
         client started, the SDK looks for it over the settle window before sending the request
         again (an upload completes once, so a late second completion is refused by the server).
         """
+        path = f"/uploads/{path_id(upload_id, 'upload_id')}/complete"
         body: dict[str, object] = {"part_ids": list(part_ids)}
         if md5 is not None:
             body["md5"] = md5
@@ -97,7 +98,7 @@ class Uploads(Resource):
         upload = await self._request(
             Upload,
             "POST",
-            f"/uploads/{path_id(upload_id)}/complete",
+            path,
             json_body=body,
             idempotent=False,
             reconcile=ledger.reconciler(f"the file of upload {upload_id}", find) if info is not None else None,
@@ -109,7 +110,8 @@ class Uploads(Resource):
 
     async def cancel(self, upload_id: str) -> Upload:
         """Cancel a pending upload; returns it with status ``cancelled``."""
-        upload = await self._request(Upload, "POST", f"/uploads/{path_id(upload_id)}/cancel", idempotent=True)
+        path = f"/uploads/{path_id(upload_id, 'upload_id')}/cancel"
+        upload = await self._request(Upload, "POST", path, idempotent=True)
         self._ledger.upload_ended(upload_id)
         return upload
 

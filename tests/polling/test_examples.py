@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
+import aiohttp
 import pytest
+from aiohttp import web
+from yarl import URL
+
+import finetune_async as ft
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +38,37 @@ def test_wait_many(rate: str) -> None:
 def test_web_service() -> None:
     out = run("examples/web_service.py", "--smoke", "--port", "0", "--job-seconds", "2")
     assert "result: succeeded" in out
+
+
+def _load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", ROOT / "examples" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("tail", ["", "/events", "/result"])
+async def test_web_service_refuses_a_malformed_id_with_its_own_400(client: ft.AsyncClient, tail: str) -> None:
+    web_service = _load_example("web_service")
+    service = web_service.Service()
+    service.client = client
+    service.training_file = "file-unused"
+    runner = web.AppRunner(web_service.build_app(service), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/fine-tunes"
+        async with aiohttp.ClientSession() as http:
+            # Sent as written (encoded=True): the service sees "..", "a/b", " ", "a?b", "a\\b".
+            for raw in ("%2E%2E", ".", "a%2Fb", "%20", "a%3Fb", "a%5Cb", "%252E%252E"):
+                async with http.get(URL(f"{url}/{raw}{tail}", encoded=True)) as resp:
+                    assert resp.status == 400, raw
+                    body = await resp.json()
+                    assert body["error"].startswith("fine_tuning_job_id must be an id such as "), body
+            async with http.get(f"{url}/ftjob-nope{tail}") as resp:
+                assert resp.status == 404
+    finally:
+        await runner.cleanup()

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 __all__ = ["Checkpoints", "Jobs"]
 
 
+def _job(fine_tuning_job_id: str, tail: str = "") -> str:
+    """The path of the job, or of ``tail`` under it."""
+    return f"/fine_tuning/jobs/{path_id(fine_tuning_job_id, 'fine_tuning_job_id')}{tail}"
+
+
 class Checkpoints(Resource):
     """``client.fine_tuning.jobs.checkpoints``."""
 
@@ -36,7 +41,7 @@ class Checkpoints(Resource):
         """The job's checkpoints, newest first: await for a page, ``async for`` for all."""
         return self._paginate(
             FineTuningJobCheckpoint,
-            f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}/checkpoints",
+            _job(fine_tuning_job_id, "/checkpoints"),
             {"limit": limit},
             after=after,
         )
@@ -125,7 +130,7 @@ class Jobs(Resource):
 
     async def retrieve(self, fine_tuning_job_id: str) -> FineTuningJob:
         """The job's current state. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FineTuningJob, "GET", f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}")
+        return await self._request(FineTuningJob, "GET", _job(fine_tuning_job_id))
 
     def list(
         self,
@@ -165,7 +170,7 @@ class Jobs(Resource):
         return await self._request(
             FineTuningJob,
             "POST",
-            f"/fine_tuning/jobs/{path_id(job_id)}/{action}",
+            _job(job_id, f"/{action}"),
             idempotent=False,
             reconcile=self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False),
         )
@@ -177,7 +182,7 @@ class Jobs(Resource):
         stream use :meth:`stream_events`."""
         return self._paginate(
             FineTuningJobEvent,
-            f"/fine_tuning/jobs/{path_id(fine_tuning_job_id)}/events",
+            _job(fine_tuning_job_id, "/events"),
             {"limit": limit},
             after=after,
         )

@@ -26,7 +26,7 @@ class Permissions(Resource):
         After a lost answer the SDK lists the checkpoint's permissions and returns the ones
         for these projects if they exist, instead of granting twice.
         """
-        path = f"/fine_tuning/checkpoints/{path_id(fine_tuned_model_checkpoint)}/permissions"
+        path = _permissions(fine_tuned_model_checkpoint)
         wanted = list(project_ids)
 
         async def find(since: float) -> Page[Permission] | None:
@@ -46,7 +46,7 @@ class Permissions(Resource):
         )
         if isinstance(result, Page):
             return result
-        return self._decode_page(Permission, result)
+        return self._decode_page(Permission, result, f"POST {path}")
 
     async def retrieve(
         self,
@@ -58,16 +58,18 @@ class Permissions(Resource):
         project_id: str | None = None,
     ) -> Page[Permission]:
         """One page of the checkpoint's permissions (``next_page()`` for more)."""
-        path = f"/fine_tuning/checkpoints/{path_id(fine_tuned_model_checkpoint)}/permissions"
+        path = _permissions(fine_tuned_model_checkpoint)
         params = {"limit": limit, "order": order, "project_id": project_id}
         return await self._paginate(Permission, path, params, after=after)
 
     async def delete(self, fine_tuned_model_checkpoint: str, permission_id: str) -> PermissionDeleted:
         """Revoke one permission. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
-        path = (
-            f"/fine_tuning/checkpoints/{path_id(fine_tuned_model_checkpoint)}/permissions/{path_id(permission_id)}"
-        )
+        path = f"{_permissions(fine_tuned_model_checkpoint)}/{path_id(permission_id, 'permission_id')}"
         return await self._request(PermissionDeleted, "DELETE", path)
+
+
+def _permissions(fine_tuned_model_checkpoint: str) -> str:
+    return f"/fine_tuning/checkpoints/{path_id(fine_tuned_model_checkpoint, 'fine_tuned_model_checkpoint')}/permissions"
 
 
 class Checkpoints(Resource):
