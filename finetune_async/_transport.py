@@ -12,6 +12,20 @@ transport hands the doubt to the request's :class:`~finetune_async._ledger.Recon
 looks for the object over a settle window and returns it as soon as it appears; only when the
 window passed with nothing found may the create be sent again. A create with no reconciler is
 never sent again after an ambiguous failure.
+
+Redirect rule (README, "Errors"): aiohttp's own following is off. The transport follows a
+301, 302, 303, 307 or 308 itself, only within the base URL's origin (scheme, host and port),
+at most :data:`MAX_REDIRECTS` hops: a 307/308 re-sends the same method and body, a 301/302/303
+is followed only for GET and HEAD (a create is never turned into a GET). Anything else raises
+:class:`~finetune_async.RedirectError` before a byte goes to the Location, so no credential
+(``Authorization``, ``api-key``, ``OpenAI-Organization``, ``OpenAI-Project``, an Entra token)
+ever reaches another origin.
+
+Size rule: a body is read in chunks, counted after decompression, and reading stops past the
+cap (:data:`DEFAULT_MAX_RESPONSE_BYTES` for JSON answers, :data:`DEFAULT_MAX_FILE_BYTES` for
+file contents, :data:`ERROR_BODY_LIMIT` at most for error answers), so a gzip bomb costs at most
+the cap in memory. No exception raised here keeps an aiohttp exception in its ``__context__``
+(some hold the request's headers): each is raised outside the ``except`` that mapped it.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import anyio
 import attrs
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from yarl import URL
 
 from ._callbacks import call_maybe_async
 from ._ledger import Reconciler
@@ -44,16 +59,42 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     FineTuneError,
+    RedirectError,
+    ResponseTooLargeError,
     status_error,
 )
 
-__all__ = ["FilePart", "RequestInfo", "Response", "RetryPolicy", "Timeout", "Transport", "header_value"]
+__all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "ERROR_BODY_LIMIT",
+    "MAX_REDIRECTS",
+    "FilePart",
+    "RequestInfo",
+    "Response",
+    "RetryPolicy",
+    "Timeout",
+    "Transport",
+    "header_value",
+]
 
 log = logging.getLogger("finetune_async")
 
 T = TypeVar("T")
 
 USER_AGENT = f"finetune-async/{__version__} (Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
+
+#: The cap on a JSON answer's body, after decompression: the largest page the API sends is a
+#: few megabytes, so this only ever stops a hostile or broken answer.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: The cap on ``files.content``, after decompression. The Files API takes files up to 512 MB
+#: and ``files.content`` returns them whole, in memory; past this, raise the cap.
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
+#: The most of an error answer's body that is read (less when the client's cap is lower): an
+#: error's JSON is a few hundred bytes, and a 500 with a huge body must not cost its size.
+ERROR_BODY_LIMIT = 1024 * 1024
+#: Same-origin redirects followed for one request before giving up.
+MAX_REDIRECTS = 5
 
 
 @attrs.frozen(kw_only=True)
@@ -254,6 +295,7 @@ class _Call(Generic[T]):
     info: RequestInfo | None
     idempotent: bool
     reconcile: Reconciler[T] | None
+    file_content: bool
     attempt: int = 1
     started: float
     refreshed_auth: bool = False
@@ -274,8 +316,18 @@ class Transport:
         connection_limit: int = 512,
         request_hooks: Iterable[RequestHook] = (),
         response_hooks: Iterable[ResponseHook] = (),
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
+        for name, cap in (("max_response_bytes", max_response_bytes), ("max_file_bytes", max_file_bytes)):
+            if cap is not None and cap <= 0:
+                raise ValueError(f"{name} must be a positive number of bytes, or None for no cap")
         self.base_url = base_url.rstrip("/")
+        # Redirects are followed only to this origin (scheme, host, port): see _redirect_target.
+        self._origin = _origin_of(URL(self.base_url))
+        #: Caps on an answer's decompressed body: JSON answers, and ``files.content``.
+        self.max_response_bytes = max_response_bytes
+        self.max_file_bytes = max_file_bytes
         self._auth = auth
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         self._headers.update(default_headers or {})
@@ -359,14 +411,19 @@ class Transport:
         idempotent: bool | None = None,
         reconcile: Reconciler[T] | None = None,
         max_retries: int | None = None,
+        file_content: bool = False,
     ) -> Response | T:
         """Send one request, retrying per the policy; return the 2xx :class:`Response`.
 
         When ``reconcile`` is given and a try fails ambiguously (sent, no answer), returns the
         object its settle found instead of sending again; see the module docstring.
+        ``file_content`` says the answer is a file's bytes, capped by ``max_file_bytes``
+        instead of ``max_response_bytes``.
 
-        Raises :class:`APIStatusError` subclasses for non-2xx answers and
-        :class:`APIConnectionError` / :class:`APITimeoutError` when no answer came.
+        Raises :class:`APIStatusError` subclasses for non-2xx answers (a
+        :class:`~finetune_async.RedirectError` for a redirect not followed),
+        :class:`APIConnectionError` / :class:`APITimeoutError` when no answer came, and
+        :class:`~finetune_async.ResponseTooLargeError` for a 2xx body past its cap.
         """
         query = self._query_params(params) if params or self._query else _NO_QUERY
         info = (
@@ -388,7 +445,7 @@ class Transport:
         # The first try is a plain call: most requests succeed at once, and that path should
         # cost no more than the request itself. Everything else is in _recover.
         try:
-            response = await self._send(method, path, query, json_body, form, files, starts, info, 1)
+            response = await self._send(method, path, query, json_body, form, files, starts, info, 1, file_content)
         except (APIStatusError, APIConnectionError) as exc:
             error = exc
         else:
@@ -406,6 +463,7 @@ class Transport:
             info=info,
             idempotent=method in _IDEMPOTENT_METHODS if idempotent is None else idempotent,
             reconcile=reconcile,
+            file_content=file_content,
             started=started,
         )
         return await self._recover(call, error, self.retry.max_retries if max_retries is None else max_retries)
@@ -415,11 +473,14 @@ class Transport:
         try:
             return await self._finish_attempt(call, error)
         except _Ambiguous as amb:
-            raise amb.error from None
+            # Raised below, outside the handler, so the internal _Ambiguous is not its context.
+            ambiguous: APIConnectionError | None = amb.error
         except (APIStatusError, APIConnectionError) as exc:
             if retries <= 0 or not is_transient(exc):
                 raise
-            first_error = exc
+            first_error, ambiguous = exc, None
+        if ambiguous is not None:
+            raise ambiguous
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
@@ -444,7 +505,8 @@ class Transport:
         try:
             return await retrying(self._retry_once, call)
         except _Ambiguous as amb:
-            raise amb.error from None
+            ambiguous = amb.error
+        raise ambiguous
 
     async def _retry_once(self, call: _Call[T]) -> Response | T:
         """One more try of the request."""
@@ -515,7 +577,9 @@ class Transport:
 
     def _send_call(self, call: _Call[Any]) -> Awaitable[Response]:
         c = call
-        return self._send(c.method, c.path, c.query, c.json_body, c.form, c.files, c.starts, c.info, c.attempt)
+        return self._send(
+            c.method, c.path, c.query, c.json_body, c.form, c.files, c.starts, c.info, c.attempt, c.file_content
+        )
 
     async def _send(
         self,
@@ -528,8 +592,10 @@ class Transport:
         starts: Mapping[int, int | None],
         info: RequestInfo | None,
         attempt: int,
+        file_content: bool,
     ) -> Response:
         session = self._get_session()
+        limit = self.max_file_bytes if file_content else self.max_response_bytes
         url = self.base_url + path
         # A static key lives in the session's default headers; only tokens are per request.
         headers: Mapping[str, str] | None = await self._auth.headers() if self._auth.dynamic else None
@@ -541,61 +607,164 @@ class Transport:
             headers = {**headers, "Content-Type": "application/json"} if headers else _JSON_HEADERS
         if self.request_hooks and info is not None:
             await _run_hooks(self.request_hooks, attrs.evolve(info, attempt=attempt))
-        sent = False
-        try:
-            async with session.request(
-                method,
-                url,
-                params=query or None,
-                headers=headers,
-                data=data,
-                # Per request, so a with_settings() view's deadlines apply on the shared session.
-                timeout=self._aiohttp_timeout,
-                proxy=self._owner._proxy if self._owner is not None else self._proxy,
-            ) as resp:
-                sent = True
-                body = await resp.read()
-                status = resp.status
-                resp_headers = resp.headers
-        except aiohttp.ClientConnectorError as exc:
-            # The TCP/TLS connection was never made: the server cannot have acted.
-            raise APIConnectionError(
-                f"Could not connect to {_origin(url)}: {exc.os_error or exc}",
-                method=method,
-                url=url,
-                maybe_sent=False,
-            ) from None
-        except aiohttp.ConnectionTimeoutError:
-            raise APITimeoutError(
-                f"Timed out connecting to {_origin(url)}", method=method, url=url, maybe_sent=False
-            ) from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise APITimeoutError(
-                f"{method} {_path_of(url)} timed out waiting for the answer", method=method, url=url, maybe_sent=True
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                f"{method} {_path_of(url)}: the connection failed{' after the request was sent' if sent else ''}: "
-                f"{type(exc).__name__}: {exc}",
-                method=method,
-                url=url,
-                maybe_sent=True,
-            ) from None
+        proxy = self._owner._proxy if self._owner is not None else self._proxy
+        target: str | URL = url
+        params: Mapping[str, str] | None = query or None
+        visited: list[str] = []
+        while True:
+            sent = False
+            failure: APIConnectionError | None = None
+            body: bytes | None = None
+            try:
+                async with session.request(
+                    method,
+                    target,
+                    params=params,
+                    headers=headers,
+                    data=data,
+                    # Per request, so a with_settings() view's deadlines apply on the shared session.
+                    timeout=self._aiohttp_timeout,
+                    proxy=proxy,
+                    # aiohttp would carry api-key and the session's headers to any origin: we follow
+                    # redirects ourselves (_redirect_target).
+                    allow_redirects=False,
+                ) as resp:
+                    sent = True
+                    status = resp.status
+                    resp_headers = resp.headers
+                    if status in _REDIRECT_STATUSES:
+                        here = resp.url
+                    else:
+                        # Error bodies are read only so far: the status is what matters.
+                        cap = limit if status < 300 else _error_cap(limit)
+                        body = await _read_capped(resp, cap)
+            # Each failure is raised below, outside its handler: aiohttp's exception (some hold the
+            # request's headers, so its credentials) must not be reachable as our __context__.
+            except aiohttp.ClientConnectorError as exc:
+                # The TCP/TLS connection was never made: the server cannot have acted.
+                failure = APIConnectionError(
+                    f"Could not connect to {_origin(url)}: {exc.os_error or exc}",
+                    method=method,
+                    url=url,
+                    maybe_sent=False,
+                )
+            except aiohttp.ConnectionTimeoutError:
+                failure = APITimeoutError(
+                    f"Timed out connecting to {_origin(url)}", method=method, url=url, maybe_sent=False
+                )
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                failure = APITimeoutError(
+                    f"{method} {_path_of(url)} timed out waiting for the answer",
+                    method=method,
+                    url=url,
+                    maybe_sent=True,
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                failure = APIConnectionError(
+                    f"{method} {_path_of(url)}: the connection failed"
+                    f"{' after the request was sent' if sent else ''}: {type(exc).__name__}: {exc}",
+                    method=method,
+                    url=url,
+                    maybe_sent=True,
+                )
+            if failure is not None:
+                raise failure
+            if status not in _REDIRECT_STATUSES:
+                break
+            target = self._redirect_target(method, url, here, status, resp_headers, files, visited)
+            # The Location carries its own query; a replayed body is built afresh (a path reopened).
+            params = None
+            if files or form is not None:
+                data = _build_form(form or {}, files, starts)
         request_id = resp_headers.get("x-request-id")
         if self.response_hooks and info is not None:
             await _run_hooks(self.response_hooks, info, status, request_id)
-        if 200 <= status < 300:
-            log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
-            return Response(status, resp_headers, body, request_id)
         log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
+        if 200 <= status < 300:
+            if body is None:
+                assert limit is not None
+                setting = "max_file_bytes" if file_content else "max_response_bytes"
+                raise ResponseTooLargeError(
+                    f"{method} {_path_of(url)}: the answer passed the {limit:,}-byte cap, counted after "
+                    f"decompression, and was not read further (AsyncClient({setting}=...) sets it)",
+                    limit=limit,
+                    method=method,
+                    url=url,
+                )
+            return Response(status, resp_headers, body, request_id)
         raise status_error(
             status,
-            _decode_error_body(body),
+            _decode_error_body(body)
+            if body is not None
+            else f"HTTP {status}; the error body passed the {_error_cap(limit):,}-byte cap and was not read",
             request_id=request_id,
             headers=dict(resp_headers),
             method=method,
             url=url,
         )
+
+    def _redirect_target(
+        self,
+        method: str,
+        url: str,
+        here: URL,
+        status: int,
+        headers: Mapping[str, str],
+        files: Sequence[FilePart],
+        visited: list[str],
+    ) -> URL:
+        """The URL a redirect answer may be followed to, or :class:`RedirectError`.
+
+        ``here`` is the URL that answered, ``visited`` every URL asked so far for this request
+        (grown here). Only the scheme, host and port of the Location are compared with the base
+        URL's: a redirect to another origin is never followed, whatever its path.
+        """
+        visited.append(str(here))
+        raw = headers.get("Location")
+        target: URL | None = None
+        if raw:
+            try:
+                target = here.join(URL(raw))
+            except (ValueError, TypeError):
+                target = None
+        shown = _shown_location(target)
+
+        def refuse(reason: str) -> RedirectError:
+            where = f" to {shown}" if shown is not None else ""
+            return RedirectError(
+                f"{method} {_path_of(url)}: answered {status}{where}, not followed: {reason}",
+                status_code=status,
+                location=shown,
+                request_id=headers.get("x-request-id"),
+                method=method,
+                url=url,
+            )
+
+        if not raw:
+            raise refuse("the redirect has no Location")
+        if target is None or target.scheme not in ("http", "https") or not target.host:
+            raise refuse("its Location is not a usable http(s) URL")
+        if target.user is not None or target.password is not None:
+            raise refuse("its Location carries credentials")
+        if _origin_of(target) != self._origin:
+            raise refuse(
+                f"it points to another origin, and the credentials stay with {self._origin[0]}://"
+                f"{self._origin[1]}:{self._origin[2]}"
+            )
+        if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+            # Clients traditionally follow these with a GET: for a create that would return
+            # some other answer as the created object. Only 307 and 308 keep the method.
+            raise refuse(f"a {status} would turn this {method} into a GET; only 307 and 308 are followed for it")
+        if files and not all(_replayable(f.source) for f in files):
+            raise refuse(
+                "the body streams from a file object, which cannot be sent again "
+                "(pass a path or bytes to let a 307/308 be followed)"
+            )
+        if str(target) in visited:
+            raise refuse("a redirect loop")
+        if len(visited) > MAX_REDIRECTS:
+            raise refuse(f"too many redirects (more than {MAX_REDIRECTS})")
+        return target
 
 
 def _env_proxy(base_url: str) -> str | None:
@@ -614,6 +783,56 @@ _NO_STARTS: Mapping[int, int | None] = {}
 _NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
 _JSON_HEADERS: Mapping[str, str] = types.MappingProxyType({"Content-Type": "application/json"})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "PUT"})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | None:
+    """The body of ``resp``, or None once it passes ``limit`` bytes (after decompression).
+
+    An uncompressed body with a Content-Length is bounded by it (the parser reads no further),
+    so it is checked up front and read in one call: the common small answer pays nothing more.
+    Anything else is read in chunks and counted, so a gzip bomb stops at the cap.
+    """
+    if limit is None:
+        return await resp.read()
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read() if length <= limit else None
+    chunks: list[bytes] = []
+    size = 0
+    stream = resp.content
+    while chunk := await stream.readany():
+        size += len(chunk)
+        if size > limit:
+            # Leaving the response unread closes its connection: nothing more is downloaded.
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_cap(limit: int | None) -> int:
+    return ERROR_BODY_LIMIT if limit is None else min(limit, ERROR_BODY_LIMIT)
+
+
+
+def _origin_of(url: URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``; the port is the scheme's default when not given."""
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _shown_location(target: URL | None) -> str | None:
+    """A Location fit for an error message: no userinfo, query or fragment, and not too long."""
+    if target is None or not target.is_absolute():
+        return None
+    shown = str(target.with_user(None).with_query(None).with_fragment(None))
+    return shown if len(shown) <= 300 else shown[:300] + "..."
+
+
+def _replayable(source: object) -> bool:
+    """Whether an upload body can be sent again for a redirect: bytes and paths (reopened)
+    can, and so can a factory (a fresh iterator each time); a file object may not rewind."""
+    return isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)) or callable(source)
+
 
 
 def _path_of(url: str) -> str:

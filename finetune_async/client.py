@@ -12,6 +12,8 @@ import attrs
 from ._ledger import CreateLedger, SettleWindow
 from ._retry import RetryPolicy
 from ._transport import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
     ApiKeyAuth,
     Auth,
     RequestHook,
@@ -47,6 +49,12 @@ class AsyncClient:
     leaves jobs without the ``ft_create`` metadata marker that recognises them exactly (see
     :attr:`ledger` and the README's "Retries and duplicate creates").
 
+    ``max_response_bytes`` caps every answer's body, counted after decompression (default
+    64 MiB), and ``max_file_bytes`` the bytes ``files.content`` returns (default 1 GiB); past
+    its cap an answer raises :class:`~finetune_async.ResponseTooLargeError` (``None``: no cap).
+    Redirects are followed only within the base URL's origin, never to another one: see
+    :class:`~finetune_async.RedirectError`.
+
     Defaults come from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and
     ``OPENAI_PROJECT_ID``. Raises :class:`~finetune_async.FineTuneError` at construction
     when no API key is given or found.
@@ -74,6 +82,8 @@ class AsyncClient:
         max_poll_requests_per_second: float | None = 20.0,
         settle_window: SettleWindow | float | None = None,
         mark_creates: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
         _auth: Auth | None = None,
     ) -> None:
         if _auth is None:
@@ -105,6 +115,8 @@ class AsyncClient:
             connection_limit=connection_limit,
             request_hooks=request_hooks,
             response_hooks=response_hooks,
+            max_response_bytes=max_response_bytes,
+            max_file_bytes=max_file_bytes,
         )
         if settle_window is None and os.environ.get("FINETUNE_ASYNC_SETTLE_SECONDS"):
             settle_window = SettleWindow(minimum=float(os.environ["FINETUNE_ASYNC_SETTLE_SECONDS"]))
@@ -138,6 +150,8 @@ class AsyncClient:
         max_poll_requests_per_second: float | None = 20.0,
         settle_window: SettleWindow | float | None = None,
         mark_creates: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     ) -> AsyncClient:
         """A client for Azure OpenAI, which serves the same fine-tuning API.
 
@@ -147,7 +161,8 @@ class AsyncClient:
         (``AZURE_OPENAI_API_KEY``, sent as the ``api-key`` header) or with
         ``azure_ad_token_provider``, an async callable returning a Microsoft Entra ID token
         (a string, or an object with ``token`` and ``expires_on``), fetched again when it
-        expires. Raises :class:`~finetune_async.FineTuneError` when something is missing.
+        expires. ``max_response_bytes`` and ``max_file_bytes`` are as for the constructor.
+        Raises :class:`~finetune_async.FineTuneError` when something is missing.
         """
         endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         api_version = api_version or os.environ.get("OPENAI_API_VERSION")
@@ -178,6 +193,8 @@ class AsyncClient:
             max_poll_requests_per_second=max_poll_requests_per_second,
             settle_window=settle_window,
             mark_creates=mark_creates,
+            max_response_bytes=max_response_bytes,
+            max_file_bytes=max_file_bytes,
             _auth=auth,
         )
 

@@ -33,6 +33,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "TrainingNotAvailableError",
     "UnprocessableEntityError",
     "status_error",
@@ -129,6 +131,51 @@ class APIStatusError(APIError):
         if self.request_id:
             parts.append(f"(request id: {self.request_id})")
         return " ".join(parts)
+
+
+class RedirectError(APIStatusError):
+    """The API answered a redirect (301, 302, 303, 307 or 308) that the SDK does not follow.
+
+    The transport follows a redirect itself, and only within the base URL's origin (same scheme,
+    host and port), at most five hops: a 307 or 308 is sent again with the same method and body,
+    a 301, 302 or 303 only when the request was a GET or HEAD (a create is never turned into a
+    GET). Everything else raises this error, before anything is sent to the Location: a redirect
+    to another origin (where the credentials must not go), a 301/302/303 of any other method, a
+    307/308 of an upload whose body cannot be sent again (a file object; paths and bytes can),
+    a loop, a sixth hop, or a Location that is missing, malformed or carries credentials.
+
+    ``status_code`` is the 3xx status and ``location`` the URL it pointed to, without userinfo,
+    query or fragment (``None`` when missing or unusable). Never retried: a redirect is an answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        location: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        # No response headers are kept: the raw Location may carry what ``location`` strips.
+        super().__init__(message, status_code=status_code, request_id=request_id, method=method, url=url)
+        self.location = location
+
+
+class ResponseTooLargeError(APIError):
+    """An answer's body, once decompressed, passed the client's size cap; reading stopped there.
+
+    Caps (per client, ``None`` for none): ``AsyncClient(max_response_bytes=...)`` for every JSON
+    answer (64 MiB by default) and ``max_file_bytes=...`` for ``files.content`` (1 GiB by default).
+    ``limit`` is the cap that was passed and ``method``/``url`` name the request. An error answer
+    (4xx, 5xx) with an oversized body raises its status error instead, without the body.
+    Not retried: the same request would get the same answer.
+    """
+
+    def __init__(self, message: str, *, limit: int, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message, method=method, url=url)
+        self.limit = limit
 
 
 class BadRequestError(APIStatusError):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any, Literal
 
 from .._ledger import file_matches
-from .._transport import FilePart
+from .._transport import FilePart, Response
 from ..models import FileDeleted, FileExpirationAfter, FileObject
 from ..models._converter import to_json_param
 from ..pagination import AsyncPaginator
@@ -121,8 +121,16 @@ class Files(Resource):
         return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}")
 
     async def content(self, file_id: str) -> bytes:
-        """The file's bytes (for example a job's result CSV)."""
-        return (await self._raw("GET", f"/files/{path_id(file_id, 'file_id')}/content")).content
+        """The file's bytes (for example a job's result CSV), read whole into memory.
+
+        Raises :class:`~finetune_async.NotFoundError`, and
+        :class:`~finetune_async.ResponseTooLargeError` past the client's ``max_file_bytes``
+        (1 GiB by default, counted after decompression).
+        """
+        path = f"/files/{path_id(file_id, 'file_id')}/content"
+        result = await self._transport.request("GET", path, file_content=True)
+        assert isinstance(result, Response)
+        return result.content
 
     async def wait_for_processing(
         self, file_id: str, *, poll_interval: float = 1.0, max_wait_seconds: float = 30 * 60
