@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ..models._converter import json_kind
+
 __all__ = ["compact_dumps", "decode", "is_json_text", "scan", "type_name"]
 
 
@@ -68,16 +70,5 @@ def compact_dumps(value: object) -> str:
 
 def type_name(value: object) -> str:
     """The JSON name of a parsed value's type, for messages: null, boolean, number, ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    # One table of JSON kinds, the converter's; here without the article.
+    return json_kind(value).removeprefix("an ").removeprefix("a ")
