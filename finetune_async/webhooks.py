@@ -26,11 +26,13 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from ._callbacks import call_maybe_async
@@ -67,14 +69,29 @@ class InvalidWebhookSignatureError(FineTuneError, ValueError):
     signature matches the secret: do not trust its body."""
 
 
+# Standard Webhooks send whole Unix seconds; twelve digits reach the year 33658. Anything else
+# (a sign, an exponent, other scripts' digits, which int() would accept) is not a timestamp.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
 def _secret_key(secret: str) -> bytes:
+    """The HMAC key of ``secret``; ValueError (never quoting the secret) when it cannot be one."""
+    if not isinstance(secret, str):
+        raise TypeError("the webhook secret must be a str")
+    if secret != secret.strip():
+        # A trailing newline from a secrets file is the usual way to end up here.
+        raise ValueError("the webhook secret has leading or trailing whitespace")
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_") :], validate=True)
+            key = base64.b64decode(secret[len("whsec_") :], validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("the webhook secret after 'whsec_' is not valid base64") from None
-    return secret.encode()
-
+    else:
+        key = secret.encode()
+    if not key:
+        # An empty key makes every signature computable by anyone.
+        raise ValueError("the webhook secret is empty")
+    return key
 
 
 def _signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
@@ -95,7 +112,8 @@ def verify_webhook_signature(
     ``headers`` is any mapping of the request's headers (names in any case). Returns None when
     one of the ``v1`` signatures matches and the timestamp is within ``tolerance`` seconds of
     ``now`` (default: the current time). Raises :class:`InvalidWebhookSignatureError`
-    otherwise, and :class:`ValueError` for a ``whsec_`` secret that is not base64.
+    otherwise, and :class:`ValueError` for a secret that is empty, padded with whitespace, or a
+    ``whsec_`` secret that is not base64 (the message never quotes the secret).
     """
     key = _secret_key(secret)
     body = payload.encode() if isinstance(payload, str) else bytes(payload)
@@ -104,16 +122,16 @@ def verify_webhook_signature(
     signatures = header_value(headers, "webhook-signature")
     if not msg_id or not timestamp or not signatures:
         raise InvalidWebhookSignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
-    try:
-        sent_at = int(timestamp.strip())
-    except ValueError:
-        raise InvalidWebhookSignatureError("webhook-timestamp is not an integer") from None
+    stamp = timestamp.strip()
+    if not _TIMESTAMP.fullmatch(stamp):
+        raise InvalidWebhookSignatureError("webhook-timestamp is not an integer number of seconds")
+    sent_at = int(stamp)
     current = time.time() if now is None else now
     if current - sent_at > tolerance:
         raise InvalidWebhookSignatureError("webhook timestamp is too old")
     if sent_at - current > tolerance:
         raise InvalidWebhookSignatureError("webhook timestamp is too new")
-    expected = _signature(key, msg_id, timestamp.strip(), body)
+    expected = _signature(key, msg_id, stamp, body)
     matched = False
     for part in signatures.split():
         version, _, signature = part.partition(",")
@@ -149,7 +167,7 @@ def parse_webhook_event(payload: bytes | str) -> FineTuningWebhookEvent | None:
     """
     try:
         obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to be an event
         raise ValueError("the webhook body is not JSON") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise ValueError("the webhook body is not an event object")
@@ -196,8 +214,9 @@ class WebhookHub:
     or ``await hub.receive(body, headers)`` from any web framework. Each job-end event makes
     the client fetch that job before anything else, so :func:`~finetune_async.wait_for_job`,
     :func:`~finetune_async.wait_for_jobs` and the event streams return within one request.
-    ``on_event`` (plain or async) also sees every fine-tuning event, once, even when OpenAI
-    delivers it again.
+    ``on_event`` (plain or async) also sees every fine-tuning event, once it returned, even when
+    OpenAI delivers it again; when it raises, the webhook is answered 500 and the redelivery
+    calls it again (at-least-once, like OpenAI's own delivery).
     """
 
     #: How many recent webhook ids are remembered to drop redeliveries.
@@ -212,6 +231,7 @@ class WebhookHub:
         self.on_event = on_event
         self._watches: list[WatchState] = []
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._handling: dict[str, anyio.Event] = {}
 
     def __repr__(self) -> str:
         return f"WebhookHub(clients={len(self._watches)}, secret=<redacted>)"
@@ -239,20 +259,35 @@ class WebhookHub:
         """Verify and handle one webhook request; the event, or None for other event types.
 
         Raises :class:`InvalidWebhookSignatureError` (answer 400: it was not OpenAI) and
-        :class:`ValueError` for a signed body that is not an event; whatever ``on_event`` raises.
+        :class:`ValueError` for a signed body that is not an event; whatever ``on_event`` raises
+        (answer 5xx: the delivery is not counted as handled, so OpenAI's retry calls
+        ``on_event`` again). A redelivery of a handled webhook returns its event without calling
+        ``on_event``; one that arrives while the first is still being handled waits for it.
         """
         event = unwrap_webhook(payload, headers, secret=self._secret, tolerance=self.tolerance)
         if event is None:
             return None
         msg_id = header_value(headers, "webhook-id") or event.id
+        while (busy := self._handling.get(msg_id)) is not None:
+            # The same delivery is being handled right now: its outcome decides whether this
+            # one still has work to do, so wait for it rather than run on_event twice at once.
+            await busy.wait()
         if msg_id in self._seen:
-            return event  # a redelivery: already handled
-        self._seen[msg_id] = None
-        if len(self._seen) > self.REMEMBER:
-            self._seen.popitem(last=False)
-        self.dispatch(event)
-        if self.on_event is not None:
-            await call_maybe_async(self.on_event, event)
+            return event  # a redelivery of one already handled
+        done = anyio.Event()
+        self._handling[msg_id] = done
+        try:
+            self.dispatch(event)
+            if self.on_event is not None:
+                await call_maybe_async(self.on_event, event)
+            # Only now is it handled: if on_event raised (or we were cancelled), the sender's
+            # retry must reach on_event again.
+            self._seen[msg_id] = None
+            if len(self._seen) > self.REMEMBER:
+                self._seen.popitem(last=False)
+        finally:
+            del self._handling[msg_id]
+            done.set()
         return event
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -276,3 +276,155 @@ async def test_jobs_ending_together_are_read_a_page_at_a_time() -> None:
             assert_idle(client)
     finally:
         await runner.cleanup()
+
+
+# -- a hostile or unlucky world -------------------------------------------------------------------
+
+
+async def test_a_delivery_counts_only_once_on_event_returned() -> None:
+    """``on_event`` raising answers 500; OpenAI's redelivery calls it again, and only a
+    delivery it returned from counts as handled."""
+    import aiohttp
+
+    calls: list[str] = []
+
+    def flaky(event: ft.FineTuningWebhookEvent) -> None:
+        calls.append(event.job_id)
+        if len(calls) == 1:
+            raise RuntimeError("the database was away")
+
+    hub = ft.WebhookHub(SECRET, on_event=flaky)
+    runner, url = await serve_hub(hub)
+    try:
+        now = int(time.time())
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, data=BODY, headers=headers(ts=now)) as resp:
+                assert resp.status == 500
+            async with http.post(url, data=BODY, headers=headers(ts=now)) as resp:
+                assert resp.status == 200
+            async with http.post(url, data=BODY, headers=headers(ts=now)) as resp:
+                assert resp.status == 200
+        assert calls == ["ftjob-1", "ftjob-1"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_redelivery_while_the_first_is_handled_waits_for_it() -> None:
+    started = anyio.Event()
+    release = anyio.Event()
+    calls: list[str] = []
+
+    async def slow(event: ft.FineTuningWebhookEvent) -> None:
+        calls.append(event.job_id)
+        started.set()
+        await release.wait()
+
+    hub = ft.WebhookHub(SECRET, on_event=slow)
+    now = int(time.time())
+    outcomes: list[ft.FineTuningWebhookEvent | None] = []
+
+    async def deliver() -> None:
+        outcomes.append(await hub.receive(BODY, headers(ts=now)))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(deliver)
+            await started.wait()
+            tg.start_soon(deliver)
+            await anyio.sleep(0.05)
+            assert len(outcomes) == 0  # the second one waits for the first
+            release.set()
+    assert calls == ["ftjob-1"]
+    assert [e.job_id for e in outcomes if e is not None] == ["ftjob-1", "ftjob-1"]
+
+
+async def test_a_redelivery_after_a_failure_in_flight_runs_on_event_itself() -> None:
+    started = anyio.Event()
+    release = anyio.Event()
+    calls: list[int] = []
+
+    async def fails_first(event: ft.FineTuningWebhookEvent) -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            started.set()
+            await release.wait()
+            raise RuntimeError("boom")
+
+    hub = ft.WebhookHub(SECRET, on_event=fails_first)
+    now = int(time.time())
+    errors: list[BaseException] = []
+
+    async def first() -> None:
+        try:
+            await hub.receive(BODY, headers(ts=now))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await started.wait()
+            tg.start_soon(hub.receive, BODY, headers(ts=now))
+            await anyio.sleep(0.05)
+            release.set()
+    assert calls == [0, 1] and len(errors) == 1
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["1" + "0" * 400, "9" * 5000, "-" + "9" * 400, "1e9", "+1700000000", "１７００００００００", "١٧٠٠٠٠٠٠٠٠", "0x10", ""],
+)
+def test_bad_timestamps_are_refused_as_bad_signatures(stamp: str) -> None:
+    hdrs = {**headers(), "webhook-timestamp": stamp}
+    with pytest.raises(ft.InvalidWebhookSignatureError):
+        verify(BODY, hdrs)
+    with pytest.raises(ft.InvalidWebhookSignatureError):  # against the real (float) clock
+        ft.verify_webhook_signature(BODY, hdrs, secret=SECRET)
+
+
+async def test_bad_timestamps_answer_400_over_http(
+    hub_server: tuple[ft.WebhookHub, str, list[ft.FineTuningWebhookEvent]],
+) -> None:
+    import aiohttp
+
+    _, url, received = hub_server
+    async with aiohttp.ClientSession() as http:
+        for stamp in ("1" + "0" * 400, "9" * 5000, "-" + "9" * 400):
+            hdrs = {**headers(), "webhook-timestamp": stamp}
+            async with http.post(url, data=BODY, headers=hdrs) as resp:
+                assert resp.status == 400, stamp
+                assert "timestamp" in await resp.text()
+    assert received == []
+
+
+async def test_a_signed_body_nested_too_deeply_answers_400(
+    hub_server: tuple[ft.WebhookHub, str, list[ft.FineTuningWebhookEvent]],
+) -> None:
+    import aiohttp
+
+    _, url, _ = hub_server
+    body = b"[" * 200_000 + b"]" * 200_000
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=body, headers=headers(body, ts=int(time.time()))) as resp:
+            assert resp.status == 400
+    with pytest.raises(ValueError, match="not JSON"):
+        ft.parse_webhook_event(body)
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "whsec_", "whsec_ ", "whsec_not base64!", "whsec_" + "A" * 3, "\n"])
+def test_empty_or_malformed_secrets_are_refused_at_construction(secret: str) -> None:
+    with pytest.raises(ValueError, match="webhook secret") as info:
+        ft.WebhookHub(secret)
+    assert secret.strip() == "" or secret not in str(info.value)
+    with pytest.raises(ValueError, match="webhook secret"):
+        ft.verify_webhook_signature(BODY, headers(), secret=secret, now=NOW)
+
+
+@given(ts=st.text(max_size=30) | st.integers().map(str) | st.integers(min_value=10**18).map(str))
+def test_property_any_timestamp_header_verifies_or_is_refused(ts: str) -> None:
+    hdrs = {**headers(), "webhook-timestamp": ts}
+    try:
+        verify(BODY, hdrs)
+    except ft.InvalidWebhookSignatureError:
+        return
+    assert ts == str(NOW)
