@@ -33,6 +33,7 @@ from ._metrics import PLOT_HINT, have_matplotlib, load_metrics, write_plot
 from ._output import (
     describe_error,
     err_console,
+    escape_controls,
     fmt_clock,
     fmt_time,
     one_line,
@@ -717,4 +718,5 @@ def run(argv: list[str] | None = None) -> int:
 def _error_line(exc: BaseException) -> None:
     settings = _current[-1] if _current else Settings(None, None)
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")
-    click.echo(one_line(redact(describe_error(exc, base_url=base_url), settings.secrets())), err=True)
+    # The message is the server's words: shown with its control characters escaped.
+    click.echo(escape_controls(one_line(redact(describe_error(exc, base_url=base_url), settings.secrets()))), err=True)

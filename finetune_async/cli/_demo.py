@@ -25,7 +25,7 @@ from finetune_async.datasets import DatasetReport, validate_dataset
 from ._actions import checkpoints_table, print_metrics, print_report, upload_files, watch_job
 from ._display import JobView
 from ._metrics import load_metrics
-from ._output import fmt_duration, out_console, print_json
+from ._output import err_console, fmt_duration, out_console, print_json
 
 if TYPE_CHECKING:
     from ._app import Settings
@@ -88,7 +88,7 @@ def _confirm(settings: Settings, report: DatasetReport, model: str, *, yes: bool
     """Say what the job would spend and ask; False when the answer is no."""
     s = report.stats
     target = settings.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-    err = Console(stderr=True, highlight=False)
+    err = err_console()
     err.print()
     err.print(
         Text.assemble(

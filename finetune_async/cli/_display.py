@@ -111,7 +111,7 @@ class JobView:
         if self.live:
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓[/]"),
-                TextColumn("{task.fields[status]}", style="bold"),
+                TextColumn("{task.fields[status]}", style="bold", markup=False),
                 BarColumn(bar_width=28),
                 _StepsColumn(),
                 _LossColumn(),
@@ -222,7 +222,7 @@ class UploadProgress:
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
         self.enabled = console.is_terminal and not quiet
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=28),
             DownloadColumn(),
             TransferSpeedColumn(),

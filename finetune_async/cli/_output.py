@@ -5,17 +5,21 @@ from __future__ import annotations
 import http
 import json
 import os
+import re
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 
 import finetune_async as ft
 
 __all__ = [
     "describe_error",
     "err_console",
+    "escape_controls",
     "fmt_duration",
     "fmt_size",
     "fmt_time",
@@ -25,13 +29,50 @@ __all__ = [
 ]
 
 
+# What a terminal acts on instead of showing: C0 controls but tab and newline, DEL, C1 controls
+# (U+009B is an 8-bit CSI), and the bidirectional overrides and isolates that make text display
+# in another order than it reads ("Trojan source").
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character a terminal would act on shown as ``\\xNN`` (or
+    ``\\uNNNN``); tabs, newlines and all printable text unchanged."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+class _TextConsole(Console):
+    """A console that shows strings as they are: never read as markup or emoji codes, and with
+    control characters escaped in everything it renders (tables, live displays, progress bars).
+
+    API data and user data (metadata, file names, error messages) reach the terminal through
+    many renderables; escaping the rendered segments is the one place that sees them all.
+    Cursor movements and colours are control *segments*, which pass untouched.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _CONTROLS.search(segment.text):
+                yield Segment(escape_controls(segment.text), segment.style)
+            else:
+                yield segment
+
+
 def _console(*, stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     is_tty = stream.isatty()
     # Not a terminal (a pipe, a file, a test): no colours or cursor movement, and lines long
     # enough that ids in tables and event messages are never folded.
     width = None if is_tty or os.environ.get("COLUMNS") else 200
-    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=False)
+    return _TextConsole(stderr=stderr, width=width, soft_wrap=False)
 
 
 def out_console() -> Console:
@@ -44,15 +85,26 @@ def err_console() -> Console:
     return _console(stderr=True)
 
 
+# JSON escapes C0 controls itself; these it would write raw with ensure_ascii=False.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_text(data: Any, indent: int | None) -> str:
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    # Outside strings JSON has only ASCII punctuation, so every match is inside a string, where
+    # a \uNNNN escape stands for the same character: the value read back is unchanged.
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Write ``data`` as indented JSON on stdout (no raw control characters)."""
+    sys.stdout.write(_json_text(data, 2) + "\n")
     sys.stdout.flush()
 
 
 def print_json_line(data: Any) -> None:
     """Write ``data`` as one line of JSON on stdout (for streams: one object per line)."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.write(_json_text(data, None) + "\n")
     sys.stdout.flush()
 
 
