@@ -37,6 +37,7 @@ from .errors import (
     ResponseTooLargeError,
     TrainingNotAvailableError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
 from .models import (
     BaseModel,
@@ -208,6 +209,7 @@ __all__ = [
     "UploadPart",
     "UploadStatus",
     "ValidateGraderResponse",
+    "WaitTimeoutError",
     "WebhookHub",
     "__version__",
     "as_completed",

@@ -284,6 +284,19 @@ class Reconciler(Generic[T]):
             window=None if self.patient else 0.0,
         )
 
+    def advice(self, *, found_nothing: bool = False) -> str:
+        """What the caller can do about a request whose outcome is in doubt, for its error;
+        ``found_nothing``: the window passed with a look answered and nothing found."""
+        if not self.patient:
+            return ("so it was most likely not applied; " if found_nothing else "") + "sending it again is harmless"
+        likely = "so it was most likely not created (unless the server acts later still); " if found_nothing else ""
+        if self.marker is not None:
+            return (
+                f"{likely}before creating it again, look for it with "
+                f"client.fine_tuning.jobs.list(metadata={{{MARKER_KEY!r}: {self.marker!r}}})"
+            )
+        return f"{likely}before creating it again, look for {self.what} in client.files.list()"
+
     def describe(self, since: float) -> str:
         """What was checked, for the error raised when the window passed empty."""
         looked = f"looked for {self.what} created since {time.strftime('%H:%M:%S', time.localtime(since))}"

@@ -546,7 +546,7 @@ class Transport:
             raise _Ambiguous(
                 APIConnectionError(
                     f"{error.message}; the outcome is unknown: {call.reconcile.describe(call.started)} "
-                    f"but could not list them ({exc}). Check before creating again.",
+                    f"but could not list them ({exc}); {call.reconcile.advice()}.",
                     method=error.method,
                     url=error.url,
                     maybe_sent=True,
@@ -557,7 +557,8 @@ class Transport:
             return found
         # The window passed with an answered look and nothing: the server did not act on it.
         raise type(error)(
-            f"{error.message}; {call.reconcile.describe(call.started)} and found nothing",
+            f"{error.message}; {call.reconcile.describe(call.started)} and found nothing, "
+            f"{call.reconcile.advice(found_nothing=True)}",
             method=error.method,
             url=error.url,
             maybe_sent=True,

@@ -37,6 +37,7 @@ __all__ = [
     "ResponseTooLargeError",
     "TrainingNotAvailableError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "status_error",
 ]
 
@@ -314,6 +315,60 @@ class JobCancelledError(_JobError):
 
     def __init__(self, job: FineTuningJob) -> None:
         super().__init__(job, f"Fine-tuning job {job.id} was cancelled")
+
+
+class WaitTimeoutError(FineTuneError, TimeoutError):
+    """A wait reached its deadline before what it waited on ended; nothing was cancelled.
+
+    ``statuses`` maps each id that had not ended to the last status seen (``None``: not seen
+    yet); ``waited`` is the seconds waited and ``timeout`` the deadline given. ``job_id`` and
+    ``status`` are those of the first job not ended (``job_id`` is ``None`` for a file wait).
+    A :class:`TimeoutError`, so ``except TimeoutError`` still catches it.
+    """
+
+    #: How many ids the message names before "and N more".
+    SHOWN = 5
+
+    def __init__(
+        self, statuses: Mapping[str, str | None], *, waited: float, timeout: float, kind: str = "job"
+    ) -> None:
+        self.statuses = dict(statuses)
+        self.waited = waited
+        self.timeout = timeout
+        self.kind = kind
+        super().__init__(self._message())
+
+    @property
+    def job_id(self) -> str | None:
+        """The first job that had not ended (``None`` for a file wait)."""
+        return next(iter(self.statuses), None) if self.kind == "job" else None
+
+    @property
+    def status(self) -> str | None:
+        """The last status seen of the first id not ended (``None``: not seen yet)."""
+        return next(iter(self.statuses.values()), None)
+
+    def _message(self) -> str:
+        def seen(status: str | None) -> str:
+            return status if status is not None else "not seen yet"
+
+        after = f"after {self.waited:.1f} s (timeout {self.timeout:g} s)"
+        if self.kind == "file":
+            (file_id, status), *_ = self.statuses.items()
+            return f"File {file_id} was still being processed {after}; last status: {seen(status)}."
+        if len(self.statuses) == 1:
+            (job_id, status), *_ = self.statuses.items()
+            return (
+                f"Fine-tuning job {job_id} has not ended {after}; last status: {seen(status)}. "
+                f"It keeps running: wait again, or cancel it with client.fine_tuning.jobs.cancel({job_id!r})."
+            )
+        items = list(self.statuses.items())
+        named = ", ".join(f"{job_id} ({seen(status)})" for job_id, status in items[: self.SHOWN])
+        more = f" and {len(items) - self.SHOWN} more" if len(items) > self.SHOWN else ""
+        return (
+            f"{len(items)} fine-tuning jobs have not ended {after}: {named}{more}. "
+            "They keep running: wait again, or cancel them."
+        )
 
 
 class DatasetError(FineTuneError):

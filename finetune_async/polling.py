@@ -27,7 +27,7 @@ import anyio
 from ._callbacks import call_maybe_async
 from ._retry import is_transient
 from ._watch import DEFAULT_BACKOFF, TERMINAL, Listener, next_poll_delay, unique
-from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError
+from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError, WaitTimeoutError
 from .models import (
     FileObject,
     FileStatus,
@@ -68,15 +68,32 @@ async def wait_for_file_processing(
 ) -> FileObject:
     """Poll the file until its status is ``processed`` or ``error``, and return it.
 
-    Raises :class:`TimeoutError` if it is still being processed after ``max_wait_seconds``,
-    and the transport's errors (after its own retries) if the file cannot be fetched.
+    Raises :class:`~finetune_async.WaitTimeoutError` (a :class:`TimeoutError` naming the file
+    and its last status) if it is still being processed after ``max_wait_seconds``, and the
+    transport's errors (after its own retries) if the file cannot be fetched.
     """
-    with anyio.fail_after(max_wait_seconds):
+    status: str | None = None
+    started = time.monotonic()
+    with anyio.move_on_after(max_wait_seconds):
         while True:
             file = await client.files.retrieve(file_id)
+            status = file.status
             if file.status in (FileStatus.PROCESSED, FileStatus.ERROR):
                 return file
             await anyio.sleep(poll_interval)
+    raise WaitTimeoutError(
+        {file_id: status}, waited=time.monotonic() - started, timeout=max_wait_seconds, kind="file"
+    )
+
+
+class _Seen:
+    """What a follower learnt of its job: the last status, and the job once it ended."""
+
+    __slots__ = ("job", "status")
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.job: FineTuningJob | None = None
 
 
 def _outcome(job: FineTuningJob, raise_on_failure: bool) -> FineTuningJob:
@@ -112,20 +129,25 @@ async def wait_for_job(
     Raises :class:`~finetune_async.JobFailedError` (``.job``, ``.error``: code, message,
     param) or :class:`~finetune_async.JobCancelledError` when the job ended otherwise, unless
     ``raise_on_failure=False``, which returns the job whatever its final status.
-    :class:`TimeoutError` when it has not ended after ``timeout`` seconds. Errors that
+    :class:`~finetune_async.WaitTimeoutError` (a :class:`TimeoutError` with the job id, its
+    last status and the time waited) when it has not ended after ``timeout`` seconds; the job
+    keeps running. Errors that
     polling again cannot fix (e.g. :class:`~finetune_async.NotFoundError`,
     :class:`~finetune_async.AuthenticationError`) are raised at once; connection trouble,
     429 and 5xx answers are not: polling goes on until ``timeout``.
     """
     _check_interval(poll_interval)
+    started = time.monotonic()
+    seen = _Seen()
     # No cancel scope without a deadline: ten thousand waiters each save its half kilobyte.
-    with anyio.fail_after(timeout) if timeout is not None else _NO_DEADLINE:
+    # Every way out of the block returns or raises: falling out of it means the deadline passed.
+    with anyio.move_on_after(timeout) if timeout is not None else _NO_DEADLINE:
         if on_event is not None:
-            final: list[FineTuningJob] = []
-            async with aclosing(_follow(client, job_id, _event_lister(client, job_id), poll_interval, final)) as it:
+            async with aclosing(_follow(client, job_id, _event_lister(client, job_id), poll_interval, seen)) as it:
                 async for event in it:
                     await call_maybe_async(on_event, event)
-            return _outcome(final[0], raise_on_failure)
+            assert seen.job is not None
+            return _outcome(seen.job, raise_on_failure)
         watch = client._watch
         listener = Listener()
         slot = listener.slot = watch.register(job_id, listener, poll_interval)
@@ -141,12 +163,15 @@ async def wait_for_job(
                 finally:
                     watch.unpark(listener)
         finally:
+            seen.status = slot.status
             watch.unregister(slot, listener)
             watch.release()
-    if slot.error is not None:
-        raise slot.error
-    assert slot.job is not None
-    return _outcome(slot.job, raise_on_failure)
+        if slot.error is not None:
+            raise slot.error
+        assert slot.job is not None
+        return _outcome(slot.job, raise_on_failure)
+    assert timeout is not None
+    raise WaitTimeoutError({job_id: seen.status}, waited=time.monotonic() - started, timeout=timeout)
 
 
 async def as_completed(
@@ -163,8 +188,9 @@ async def as_completed(
     for the next job: polling pauses while your loop body runs. Close the iterator early with
     ``contextlib.aclosing`` to stop watching at once.
 
-    Raises :class:`TimeoutError` when not every job has ended ``timeout`` seconds after the
-    iteration started, and errors that polling again cannot fix (e.g.
+    Raises :class:`~finetune_async.WaitTimeoutError` (a :class:`TimeoutError` naming the jobs
+    not ended and their last statuses) when not every job has ended ``timeout`` seconds after
+    the iteration started, and errors that polling again cannot fix (e.g.
     :class:`~finetune_async.NotFoundError` for an unknown job id).
     """
     _check_interval(poll_interval)
@@ -177,8 +203,13 @@ async def as_completed(
         for job_id in ids:
             slots[job_id] = watch.register(job_id, listener, poll_interval)
         while slots:
-            with anyio.fail_after(None if deadline is None else deadline - time.monotonic()):
+            with anyio.move_on_after(None if deadline is None else deadline - time.monotonic()) as scope:
                 await watch.wait(client, listener)
+            if scope.cancelled_caught:
+                assert timeout is not None
+                assert deadline is not None
+                statuses = {job_id: slot.status for job_id, slot in slots.items()}
+                raise WaitTimeoutError(statuses, waited=timeout + time.monotonic() - deadline, timeout=timeout)
             finished, listener.done = listener.done or [], None
             for slot in finished:
                 if slots.pop(slot.job_id, None) is None:
@@ -211,8 +242,9 @@ async def wait_for_jobs(
     :class:`~finetune_async.JobFailedError` / :class:`~finetune_async.JobCancelledError` of
     the first job to end that way.
 
-    Raises :class:`TimeoutError` when not all have ended after ``timeout`` seconds, and
-    errors that polling again cannot fix (e.g. :class:`~finetune_async.NotFoundError`).
+    Raises :class:`~finetune_async.WaitTimeoutError` (a :class:`TimeoutError` naming the jobs
+    not ended) when not all have ended after ``timeout`` seconds, and errors that polling
+    again cannot fix (e.g. :class:`~finetune_async.NotFoundError`).
     """
     ids = list(job_ids)
     results: dict[str, FineTuningJob] = {}
@@ -326,9 +358,10 @@ def _checkpoint_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJob
 
 
 async def _follow(
-    client: AsyncClient, job_id: str, lister: Lister[T], poll_interval: float | None, final: list[FineTuningJob]
+    client: AsyncClient, job_id: str, lister: Lister[T], poll_interval: float | None, seen: _Seen
 ) -> AsyncGenerator[T, None]:
-    """Yield the listed items of a job as they appear; append the terminal job to ``final`` at the end."""
+    """Yield the listed items of a job as they appear; ``seen`` follows its status, and holds
+    the terminal job at the end."""
     watch = client._watch
     jobs = watch.poll_client(client).fine_tuning.jobs
     cursor = _Cursor()
@@ -360,11 +393,12 @@ async def _follow(
                     errors = 0
                     changed = changed or job.status != status
                     status, estimated_finish = job.status, job.estimated_finish
+                    seen.status = status
                     if job.status in TERMINAL:
                         # The terminal events were written with the status: one more read has them all.
                         for item in await _fetch_new(client, lister, cursor):
                             yield item
-                        final.append(job)
+                        seen.job = job
                         return
             else:
                 polls_without_status += 1
@@ -396,7 +430,7 @@ def stream_events(
     :class:`~finetune_async.NotFoundError`. Wrap it in ``anyio.fail_after`` for a deadline.
     """
     _check_interval(poll_interval)
-    return _follow(client, job_id, _event_lister(client, job_id), poll_interval, [])
+    return _follow(client, job_id, _event_lister(client, job_id), poll_interval, _Seen())
 
 
 def stream_checkpoints(
@@ -405,4 +439,4 @@ def stream_checkpoints(
     """The job's checkpoints, oldest first, each exactly once, as they are saved; ends once the
     job has ended. Same behaviour and errors as :func:`stream_events`."""
     _check_interval(poll_interval)
-    return _follow(client, job_id, _checkpoint_lister(client, job_id), poll_interval, [])
+    return _follow(client, job_id, _checkpoint_lister(client, job_id), poll_interval, _Seen())

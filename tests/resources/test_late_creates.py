@@ -182,8 +182,30 @@ async def test_a_create_whose_check_keeps_failing_is_never_sent_again(emulator: 
             await client.fine_tuning.jobs.create(model=MODEL, training_file=training)
         emulator.faults.clear()
         assert caught.value.maybe_sent
-        assert "could not list" in str(caught.value)
+        text = str(caught.value)
+        assert "could not list" in text
+        # What to do: how to find this very create later, by its marker.
+        marker = text.split(f"{MARKER_KEY}=")[1].split()[0]
+        assert f"metadata={{'{MARKER_KEY}': '{marker}'}}" in text, text
+        assert "before creating it again" in text
         assert posts.count["/fine_tuning/jobs"] == 1
+
+
+async def test_a_create_never_answered_with_no_retry_left_says_what_to_do(emulator: Emulator) -> None:
+    """The window passed with the listing answered and nothing in it: most likely not created,
+    and the error says how to check (the marker) before creating again."""
+    posts = Posts()
+    async with late_client(emulator, posts, settle_window=0.5, max_retries=0) as client:
+        training = (await client.files.create(file=("t.jsonl", DATA))).id
+        emulator.faults.inject(JOBS, "reset", count=1)
+        with pytest.raises(ft.APIConnectionError) as caught:
+            await client.fine_tuning.jobs.create(model=MODEL, training_file=training)
+    text = str(caught.value)
+    assert "found nothing" in text
+    assert "most likely not created" in text
+    assert f"metadata={{'{MARKER_KEY}': " in text
+    assert "before creating it again" in text
+    assert posts.count["/fine_tuning/jobs"] == 1
 
 
 async def test_upload_completion_looks_back_only_the_skew(emulator: Emulator) -> None:
