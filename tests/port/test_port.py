@@ -16,7 +16,9 @@ from tests.data import dpo_rows, jsonl, supervised_rows
 SCRIPT = Path(__file__).with_name("openai_script.py")
 LINES = {
     "openai": 'import openai; client = openai.AsyncOpenAI(base_url=BASE_URL, api_key="sk-port", max_retries=0)',
-    "finetune_async": 'import finetune_async; client = finetune_async.AsyncClient(base_url=BASE_URL, api_key="sk-port")',
+    "finetune_async": (
+        'import finetune_async; client = finetune_async.AsyncClient(base_url=BASE_URL, api_key="sk-port")'
+    ),
 }
 
 
