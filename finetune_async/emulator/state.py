@@ -429,6 +429,7 @@ class EmulatorState:
         if up.status == "pending" and now() > up.expires_at:
             up.status = "expired"
             self.store.put_upload(up)
+            self.store.drop_part_blobs(up)
         if up.status != "pending":
             raise bad_request(f"Upload {upload_id} is {up.status}; no parts can be added.", "upload_id")
         return up
@@ -437,9 +438,10 @@ class EmulatorState:
         """Register a streamed part; the ``UploadPart`` JSON."""
         up = self.pending_upload(upload_id)
         part = PartRecord(id=new_id("part_", 24), upload_id=upload_id, created_at=int(now()), path=blob, size=size)
-        self.store.put_part(part)
         up.part_ids.append(part.id)
-        self.store.put_upload(up)
+        with self.store.transaction():
+            self.store.put_part(part)
+            self.store.put_upload(up)
         return {"id": part.id, "object": "upload.part", "created_at": part.created_at, "upload_id": upload_id}
 
     async def complete_upload(self, upload_id: str, body: Any) -> dict[str, Any]:
@@ -477,19 +479,23 @@ class EmulatorState:
         expires = None
         if up.file_expires_seconds is not None:
             expires = {"anchor": "created_at", "seconds": up.file_expires_seconds}
-        file_obj = self.add_file(filename=up.filename, purpose=up.purpose, blob=blob, size=total, expires_after=expires)
+        with self.store.transaction():
+            file_obj = self.add_file(
+                filename=up.filename, purpose=up.purpose, blob=blob, size=total, expires_after=expires
+            )
+            up.status = "completed"
+            up.file_id = file_obj["id"]
+            self.store.put_upload(up)
+        # After the commit: a kill in between leaves the parts' bytes unnamed (swept at start).
         self.store.drop_part_blobs(up)
-        up.status = "completed"
-        up.file_id = file_obj["id"]
-        self.store.put_upload(up)
         return self._upload_api(up)
 
     def cancel_upload(self, upload_id: str) -> dict[str, Any]:
         """``POST /uploads/{id}/cancel``."""
         up = self.pending_upload(upload_id)
         up.status = "cancelled"
-        self.store.drop_part_blobs(up)
         self.store.put_upload(up)
+        self.store.drop_part_blobs(up)
         return self._upload_api(up)
 
     # -- jobs: create ----------------------------------------------------------------------
@@ -665,10 +671,8 @@ class EmulatorState:
         files_msg = f"Validating training file: {train.id}"
         if valid is not None:
             files_msg += f" and validation file: {valid.id}"
-        self.store.put_job(job)
-        self.store.add_events(
-            job.id,
-            [self._event(f"Created fine-tuning job: {job.id}", created), self._event(files_msg, created)],
+        self.store.put_job(
+            job, [self._event(f"Created fine-tuning job: {job.id}", created), self._event(files_msg, created)]
         )
         self._schedule(job)
         # Answered as created (validating_files) even when job_seconds is 0, like the API.
@@ -715,6 +719,7 @@ class EmulatorState:
             return
         events: list[dict[str, Any]] = []
         ckpts: list[dict[str, Any]] = []
+        files: list[FileRecord] = []
         changed = False
         if job.status == "validating_files":
             if t < job.t_validated:
@@ -763,16 +768,14 @@ class EmulatorState:
                 job.emitted_step = target
             if elapsed >= job.run_seconds:
                 changed = True
-                self._succeed(job, job.run_resumed_at + job.run_seconds - job.run_offset, events)
+                files.append(self._succeed(job, job.run_resumed_at + job.run_seconds - job.run_offset, events))
         if not changed:
             return
-        self.store.put_job(job)
-        if ckpts:
-            self.store.add_checkpoints(job.id, ckpts)
-            for ck in ckpts:
-                self._ckpt_models[ck["fine_tuned_model_checkpoint"]] = ck
-        if events:
-            self.store.add_events(job.id, events)
+        # One transaction: a restart finds the job as it was before this step or after it,
+        # never ahead of its events.
+        self.store.put_job(job, events, checkpoints=ckpts, files=files)
+        for ck in ckpts:
+            self._ckpt_models[ck["fine_tuned_model_checkpoint"]] = ck
         if job.status in TERMINAL:
             self._terminal(job)
 
@@ -792,19 +795,22 @@ class EmulatorState:
             "step_number": step,
         }
 
-    def _succeed(self, job: JobRecord, at: float, events: list[dict[str, Any]]) -> None:
+    def _succeed(self, job: JobRecord, at: float, events: list[dict[str, Any]]) -> FileRecord:
+        """Mark ``job`` succeeded at ``at``, adding its final events; its results file, to store."""
         name = self._model_name(job)
         job.status = "succeeded"
         job.fine_tuned_model = name
         job.finished_at = at
         job.trained_tokens = job.hp_resolved["n_epochs"] * job.total_tokens
         job.run_resumed_at = None
-        job.result_files = [self._add_results_file(job, at)]
+        results = self._results_file(job, at)
+        job.result_files = [results.id]
         self._models[name] = job.id
         events.append(self._event(f"New fine-tuned model created: {name}", at))
         events.append(self._event("Evaluating model against our usage policies", at))
         events.append(self._event("Usage policy evaluations completed, model is now enabled for sampling", at))
         events.append(self._event("The job has successfully completed", at))
+        return results
 
     def results_csv(self, job: JobRecord) -> bytes:
         """The bytes of ``job``'s step-metrics results file."""
@@ -816,10 +822,10 @@ class EmulatorState:
             lines.append(f"{s},{m['train_loss']},{m['train_mean_token_accuracy']},{vl},{va}\n")
         return "".join(lines).encode()
 
-    def _add_results_file(self, job: JobRecord, at: float) -> str:
+    def _results_file(self, job: JobRecord, at: float) -> FileRecord:
         # Made from the job when read, not written now: creating a file costs a few hundred
         # microseconds here, and a hundred jobs ending together must not stall every request.
-        rec = FileRecord(
+        return FileRecord(
             id=new_id("file-", 22),
             filename="step_metrics.csv",
             purpose="fine-tune-results",
@@ -828,8 +834,6 @@ class EmulatorState:
             path="",
             results_of=job.id,
         )
-        self.store.put_file(rec)
-        return rec.id
 
     def _terminal(self, job: JobRecord) -> None:
         self._due.pop(job.id, None)
@@ -908,8 +912,7 @@ class EmulatorState:
         job.finished_at = t
         job.run_resumed_at = None
         job.paused_at = None
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job cancelled", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job cancelled", t)])
         self._terminal(job)
         return self.job_api(job)
 
@@ -923,8 +926,7 @@ class EmulatorState:
         job.run_resumed_at = None
         job.paused_at = t
         job.status = "paused"
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job paused", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job paused", t)])
         self._schedule(job)
         return self.job_api(job)
 
@@ -937,8 +939,7 @@ class EmulatorState:
         job.run_resumed_at = t
         job.paused_at = None
         job.status = "running"
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job resumed", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job resumed", t)])
         self._schedule(job)
         return self.job_api(job)
 
