@@ -15,6 +15,7 @@ That is what keeps thousands of jobs in flight cheap.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import heapq
 import json
@@ -45,6 +46,9 @@ _METRIC_EVENTS_PER_JOB = 100
 # Share of job_seconds spent in each phase before running.
 _VALIDATING_SHARE = 0.1
 _QUEUED_SHARE = 0.1
+
+
+_CheckKey = tuple[str, str, bool, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,12 @@ class EmulatorState:
         self.org_slug = organization
         self.organization_id = f"org-{organization}"
         self.on_terminal = on_terminal
-        self._dataset_cache: dict[tuple[str, str, bool, bool], DatasetCheck] = {}
+        # A check in flight or done, per (file id, method, legacy, validation): every create
+        # naming the file waits on the same one. Dropped when the file is deleted.
+        self._dataset_cache: dict[_CheckKey, asyncio.Future[DatasetCheck]] = {}
+        #: How many times a training or validation file was read and checked (for tests and
+        #: benchmarks: each file is checked once per method, however many jobs name it).
+        self.dataset_checks = 0
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -529,13 +538,25 @@ class EmulatorState:
 
     async def _dataset(self, rec: FileRecord, method: str, legacy: bool, validation: bool = False) -> DatasetCheck:
         key = (rec.id, method, legacy, validation)
-        cached = self._dataset_cache.get(key)
-        if cached is None:
+        check = self._dataset_cache.get(key)
+        if check is None:
+            self.dataset_checks += 1
+            # Off the event loop (a large file must not stall other requests), and once however
+            # many creates name the file at the same moment: they all wait on this future.
             path = self.store.blob_path(rec.path)
-            # Reading and checking a large file must not stall the other requests.
-            cached = await asyncio.to_thread(check_dataset, path, method, legacy=legacy, validation=validation)
-            self._dataset_cache[key] = cached
-        return cached
+            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation)
+            check = asyncio.get_running_loop().run_in_executor(None, run)
+            self._dataset_cache[key] = check
+            check.add_done_callback(functools.partial(self._forget_failed_check, key))
+        # Shielded: a create whose client hangs up (and whose handler is cancelled) does not
+        # cancel the check the others wait on.
+        return await asyncio.shield(check)
+
+    def _forget_failed_check(self, key: _CheckKey, check: asyncio.Future[DatasetCheck]) -> None:
+        # A check that raised (the blob unreadable, a bug) is not kept: the next create tries
+        # again. Asking for the exception also marks it seen when every waiter has gone.
+        if (check.cancelled() or check.exception() is not None) and self._dataset_cache.get(key) is check:
+            del self._dataset_cache[key]
 
     async def create_job(self, body: Any) -> dict[str, Any]:
         """``POST /fine_tuning/jobs``: check everything the API checks up front, then start the clock."""
