@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024
 MAX_PART_BYTES = 64 * 1024 * 1024
+#: The parts of an upload may hold at most this many times its declared ``bytes``: room for
+#: every part to be sent again after its answer was lost, and a bound on the disk it takes.
+MAX_HELD_FACTOR = 2
 UPLOAD_TTL = 3600
 MIN_EXAMPLES = 10
 MAX_SEED = 2147483647
@@ -69,6 +73,25 @@ def _is_int(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# C0 controls, DEL and C1 controls: a line break in a name would break every header it is
+# sent in (Content-Disposition), an escape would reach whoever prints it. Lone surrogates are
+# what invalid UTF-8 in a multipart header decodes to.
+_BAD_FILENAME_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_filename(name: str, param: str) -> str:
+    """``name`` when it can be a file's name; 400 when it holds a control character or is not
+    valid UTF-8."""
+    bad = _BAD_FILENAME_CHAR.search(name)
+    if bad is not None:
+        char = bad.group()
+        what = "is not valid UTF-8" if "\ud800" <= char <= "\udfff" else "contains a control character"
+        raise bad_request(
+            f"Invalid '{param}': the filename {what} ({char!r} at position {bad.start()}).", param, "invalid_filename"
+        )
+    return name
 
 
 def parse_limit(raw: str | None, default: int, maximum: int | None = None) -> int:
@@ -409,6 +432,7 @@ class EmulatorState:
                 raise bad_request(f"Missing required parameter: '{key}'.", key)
         if not isinstance(body["filename"], str) or not body["filename"]:
             raise bad_request("Invalid 'filename': expected a non-empty string.", "filename")
+        check_filename(body["filename"], "filename")
         if body["purpose"] not in UPLOAD_PURPOSES:
             raise bad_request(f"Invalid 'purpose': expected one of {list(UPLOAD_PURPOSES)}.", "purpose")
         if not _is_int(body["bytes"]) or not 0 < body["bytes"] <= MAX_UPLOAD_BYTES:
@@ -443,9 +467,39 @@ class EmulatorState:
             raise bad_request(f"Upload {upload_id} is {up.status}; no parts can be added.", "upload_id")
         return up
 
-    def add_part(self, upload_id: str, blob: str, size: int) -> dict[str, Any]:
-        """Register a streamed part; the ``UploadPart`` JSON."""
+    def part_room(self, upload_id: str) -> int:
+        """How many bytes the next part of a pending upload may hold: at most 64 MB, at most the
+        upload's ``bytes``, and at most what keeps its parts within :data:`MAX_HELD_FACTOR`
+        times its ``bytes`` (404 or 400 as :meth:`pending_upload`)."""
         up = self.pending_upload(upload_id)
+        held = self._held(up)
+        return max(0, min(MAX_PART_BYTES, up.bytes, MAX_HELD_FACTOR * up.bytes - held))
+
+    def _held(self, up: UploadRecord) -> int:
+        return sum(self.store.parts[pid].size for pid in up.part_ids if pid in self.store.parts)
+
+    def part_too_large(self, upload_id: str, size: int) -> APIError:
+        """The 400 for a part of ``size`` bytes (or more) that does not fit ``upload_id``."""
+        up = self.pending_upload(upload_id)
+        if size > MAX_PART_BYTES:
+            return bad_request(f"An upload part is larger than the maximum of {MAX_PART_BYTES >> 20} MB.", "data")
+        if size > up.bytes:
+            return bad_request(
+                f"The part is larger than the whole upload, which was created with bytes={up.bytes}.", "data"
+            )
+        return bad_request(
+            f"The parts of upload {upload_id} already hold {self._held(up)} bytes; with this part they would hold "
+            f"more than {MAX_HELD_FACTOR * up.bytes} bytes, {MAX_HELD_FACTOR} times the bytes={up.bytes} it was "
+            "created with.",
+            "data",
+        )
+
+    def add_part(self, upload_id: str, blob: str, size: int) -> dict[str, Any]:
+        """Register a streamed part; the ``UploadPart`` JSON. 400 when it does not fit (parts
+        streamed at the same time are each checked again here, one at a time)."""
+        up = self.pending_upload(upload_id)
+        if size > min(MAX_PART_BYTES, up.bytes, MAX_HELD_FACTOR * up.bytes - self._held(up)):
+            raise self.part_too_large(upload_id, size)
         part = PartRecord(id=new_id("part_", 24), upload_id=upload_id, created_at=int(now()), path=blob, size=size)
         up.part_ids.append(part.id)
         with self.store.transaction():
