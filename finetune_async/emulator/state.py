@@ -602,6 +602,8 @@ class EmulatorState:
             check = asyncio.get_running_loop().run_in_executor(None, run)
             self._dataset_cache[key] = check
             check.add_done_callback(functools.partial(self._forget_failed_check, key))
+        if check.done():
+            return check.result()
         # Shielded: a create whose client hangs up (and whose handler is cancelled) does not
         # cancel the check the others wait on.
         return await asyncio.shield(check)
