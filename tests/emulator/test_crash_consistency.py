@@ -233,3 +233,12 @@ async def test_orphan_blobs_are_removed_at_start(tmp_path: Path) -> None:
             done = await _json(resp)
         async with session.get(f"{emu.base_url}/files/{done['file']['id']}/content") as resp:
             assert await resp.read() == b"0123456789abcdefghij"
+        parts = [emu.state.store.parts[p].path for p in (first, second)]
+        assert not [p for p in parts if (files / p).exists()]
+        completed = sorted(p.name for p in files.iterdir())
+    # A kill after the completion was committed, before the parts' bytes were removed.
+    (files / parts[0]).write_bytes(b"0123456789")
+    async with Emulator(data_dir=data_dir) as emu, aiohttp.ClientSession(headers=HEADERS) as session:
+        assert sorted(p.name for p in files.iterdir()) == completed
+        async with session.get(f"{emu.base_url}/files/{done['file']['id']}/content") as resp:
+            assert await resp.read() == b"0123456789abcdefghij"
