@@ -432,7 +432,7 @@ def test_random_bodies_never_answer_5xx(rig: Rig, route: str, body: bytes, conte
 # -- hang-ups ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("route", ["/v1/files", "/v1/uploads/{upload}/parts"])
+@pytest.mark.parametrize("route", ["/v1/files", "/v1/uploads/{upload}/parts", "/v1/fine_tuning/jobs"])
 async def test_a_hang_up_mid_upload_logs_one_line(
     emulator: Emulator, session: aiohttp.ClientSession, route: str, caplog: pytest.LogCaptureFixture
 ) -> None:
