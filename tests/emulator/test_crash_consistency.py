@@ -178,11 +178,12 @@ async def test_kill_9_under_load_leaves_no_gaps(tmp_path: Path) -> None:
     emu.kill()
     for round_ in range(ROUNDS):
         if round_ % 2:
-            # From inside, right after a job's row was written: among the creates, or the
-            # writes of running and finishing jobs.
-            emu = _Process(data_dir, kill_at=rng.randint(1, JOBS_PER_ROUND * 4))
+            # From inside, right after a job's row was written: while catching up on the jobs
+            # that ran on while it was down, among the creates, or as the jobs run and finish.
+            # Each job is written at least twice (created, finished), so the point is reached.
+            emu = _Process(data_dir, kill_at=rng.randint(1, JOBS_PER_ROUND * 2))
             if emu.alive():
-                await _load(emu, train, rng, JOB_SECONDS * 3)
+                await _load(emu, train, rng, JOB_SECONDS * 5)
             assert not emu.alive(), "the emulator did not reach its kill point"
             assert emu.kill() == -signal.SIGKILL
         else:
