@@ -7,6 +7,11 @@ HTTP and call :class:`~.state.EmulatorState`.
 
 Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, never read whole
 (except under a ``late`` fault, which holds the whole body in memory before it waits).
+
+Hostile input gets a 4xx in the API's error shape, never a 500: a JSON body nested deeper than
+:data:`MAX_JSON_DEPTH`, a malformed multipart body, a form field over :data:`MAX_FIELD_BYTES`,
+more than :data:`MAX_FORM_PARTS` parts, a filename with a control character. A client that
+hangs up before its body is whole is logged in one line; nothing it sent is kept.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import json
 import logging
 import secrets
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from ._util import APIError, bad_request
@@ -31,24 +39,40 @@ from .faults import Faults
 from .state import (
     FILE_PURPOSES,
     MAX_FILE_BYTES,
-    MAX_PART_BYTES,
     EmulatorState,
     check_expires_after,
+    check_filename,
     parse_limit,
     validate_metadata_filter,
 )
 
-__all__ = ["create_app"]
+__all__ = ["MAX_FIELD_BYTES", "MAX_FORM_PARTS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "create_app"]
 
 _log = logging.getLogger("finetune_async.emulator")
 STATE_KEY = web.AppKey("state", EmulatorState)
 FAULTS_KEY = web.AppKey("faults", Faults)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The 400 for a binary part of (at least) this many bytes.
+_TooLarge = Callable[[int], APIError]
 _CHUNK = 256 * 1024
-_CLIENT_MAX_SIZE = 16 * 1024 * 1024
+#: The largest JSON body read (a larger one is answered 413).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+#: How deep a JSON body may nest. The API's bodies need a handful of levels (a grader of
+#: graders, a JSON schema); the bound keeps every later walk of a body (the checks, the answer,
+#: the store) far inside Python's recursion limit.
+MAX_JSON_DEPTH = 64
+#: The largest text field of a multipart form (``purpose``, ``expires_after``, ...).
+MAX_FIELD_BYTES = 64 * 1024
+#: The most parts a multipart form may have, the file or data part included.
+MAX_FORM_PARTS = 32
 # A late fault buffers a multipart body whole: room for the largest file plus the form around it.
 _LATE_MULTIPART_MAX = MAX_FILE_BYTES + 1024 * 1024
+# What parsing a malformed multipart body raises, in aiohttp's versions: ValueError (no
+# boundary, reading past the end, bad base64), AssertionError, RuntimeError (an unknown
+# transfer or content encoding), LookupError (an unknown charset), zlib.error (a gzip field
+# that is not gzip), HttpProcessingError (a header line without a colon, or too long).
+_MALFORMED = (ValueError, AssertionError, RuntimeError, LookupError, zlib.error, HttpProcessingError)
 
 # The body a late fault read before it waited, for the handler running late. A context
 # variable because aiohttp has no public way to give a request a new body stream, and request
@@ -71,6 +95,38 @@ def _state(request: web.Request) -> EmulatorState:
     return request.app[STATE_KEY]
 
 
+def _too_deep(what: str) -> APIError:
+    return bad_request(f"We could not parse {what}: it is nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative: the point is to refuse what a recursive walk would choke on.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _loads(raw: bytes | str, what: str) -> Any:
+    """``raw`` parsed as JSON; ValueError when it is not JSON, 400 when it nests too deep."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise _too_deep(what) from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise _too_deep(what)
+    return value
+
+
 async def _body(request: web.Request) -> Any:
     raw = _buffered_body.get()
     if raw is None:
@@ -78,7 +134,7 @@ async def _body(request: web.Request) -> Any:
     if not raw:
         raise bad_request("We could not parse the JSON body of your request: it is empty.")
     try:
-        return json.loads(raw)
+        return _loads(raw, "the JSON body of your request")
     except ValueError:
         raise bad_request(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -97,7 +153,7 @@ def _drop_connection(request: web.Request) -> None:
 
 async def _read_whole_body(request: web.Request) -> bytes:
     """The request's whole body, read now; 413 past the size the handler would accept."""
-    limit = _LATE_MULTIPART_MAX if request.content_type.startswith("multipart/") else _CLIENT_MAX_SIZE
+    limit = _LATE_MULTIPART_MAX if request.content_type.startswith("multipart/") else MAX_JSON_BYTES
     body = bytearray()
     while chunk := await request.content.readany():
         body.extend(chunk)
@@ -233,12 +289,7 @@ def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateAction
                     _drop_connection(request)
                     return web.Response(status=500)
             if kind == "late":
-                try:
-                    body = await _read_whole_body(request)
-                except ConnectionError:
-                    # The client hung up before its request was whole: nothing was accepted, so
-                    # nothing is done, and there is nobody to answer.
-                    return web.Response(status=400)
+                body = await _read_whole_body(request)
                 # If the client is gone by the time this answers, aiohttp's write of it fails
                 # with a ConnectionError, which it handles quietly.
                 response = await late_actions.run(fault.late, body, handler, request)
@@ -247,6 +298,16 @@ def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateAction
             if kind == "lost":
                 _drop_connection(request)
                 return response
+        except ConnectionError:
+            # The client hung up before its request was whole (aiohttp's body stream raises
+            # "Connection lost"): nothing it sent was kept, and there is nobody to answer. The
+            # raw path: a decoded one could hold a line break.
+            _log.info(
+                "%s %s: the client hung up before its request body was complete; nothing was done",
+                request.method,
+                request.raw_path,
+            )
+            return web.Response(status=400)
         except APIError as exc:
             response = _error(exc)
         except web.HTTPException as exc:
@@ -269,8 +330,22 @@ def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateAction
 # -- files --------------------------------------------------------------------------------------
 
 
-async def _stream_part(part: BodyPartReader, state: EmulatorState, limit: int, what: str) -> tuple[str, int]:
-    """Write one multipart part to a new blob; (blob name, size). 400 past ``limit`` bytes."""
+@contextlib.contextmanager
+def _reading_form(request: web.Request) -> Iterator[None]:
+    """Turn what parsing a multipart body raises into the API's answer: 400 for a malformed
+    body, or, when the client is gone, the ConnectionError the middleware logs in one line."""
+    try:
+        yield
+    except _MALFORMED as exc:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Connection lost") from exc
+        raise bad_request(f"Malformed multipart body: {str(exc)[:200]}") from None
+
+
+async def _stream_part(part: BodyPartReader, state: EmulatorState, limit: int, too_large: _TooLarge) -> tuple[str, int]:
+    """Write one multipart part to a new blob; (blob name, size). ``too_large(size)`` past
+    ``limit`` bytes."""
     blob, path = state.new_blob()
     size = 0
     try:
@@ -278,12 +353,26 @@ async def _stream_part(part: BodyPartReader, state: EmulatorState, limit: int, w
             while chunk := await part.read_chunk(_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise bad_request(f"{what} is larger than the maximum of {limit // (1024 * 1024)} MB.", "file")
+                    raise too_large(size)
                 fh.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return blob, size
+
+
+async def _read_field(part: BodyPartReader, name: str) -> str:
+    """A text field's value, decoded as its headers say; 400 past :data:`MAX_FIELD_BYTES`."""
+    raw = bytearray()
+    while chunk := await part.read_chunk(_CHUNK):
+        raw.extend(chunk)
+        if len(raw) > MAX_FIELD_BYTES:
+            break
+    data = bytes(part.decode(bytes(raw))) if len(raw) <= MAX_FIELD_BYTES else raw
+    if len(data) > MAX_FIELD_BYTES:
+        shown = name[:64]
+        raise bad_request(f"The form field '{shown}' is larger than {MAX_FIELD_BYTES >> 10} KB.", shown)
+    return data.decode("utf-8", "replace")
 
 
 def _stream_of(data: bytes) -> StreamReader:
@@ -301,12 +390,9 @@ async def _multipart(request: web.Request) -> MultipartReader:
     if not request.content_type.startswith("multipart/"):
         raise bad_request("Expected a multipart/form-data body.")
     buffered = _buffered_body.get()
-    try:
-        if buffered is None:
-            return await request.multipart()
-        return MultipartReader(request.headers, _stream_of(buffered))
-    except (ValueError, AssertionError) as exc:
-        raise bad_request(f"Malformed multipart body: {exc}") from None
+    if buffered is None:
+        return await request.multipart()
+    return MultipartReader(request.headers, _stream_of(buffered))
 
 
 @dataclass
@@ -319,28 +405,35 @@ class _Form:
     fields: dict[str, str]
 
 
-async def _read_form(request: web.Request, state: EmulatorState, *, binary: str, limit: int, what: str) -> _Form:
-    """Stream the ``binary`` part to disk and read the other parts as text; on any error no
-    blob is left behind."""
-    reader = await _multipart(request)
+async def _read_form(
+    request: web.Request, state: EmulatorState, *, binary: str, limit: int, too_large: _TooLarge
+) -> _Form:
+    """Stream the ``binary`` part to disk (``too_large(size)`` past ``limit`` bytes) and read the
+    other parts as text; on any error no blob is left behind."""
     blob: str | None = None
     size = 0
     filename = "file"
     fields: dict[str, str] = {}
+    parts = 0
     try:
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise bad_request("Nested multipart bodies are not supported.")
-            if part.name == binary and blob is None:
-                filename = part.filename or "file"
-                blob, size = await _stream_part(part, state, limit, what)
-            elif part.name:
-                fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")[:4096]
-            else:
-                await part.release()
+        with _reading_form(request):
+            reader = await _multipart(request)
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                parts += 1
+                if parts > MAX_FORM_PARTS:
+                    raise bad_request(f"The form has more than {MAX_FORM_PARTS} fields.")
+                if not isinstance(part, BodyPartReader):
+                    raise bad_request("Nested multipart bodies are not supported.")
+                if part.name == binary and blob is None:
+                    filename = check_filename(part.filename or "file", binary)
+                    blob, size = await _stream_part(part, state, limit, too_large)
+                elif part.name:
+                    fields[part.name] = await _read_field(part, part.name)
+                else:
+                    await part.release()
         if blob is None:
             raise bad_request(f"Missing required parameter: '{binary}'.", binary)
     except BaseException:
@@ -348,6 +441,21 @@ async def _read_form(request: web.Request, state: EmulatorState, *, binary: str,
             state.store.blob_path(blob).unlink(missing_ok=True)
         raise
     return _Form(blob, size, filename, fields)
+
+
+def _file_too_large(size: int) -> APIError:
+    return bad_request(f"The file is larger than the maximum of {MAX_FILE_BYTES >> 20} MB.", "file")
+
+
+def _attachment(filename: str) -> str:
+    """A ``Content-Disposition`` naming ``filename`` (RFC 6266): any stored name, even one with
+    a line break or a quote, gives a well-formed header of printable ASCII."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename) or "file"
+    header = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        # surrogatepass: a name stored before filenames were checked may hold lone surrogates.
+        header += "; filename*=UTF-8''" + quote(filename.encode("utf-8", "surrogatepass"), safe="")
+    return header
 
 
 @contextlib.contextmanager
@@ -362,7 +470,7 @@ def _discard_on_error(state: EmulatorState, blob: str) -> Iterator[None]:
 
 async def create_file(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    form = await _read_form(request, state, binary="file", limit=MAX_FILE_BYTES, what="The file")
+    form = await _read_form(request, state, binary="file", limit=MAX_FILE_BYTES, too_large=_file_too_large)
     fields = form.fields
     with _discard_on_error(state, form.blob):
         purpose = fields.get("purpose")
@@ -377,7 +485,7 @@ async def create_file(request: web.Request) -> web.StreamResponse:
         if "expires_after" in fields:
             # Some clients send the object as one JSON-encoded part rather than bracketed fields.
             try:
-                expires = check_expires_after(json.loads(fields["expires_after"]))
+                expires = check_expires_after(_loads(fields["expires_after"], "'expires_after'"))
             except ValueError:
                 raise bad_request("Invalid 'expires_after': expected a JSON object.", "expires_after") from None
         elif "expires_after[anchor]" in fields or "expires_after[seconds]" in fields:
@@ -417,10 +525,7 @@ async def delete_file(request: web.Request) -> web.StreamResponse:
 async def file_content(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     rec = state.get_file_record(request.match_info["file_id"])
-    headers = {
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="{rec.filename}"',
-    }
+    headers = {"Content-Type": "application/octet-stream", "Content-Disposition": _attachment(rec.filename)}
     if rec.results_of is not None:
         return web.Response(body=state.results_csv(state.store.jobs[rec.results_of]), headers=headers)
     # FileResponse streams from disk (sendfile where possible) instead of loading the file.
@@ -437,9 +542,18 @@ async def create_upload(request: web.Request) -> web.StreamResponse:
 async def add_upload_part(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     upload_id = request.match_info["upload_id"]
-    state.pending_upload(upload_id)  # 404/400 before reading any bytes
-    form = await _read_form(request, state, binary="data", limit=MAX_PART_BYTES, what="An upload part")
+    room = state.part_room(upload_id)  # 404/400 before reading any bytes
+    if room == 0:
+        raise state.part_too_large(upload_id, 1)
+
+    def too_large(size: int) -> APIError:
+        return state.part_too_large(upload_id, size)
+
+    form = await _read_form(request, state, binary="data", limit=room, too_large=too_large)
     with _discard_on_error(state, form.blob):
+        if form.fields:
+            unknown = sorted(form.fields)[0]
+            raise bad_request(f"Unrecognized request argument supplied: {unknown}", unknown)
         out = state.add_part(upload_id, form.blob, form.size)
     return _json(out)
 
@@ -617,7 +731,7 @@ def create_app(state: EmulatorState, faults: Faults, *, api_keys: Collection[str
     ``api_keys``: when given, only these keys are accepted; otherwise any non-empty key is.
     """
     late_actions = _LateActions()
-    app = web.Application(middlewares=[_make_middleware(api_keys, late_actions)], client_max_size=_CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[_make_middleware(api_keys, late_actions)], client_max_size=MAX_JSON_BYTES)
     app.on_cleanup.append(late_actions.aclose)
     app[STATE_KEY] = state
     app[FAULTS_KEY] = faults

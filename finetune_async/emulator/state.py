@@ -15,10 +15,12 @@ That is what keeps thousands of jobs in flight cheap.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import heapq
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,9 @@ UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024
 MAX_PART_BYTES = 64 * 1024 * 1024
+#: The parts of an upload may hold at most this many times its declared ``bytes``: room for
+#: every part to be sent again after its answer was lost, and a bound on the disk it takes.
+MAX_HELD_FACTOR = 2
 UPLOAD_TTL = 3600
 MIN_EXAMPLES = 10
 MAX_SEED = 2147483647
@@ -45,6 +50,9 @@ _METRIC_EVENTS_PER_JOB = 100
 # Share of job_seconds spent in each phase before running.
 _VALIDATING_SHARE = 0.1
 _QUEUED_SHARE = 0.1
+
+
+_CheckKey = tuple[str, str, bool, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,25 @@ def _is_int(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# C0 controls, DEL and C1 controls: a line break in a name would break every header it is
+# sent in (Content-Disposition), an escape would reach whoever prints it. Lone surrogates are
+# what invalid UTF-8 in a multipart header decodes to.
+_BAD_FILENAME_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_filename(name: str, param: str) -> str:
+    """``name`` when it can be a file's name; 400 when it holds a control character or is not
+    valid UTF-8."""
+    bad = _BAD_FILENAME_CHAR.search(name)
+    if bad is not None:
+        char = bad.group()
+        what = "is not valid UTF-8" if "\ud800" <= char <= "\udfff" else "contains a control character"
+        raise bad_request(
+            f"Invalid '{param}': the filename {what} ({char!r} at position {bad.start()}).", param, "invalid_filename"
+        )
+    return name
 
 
 def parse_limit(raw: str | None, default: int, maximum: int | None = None) -> int:
@@ -226,7 +253,12 @@ class EmulatorState:
         self.org_slug = organization
         self.organization_id = f"org-{organization}"
         self.on_terminal = on_terminal
-        self._dataset_cache: dict[tuple[str, str, bool, bool], DatasetCheck] = {}
+        # A check in flight or done, per (file id, method, legacy, validation): every create
+        # naming the file waits on the same one. Dropped when the file is deleted.
+        self._dataset_cache: dict[_CheckKey, asyncio.Future[DatasetCheck]] = {}
+        #: How many times a training or validation file was read and checked (for tests and
+        #: benchmarks: each file is checked once per method, however many jobs name it).
+        self.dataset_checks = 0
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -400,6 +432,7 @@ class EmulatorState:
                 raise bad_request(f"Missing required parameter: '{key}'.", key)
         if not isinstance(body["filename"], str) or not body["filename"]:
             raise bad_request("Invalid 'filename': expected a non-empty string.", "filename")
+        check_filename(body["filename"], "filename")
         if body["purpose"] not in UPLOAD_PURPOSES:
             raise bad_request(f"Invalid 'purpose': expected one of {list(UPLOAD_PURPOSES)}.", "purpose")
         if not _is_int(body["bytes"]) or not 0 < body["bytes"] <= MAX_UPLOAD_BYTES:
@@ -429,17 +462,49 @@ class EmulatorState:
         if up.status == "pending" and now() > up.expires_at:
             up.status = "expired"
             self.store.put_upload(up)
+            self.store.drop_part_blobs(up)
         if up.status != "pending":
             raise bad_request(f"Upload {upload_id} is {up.status}; no parts can be added.", "upload_id")
         return up
 
-    def add_part(self, upload_id: str, blob: str, size: int) -> dict[str, Any]:
-        """Register a streamed part; the ``UploadPart`` JSON."""
+    def part_room(self, upload_id: str) -> int:
+        """How many bytes the next part of a pending upload may hold: at most 64 MB, at most the
+        upload's ``bytes``, and at most what keeps its parts within :data:`MAX_HELD_FACTOR`
+        times its ``bytes`` (404 or 400 as :meth:`pending_upload`)."""
         up = self.pending_upload(upload_id)
+        held = self._held(up)
+        return max(0, min(MAX_PART_BYTES, up.bytes, MAX_HELD_FACTOR * up.bytes - held))
+
+    def _held(self, up: UploadRecord) -> int:
+        return sum(self.store.parts[pid].size for pid in up.part_ids if pid in self.store.parts)
+
+    def part_too_large(self, upload_id: str, size: int) -> APIError:
+        """The 400 for a part of ``size`` bytes (or more) that does not fit ``upload_id``."""
+        up = self.pending_upload(upload_id)
+        if size > MAX_PART_BYTES:
+            return bad_request(f"An upload part is larger than the maximum of {MAX_PART_BYTES >> 20} MB.", "data")
+        if size > up.bytes:
+            return bad_request(
+                f"The part is larger than the whole upload, which was created with bytes={up.bytes}.", "data"
+            )
+        return bad_request(
+            f"The parts of upload {upload_id} already hold {self._held(up)} bytes; with this part they would hold "
+            f"more than {MAX_HELD_FACTOR * up.bytes} bytes, {MAX_HELD_FACTOR} times the bytes={up.bytes} it was "
+            "created with.",
+            "data",
+        )
+
+    def add_part(self, upload_id: str, blob: str, size: int) -> dict[str, Any]:
+        """Register a streamed part; the ``UploadPart`` JSON. 400 when it does not fit (parts
+        streamed at the same time are each checked again here, one at a time)."""
+        up = self.pending_upload(upload_id)
+        if size > min(MAX_PART_BYTES, up.bytes, MAX_HELD_FACTOR * up.bytes - self._held(up)):
+            raise self.part_too_large(upload_id, size)
         part = PartRecord(id=new_id("part_", 24), upload_id=upload_id, created_at=int(now()), path=blob, size=size)
-        self.store.put_part(part)
         up.part_ids.append(part.id)
-        self.store.put_upload(up)
+        with self.store.transaction():
+            self.store.put_part(part)
+            self.store.put_upload(up)
         return {"id": part.id, "object": "upload.part", "created_at": part.created_at, "upload_id": upload_id}
 
     async def complete_upload(self, upload_id: str, body: Any) -> dict[str, Any]:
@@ -477,19 +542,23 @@ class EmulatorState:
         expires = None
         if up.file_expires_seconds is not None:
             expires = {"anchor": "created_at", "seconds": up.file_expires_seconds}
-        file_obj = self.add_file(filename=up.filename, purpose=up.purpose, blob=blob, size=total, expires_after=expires)
+        with self.store.transaction():
+            file_obj = self.add_file(
+                filename=up.filename, purpose=up.purpose, blob=blob, size=total, expires_after=expires
+            )
+            up.status = "completed"
+            up.file_id = file_obj["id"]
+            self.store.put_upload(up)
+        # After the commit: a kill in between leaves the parts' bytes unnamed (swept at start).
         self.store.drop_part_blobs(up)
-        up.status = "completed"
-        up.file_id = file_obj["id"]
-        self.store.put_upload(up)
         return self._upload_api(up)
 
     def cancel_upload(self, upload_id: str) -> dict[str, Any]:
         """``POST /uploads/{id}/cancel``."""
         up = self.pending_upload(upload_id)
         up.status = "cancelled"
-        self.store.drop_part_blobs(up)
         self.store.put_upload(up)
+        self.store.drop_part_blobs(up)
         return self._upload_api(up)
 
     # -- jobs: create ----------------------------------------------------------------------
@@ -523,13 +592,27 @@ class EmulatorState:
 
     async def _dataset(self, rec: FileRecord, method: str, legacy: bool, validation: bool = False) -> DatasetCheck:
         key = (rec.id, method, legacy, validation)
-        cached = self._dataset_cache.get(key)
-        if cached is None:
+        check = self._dataset_cache.get(key)
+        if check is None:
+            self.dataset_checks += 1
+            # Off the event loop (a large file must not stall other requests), and once however
+            # many creates name the file at the same moment: they all wait on this future.
             path = self.store.blob_path(rec.path)
-            # Reading and checking a large file must not stall the other requests.
-            cached = await asyncio.to_thread(check_dataset, path, method, legacy=legacy, validation=validation)
-            self._dataset_cache[key] = cached
-        return cached
+            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation)
+            check = asyncio.get_running_loop().run_in_executor(None, run)
+            self._dataset_cache[key] = check
+            check.add_done_callback(functools.partial(self._forget_failed_check, key))
+        if check.done():
+            return check.result()
+        # Shielded: a create whose client hangs up (and whose handler is cancelled) does not
+        # cancel the check the others wait on.
+        return await asyncio.shield(check)
+
+    def _forget_failed_check(self, key: _CheckKey, check: asyncio.Future[DatasetCheck]) -> None:
+        # A check that raised (the blob unreadable, a bug) is not kept: the next create tries
+        # again. Asking for the exception also marks it seen when every waiter has gone.
+        if (check.cancelled() or check.exception() is not None) and self._dataset_cache.get(key) is check:
+            del self._dataset_cache[key]
 
     async def create_job(self, body: Any) -> dict[str, Any]:
         """``POST /fine_tuning/jobs``: check everything the API checks up front, then start the clock."""
@@ -665,10 +748,8 @@ class EmulatorState:
         files_msg = f"Validating training file: {train.id}"
         if valid is not None:
             files_msg += f" and validation file: {valid.id}"
-        self.store.put_job(job)
-        self.store.add_events(
-            job.id,
-            [self._event(f"Created fine-tuning job: {job.id}", created), self._event(files_msg, created)],
+        self.store.put_job(
+            job, [self._event(f"Created fine-tuning job: {job.id}", created), self._event(files_msg, created)]
         )
         self._schedule(job)
         # Answered as created (validating_files) even when job_seconds is 0, like the API.
@@ -715,6 +796,7 @@ class EmulatorState:
             return
         events: list[dict[str, Any]] = []
         ckpts: list[dict[str, Any]] = []
+        files: list[FileRecord] = []
         changed = False
         if job.status == "validating_files":
             if t < job.t_validated:
@@ -763,16 +845,14 @@ class EmulatorState:
                 job.emitted_step = target
             if elapsed >= job.run_seconds:
                 changed = True
-                self._succeed(job, job.run_resumed_at + job.run_seconds - job.run_offset, events)
+                files.append(self._succeed(job, job.run_resumed_at + job.run_seconds - job.run_offset, events))
         if not changed:
             return
-        self.store.put_job(job)
-        if ckpts:
-            self.store.add_checkpoints(job.id, ckpts)
-            for ck in ckpts:
-                self._ckpt_models[ck["fine_tuned_model_checkpoint"]] = ck
-        if events:
-            self.store.add_events(job.id, events)
+        # One transaction: a restart finds the job as it was before this step or after it,
+        # never ahead of its events.
+        self.store.put_job(job, events, checkpoints=ckpts, files=files)
+        for ck in ckpts:
+            self._ckpt_models[ck["fine_tuned_model_checkpoint"]] = ck
         if job.status in TERMINAL:
             self._terminal(job)
 
@@ -792,19 +872,22 @@ class EmulatorState:
             "step_number": step,
         }
 
-    def _succeed(self, job: JobRecord, at: float, events: list[dict[str, Any]]) -> None:
+    def _succeed(self, job: JobRecord, at: float, events: list[dict[str, Any]]) -> FileRecord:
+        """Mark ``job`` succeeded at ``at``, adding its final events; its results file, to store."""
         name = self._model_name(job)
         job.status = "succeeded"
         job.fine_tuned_model = name
         job.finished_at = at
         job.trained_tokens = job.hp_resolved["n_epochs"] * job.total_tokens
         job.run_resumed_at = None
-        job.result_files = [self._add_results_file(job, at)]
+        results = self._results_file(job, at)
+        job.result_files = [results.id]
         self._models[name] = job.id
         events.append(self._event(f"New fine-tuned model created: {name}", at))
         events.append(self._event("Evaluating model against our usage policies", at))
         events.append(self._event("Usage policy evaluations completed, model is now enabled for sampling", at))
         events.append(self._event("The job has successfully completed", at))
+        return results
 
     def results_csv(self, job: JobRecord) -> bytes:
         """The bytes of ``job``'s step-metrics results file."""
@@ -816,10 +899,10 @@ class EmulatorState:
             lines.append(f"{s},{m['train_loss']},{m['train_mean_token_accuracy']},{vl},{va}\n")
         return "".join(lines).encode()
 
-    def _add_results_file(self, job: JobRecord, at: float) -> str:
+    def _results_file(self, job: JobRecord, at: float) -> FileRecord:
         # Made from the job when read, not written now: creating a file costs a few hundred
         # microseconds here, and a hundred jobs ending together must not stall every request.
-        rec = FileRecord(
+        return FileRecord(
             id=new_id("file-", 22),
             filename="step_metrics.csv",
             purpose="fine-tune-results",
@@ -828,8 +911,6 @@ class EmulatorState:
             path="",
             results_of=job.id,
         )
-        self.store.put_file(rec)
-        return rec.id
 
     def _terminal(self, job: JobRecord) -> None:
         self._due.pop(job.id, None)
@@ -908,8 +989,7 @@ class EmulatorState:
         job.finished_at = t
         job.run_resumed_at = None
         job.paused_at = None
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job cancelled", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job cancelled", t)])
         self._terminal(job)
         return self.job_api(job)
 
@@ -923,8 +1003,7 @@ class EmulatorState:
         job.run_resumed_at = None
         job.paused_at = t
         job.status = "paused"
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job paused", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job paused", t)])
         self._schedule(job)
         return self.job_api(job)
 
@@ -937,8 +1016,7 @@ class EmulatorState:
         job.run_resumed_at = t
         job.paused_at = None
         job.status = "running"
-        self.store.put_job(job)
-        self.store.add_events(job.id, [self._event("Fine-tuning job resumed", t)])
+        self.store.put_job(job, [self._event("Fine-tuning job resumed", t)])
         self._schedule(job)
         return self.job_api(job)
 

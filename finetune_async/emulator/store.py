@@ -7,20 +7,30 @@ events, checkpoints and permissions. Without one, bytes go to a temporary direct
 on :meth:`Store.close`.
 
 The store knows nothing about the lifecycle: :mod:`.state` decides, the store remembers.
+What changes together is written together: :meth:`Store.transaction` makes the writes inside
+it one SQLite transaction, so a process killed at any instant leaves each change whole or not
+at all (a job's row and the events of the same step, a file and the upload it completes).
+Bytes are written before the row that names them and removed after it, so a kill can leave
+an unnamed blob, never a row without its bytes; unnamed blobs are removed at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["FileRecord", "JobRecord", "PartRecord", "Store", "UploadRecord"]
+
+_log = logging.getLogger("finetune_async.emulator")
 
 
 @dataclass(slots=True)
@@ -169,6 +179,7 @@ class Store:
         self.permissions: dict[str, list[dict[str, Any]]] = {}
         self.deleted_models: set[str] = set()
         self._seq = 0
+        self._depth = 0
         self._db: sqlite3.Connection | None = None
         self._tmp: str | None = None
         if data_dir is None:
@@ -185,6 +196,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._load()
+            self._sweep_blobs()
 
     @property
     def persistent(self) -> bool:
@@ -196,6 +208,30 @@ class Store:
         return self.blob_dir / name
 
     # -- persistence -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write inside the block one transaction: committed at its end, rolled back
+        if it raises. Blocks nest (only the outermost commits); without a database it does nothing.
+        """
+        if self._db is None or self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        db = self._db
+        db.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        db.execute("COMMIT")
 
     def _write(self, kind: str, id_: str, data: Any) -> None:
         if self._db is None:
@@ -217,18 +253,12 @@ class Store:
         for id_, data in rows:
             self._seq += 1
             params.append((kind, id_, self._seq, json.dumps(data)))
-        # One transaction for a batch: a finished job materialises a hundred events at once.
-        self._db.execute("BEGIN")
-        try:
+        with self.transaction():
             self._db.executemany(
                 "INSERT INTO objects (kind, id, seq, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data",
                 params,
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def _remove(self, kind: str, id_: str) -> None:
         if self._db is not None:
@@ -259,6 +289,27 @@ class Store:
         # An upsert keeps its row's first seq, so this load order is creation order, which is
         # what the dicts' insertion order (and so every listing) relies on.
 
+    def _sweep_blobs(self) -> None:
+        # What a kill leaves behind: an upload streamed half-way, a concatenation cut short, the
+        # parts of an upload completed or cancelled just before their bytes were removed. Only
+        # files and the parts of pending uploads are still to be read.
+        wanted = {rec.path for rec in self.files.values() if rec.path}
+        for part in self.parts.values():
+            upload = self.uploads.get(part.upload_id)
+            if upload is not None and upload.status == "pending":
+                wanted.add(part.path)
+        removed = 0
+        size = 0
+        for entry in self.blob_dir.iterdir():
+            if entry.name in wanted or not entry.is_file():
+                continue
+            with contextlib.suppress(OSError):
+                size += entry.stat().st_size
+                entry.unlink()
+                removed += 1
+        if removed:
+            _log.info("removed %d blob(s) (%d bytes) that no file or pending upload names", removed, size)
+
     # -- writes ----------------------------------------------------------------------
 
     def put_file(self, rec: FileRecord) -> None:
@@ -270,9 +321,11 @@ class Store:
         """Forget a file and remove its bytes."""
         rec = self.files.pop(file_id, None)
         if rec is not None:
+            # The row first: a kill in between leaves an unnamed blob (swept at start), not a
+            # file whose bytes are gone.
+            self._remove("file", file_id)
             if rec.path:
                 self.blob_path(rec.path).unlink(missing_ok=True)
-            self._remove("file", file_id)
 
     def put_upload(self, rec: UploadRecord) -> None:
         """Add or replace an upload."""
@@ -291,10 +344,25 @@ class Store:
             if part is not None:
                 self.blob_path(part.path).unlink(missing_ok=True)
 
-    def put_job(self, rec: JobRecord) -> None:
-        """Add or replace a job (called after every change to it)."""
-        self.jobs[rec.id] = rec
-        self._write("job", rec.id, rec)
+    def put_job(
+        self,
+        rec: JobRecord,
+        events: list[dict[str, Any]] | None = None,
+        *,
+        checkpoints: list[dict[str, Any]] | None = None,
+        files: list[FileRecord] | None = None,
+    ) -> None:
+        """Add or replace a job (called after every change to it), with what the same change
+        made: its new events (oldest first), checkpoints and files, all in one transaction."""
+        with self.transaction():
+            for file in files or ():
+                self.put_file(file)
+            self.jobs[rec.id] = rec
+            self._write("job", rec.id, rec)
+            if checkpoints:
+                self.add_checkpoints(rec.id, checkpoints)
+            if events:
+                self.add_events(rec.id, events)
 
     def _append_event(self, job_id: str, event_id: str, text: str) -> None:
         lst = self.events.setdefault(job_id, [])
