@@ -11,17 +11,21 @@ emulator served from a thread in that same process.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 import finetune_async as ft
 from finetune_async.emulator import Emulator
+from finetune_async.emulator.threaded import EmulatorThread
 
 ROOT = Path(ft.__file__).resolve().parent.parent
 
@@ -147,3 +151,32 @@ async def test_a_view_keeps_the_session_of_a_dropped_client(finetune_emulator: E
     gc.collect()
     await view.models.list()
     await view._transport._owner.close()  # type: ignore[union-attr]
+
+
+def open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+def test_collected_in_another_thread_than_its_loop() -> None:
+    # The client's loop runs in a portal thread; the collection happens here: its connections
+    # are closed on the loop's own thread.
+    async def make(base_url: str) -> ft.AsyncClient:
+        client = ft.AsyncClient(base_url=base_url, api_key="sk-test")
+        await client.models.list()
+        return client
+
+    with EmulatorThread() as emu, start_blocking_portal("asyncio") as portal:
+        before = open_sockets()
+        client = portal.call(make, emu.base_url)
+        assert open_sockets() > before
+        del client
+        with pytest.warns(ResourceWarning, match="AsyncClient was not closed"):
+            gc.collect()
+        deadline = time.monotonic() + 5
+        while open_sockets() > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert open_sockets() == before
