@@ -51,6 +51,7 @@ from yarl import URL
 
 from ._callbacks import call_maybe_async
 from ._ledger import Reconciler
+from ._lifetime import close_when_dropped
 from ._retry import RetryPolicy, header_value, is_transient
 from ._version import __version__
 from .errors import (
@@ -388,6 +389,8 @@ class Transport:
                 trust_env=False,
             )
             self._proxy = _env_proxy(self.base_url)
+            # Never closed: closed quietly when this transport is collected or at exit (_lifetime).
+            self._finalizer = close_when_dropped(self, self._session, asyncio.get_running_loop())
         return self._session
 
     async def close(self) -> None:
@@ -397,6 +400,7 @@ class Transport:
         self._closed = True
         session, self._session = self._session, None
         if session is not None:
+            self._finalizer.detach()
             await session.close()
 
     async def request(

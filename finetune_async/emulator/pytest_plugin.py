@@ -1,45 +1,80 @@
-"""pytest plugin (registered as the ``finetune_async_emulator`` entry point): the ``finetune_emulator`` fixture.
+"""pytest plugin (registered as the ``finetune_async_emulator`` entry point): the emulator fixtures.
 
 ::
 
+    @pytest.mark.asyncio          # pytest-asyncio strict mode; nothing in auto mode; or anyio's mark
     async def test_my_code(finetune_emulator):
-        client = openai.AsyncOpenAI(base_url=finetune_emulator.base_url, api_key="sk-test")
+        async with finetune_async.AsyncClient(base_url=finetune_emulator.base_url, api_key="sk-test") as client:
+            ...
 
-The fixture is async, so the test must run under the anyio plugin (``anyio_mode = "auto"`` or
-``@pytest.mark.anyio``) on the asyncio backend. Jobs take ``job_seconds`` (default 1.0); change
-it for a module with ``@pytest.mark.finetune_emulator(job_seconds=3, faults="...")``, whose
-keyword arguments go to :class:`~finetune_async.emulator.Emulator`.
+    def test_my_sync_code(finetune_emulator_sync):
+        client = openai.OpenAI(base_url=finetune_emulator_sync.base_url, api_key="sk-test")
+
+Both fixtures serve a fresh :class:`~finetune_async.emulator.Emulator` for each test from a
+background thread (:class:`~finetune_async.emulator.threaded.EmulatorThread`), on an event loop
+that thread keeps running. Why a thread, for the async fixture too: an async fixture runs on
+the loop of whichever plugin drives it (anyio's runner, pytest-asyncio's, in strict or auto
+mode), and when that is not the loop the test awaits on, a server on it never answers. A
+server on its own thread answers whatever the test runs on: pytest-asyncio in either mode, the
+anyio plugin (asyncio or trio), or no plugin at all; the client reaches it over loopback HTTP.
+Starting one costs a few milliseconds.
+
+Jobs take ``job_seconds`` (default 1.0); change it with ``@pytest.mark.finetune_emulator(job_seconds=3,
+faults="...")`` on a test, class or module, whose keyword arguments go to the Emulator.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from .server import Emulator
+from .threaded import EmulatorThread
 
-__all__ = ["finetune_emulator"]
+__all__ = ["finetune_emulator", "finetune_emulator_sync"]
 
 DEFAULT_JOB_SECONDS = 1.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "finetune_emulator(**kwargs): keyword arguments for the finetune_emulator fixture's Emulator"
+        "markers",
+        "finetune_emulator(**kwargs): keyword arguments for the Emulator of the finetune_emulator fixtures",
     )
 
 
-@pytest.fixture
-async def finetune_emulator(request: pytest.FixtureRequest, anyio_backend: Any) -> AsyncIterator[Emulator]:
-    """A running :class:`~finetune_async.emulator.Emulator` on a free loopback port, closed after the test."""
-    backend = anyio_backend if isinstance(anyio_backend, str) else anyio_backend[0]
-    if backend != "asyncio":
-        pytest.skip("the emulator runs on aiohttp, which needs the asyncio backend")
+def _served(request: pytest.FixtureRequest) -> Iterator[Emulator]:
     kwargs: dict[str, Any] = {"job_seconds": DEFAULT_JOB_SECONDS}
     marker = request.node.get_closest_marker("finetune_emulator")
     if marker is not None:
         kwargs.update(marker.kwargs)
-    async with Emulator(**kwargs) as emu:
+    with EmulatorThread(**kwargs) as emu:
         yield emu
+
+
+@pytest.fixture
+def finetune_emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A fresh fine-tuning API emulator for an async test: ``AsyncClient(base_url=finetune_emulator.base_url)``.
+    Served from a background thread, it answers on whatever event loop the test runs:
+    pytest-asyncio (strict mode with ``@pytest.mark.asyncio``, or auto mode) or the anyio plugin.
+    Jobs take 1 s; ``@pytest.mark.finetune_emulator(job_seconds=..., faults=...)`` changes it.
+
+    The value is the :class:`~finetune_async.emulator.Emulator`: ``.base_url``,
+    ``.azure_endpoint``, ``.faults`` (change it any time), ``.state`` (read it; it belongs to
+    the server's thread). Any client works: ``finetune_async.AsyncClient``, ``openai.AsyncOpenAI``.
+    """
+    yield from _served(request)
+
+
+@pytest.fixture
+def finetune_emulator_sync(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A fresh fine-tuning API emulator for a synchronous test: ``OpenAI(base_url=finetune_emulator_sync.base_url)``.
+    Served from a background thread, so a plain ``def test_...`` needs no async plugin (``openai.OpenAI``,
+    ``httpx``, ``urllib``). Jobs take 1 s; ``@pytest.mark.finetune_emulator(job_seconds=...)`` changes it.
+
+    The same emulator as ``finetune_emulator``: ``.base_url``, ``.azure_endpoint``, ``.faults``,
+    ``.state``.
+    """
+    yield from _served(request)
