@@ -541,7 +541,7 @@ async def delete_permission(request: web.Request) -> web.StreamResponse:
 
 
 async def run_grader(request: web.Request) -> web.StreamResponse:
-    from .graders import run_grader as run
+    from .graders import run_grader_in_thread as run
 
     body = await _body(request)
     if not isinstance(body, dict):
@@ -549,18 +549,20 @@ async def run_grader(request: web.Request) -> web.StreamResponse:
     for key in ("grader", "model_sample"):
         if key not in body:
             raise bad_request(f"Missing required parameter: '{key}'.", key)
+    # Scoring is CPU-bound (bounded, but up to a few hundred ms): off the loop, so other requests go on.
     if "item" in body:
-        return _json(run(body["grader"], body["model_sample"], body["item"]))
-    return _json(run(body["grader"], body["model_sample"]))
+        return _json(await run(body["grader"], body["model_sample"], body["item"]))
+    return _json(await run(body["grader"], body["model_sample"]))
 
 
 async def validate_grader(request: web.Request) -> web.StreamResponse:
-    from .graders import validate_grader as validate
+    from .graders import validate_grader_in_thread as validate
 
     body = await _body(request)
     if not isinstance(body, dict) or "grader" not in body:
         raise bad_request("Missing required parameter: 'grader'.", "grader")
-    return _json({"grader": validate(body["grader"])})
+    # Walking a big grader is linear but not free (~0.1 s for 16 MB): off the loop too.
+    return _json({"grader": await validate(body["grader"])})
 
 
 # -- models --------------------------------------------------------------------------------------
