@@ -8,12 +8,12 @@ counts; the other metrics a unigram-overlap F1 stand-in); ``python``, ``score_mo
 object; ``multi`` runs its sub-grader. Templates ``{{item.x}}``, ``{{sample.output_text}}`` and
 ``{{sample.output_json.x}}`` are substituted.
 
-Every input is bounded so the worst case is a known, small amount of work (the README's "Emulator
-limits" gives the measured figures): a python source is compiled on the caller's thread, and
-compiling holds the GIL however it is run, so its length is what bounds it; the scoring and
-checking run in a worker thread (:func:`run_grader_in_thread`, :func:`validate_grader_in_thread`),
-one at a time, their texts bounded so one request takes at most a few hundred milliseconds and
-hands the GIL back every few milliseconds.
+Every input is bounded so the worst case is a known, small amount of work (the README gives the
+measured figures). The server runs graders in a worker thread, one at a time
+(:func:`run_grader_in_thread`, :func:`validate_grader_in_thread`): scoring at the limits takes up
+to a few hundred milliseconds of pure Python, which hands the GIL back to the event loop every
+few milliseconds. Compiling a python source holds the GIL wherever it runs, so the source's
+length is what bounds that (~50 ms at the limit).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 MAX_SOURCE_LENGTH = 65_536
-"""Characters of a python grader's ``source``: compiling the worst 64 KB source takes ~60 ms."""
+"""Characters of a python grader's ``source``: compiling the worst such source holds the GIL ~50 ms."""
 MAX_TEXT_LENGTH = 262_144
 """Characters of ``model_sample``, of a grader's ``input`` / ``reference``, and of each after templating."""
 MAX_PAIRWISE_LENGTH = 16_384
