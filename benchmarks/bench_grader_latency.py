@@ -28,9 +28,11 @@ import argparse
 import asyncio
 import io
 import json
+import keyword
 import multiprocessing
 import random
 import statistics
+import string
 import sys
 import time
 from dataclasses import dataclass
@@ -68,8 +70,8 @@ def _emulator(port_queue: Any, mode: str) -> None:
         async def validate_inline(grader: Any) -> Any:
             return g.validate_grader(grader)
 
-        g.run_grader_in_thread = run_inline
-        g.validate_grader_in_thread = validate_inline
+        g.run_grader_async = run_inline
+        g.validate_grader_async = validate_inline
     if mode == "threads4":
         four: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar("bench_four")
 
@@ -118,6 +120,11 @@ def _cases() -> list[Case]:
     over_a = "".join(rng.choices(letters, k=49_000))
     over_b = "".join(rng.choices(letters, k=49_000))
     cmp_chain = "1" + "<1" * 32_767
+    # CPython compiles the captures of one match pattern in superlinear time: ~10 s for these.
+    letters = string.ascii_letters
+    names = (a + b + c for a in letters for b in letters for c in letters)
+    captures = [n for n, _ in zip((n for n in names if not keyword.iskeyword(n)), range(7_000), strict=False)]
+    slow_match = "match x:\n case C(" + ",".join(captures) + "): pass\n"
     messages = [{"role": "user", "content": [{"type": "input_text", "text": "x"}]} for _ in range(200_000)]
     return [
         Case("rouge_1, 2 x 49 KB distinct tokens (the finding)", RUN, _similarity("rouge_1", finding, finding)),
@@ -128,6 +135,8 @@ def _cases() -> list[Case]:
              _similarity("fuzzy_match", at_limit_sample, at_limit_ref), concurrent=4),
         Case("validate: python source, 64 KB comparison chain", VALIDATE,
              {"grader": {"type": "python", "name": "py", "source": cmp_chain}}),
+        Case("validate: python source, 28 KB slow to compile", VALIDATE,
+             {"grader": {"type": "python", "name": "py", "source": slow_match}}),
         Case("validate: score_model, 200,000 messages (13 MB)", VALIDATE,
              {"grader": {"type": "score_model", "name": "m", "model": "gpt-4.1", "input": messages}}),
         # The same body where no grader code runs (a 400 for the missing model, once parsed): the

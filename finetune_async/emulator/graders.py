@@ -10,10 +10,10 @@ object; ``multi`` runs its sub-grader. Templates ``{{item.x}}``, ``{{sample.outp
 
 Every input is bounded so the worst case is a known, small amount of work (the README gives the
 measured figures). The server runs graders in a worker thread, one at a time
-(:func:`run_grader_in_thread`, :func:`validate_grader_in_thread`): scoring at the limits takes up
-to a few hundred milliseconds of pure Python, which hands the GIL back to the event loop every
-few milliseconds. Compiling a python source holds the GIL wherever it runs, so the source's
-length is what bounds that (~50 ms at the limit).
+(:func:`run_grader_async`, :func:`validate_grader_async`): scoring at the limits takes up to a few
+hundred milliseconds of pure Python, which hands the GIL back to the event loop every few
+milliseconds. A python source is compiled in a child process with a deadline
+(``COMPILE_TIMEOUT``), as CPython's compiler holds the GIL and is superlinear on some inputs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
@@ -33,17 +35,18 @@ import anyio.to_thread
 from ._util import APIError, bad_request
 
 __all__ = [
+    "COMPILE_TIMEOUT",
     "MAX_PAIRWISE_LENGTH",
     "MAX_SOURCE_LENGTH",
     "MAX_TEXT_LENGTH",
     "run_grader",
-    "run_grader_in_thread",
+    "run_grader_async",
     "validate_grader",
-    "validate_grader_in_thread",
+    "validate_grader_async",
 ]
 
 MAX_SOURCE_LENGTH = 65_536
-"""Characters of a python grader's ``source``: compiling the worst such source holds the GIL ~50 ms."""
+"""Characters of a python grader's ``source`` (OpenAI documents 256 kB; see the README)."""
 MAX_TEXT_LENGTH = 262_144
 """Characters of ``model_sample``, of a grader's ``input`` / ``reference``, and of each after templating."""
 MAX_PAIRWISE_LENGTH = 16_384
@@ -173,16 +176,47 @@ def _check_length(value: str, param: str, limit: int) -> None:
         raise _too_long(param, len(value), limit)
 
 
+COMPILE_TIMEOUT = 2.0
+"""Seconds a python source may take to compile (in a child process) before it is refused."""
+
+# Run with -I -S: no environment, no site-packages, so the child starts in ~10 ms.
+_COMPILE_CHILD = """
+import sys
+source = sys.stdin.buffer.read().decode("utf-8", "surrogatepass")
+try:
+    compile(source, "<grader>", "exec", dont_inherit=True)
+except (SyntaxError, ValueError) as exc:
+    sys.stdout.write(str(exc)[:1000])
+    sys.exit(1)
+except (RecursionError, MemoryError):
+    sys.exit(2)
+"""
+
+
 def _check_compiles(source: str, param: str) -> None:
+    # Compiling is safe (nothing runs) and catches what the API rejects first. It happens in a
+    # child process because CPython's compiler holds the GIL throughout and is superlinear on
+    # some inputs (the captures of one match pattern: 8 KB of them take over a second), so no
+    # length bound keeps it short in this process; the child can be given a deadline and killed.
     try:
-        # Compiling is safe (nothing runs) and catches what the API rejects first.
-        compile(source, "<grader>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
-        raise _fail(param, f"the python source does not compile ({exc})") from None
-    except (RecursionError, MemoryError):
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _COMPILE_CHILD],
+            input=source.encode("utf-8", "surrogatepass"),
+            capture_output=True,
+            timeout=COMPILE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise _fail(param, f"the python source takes longer than {COMPILE_TIMEOUT:g} s to compile") from None
+    if done.returncode == 1:
+        detail = done.stdout.decode("utf-8", "replace")
+        raise _fail(param, f"the python source does not compile ({detail})")
+    if done.returncode == 2:
         # CPython's parser and compiler give up on deep nesting (100,000 unary minuses, a chain of
-        # 30,000 calls) with these rather than a SyntaxError; the source length bounds the rest.
-        raise _fail(param, "the python source does not compile (it nests too deeply)") from None
+        # 30,000 calls) with RecursionError or MemoryError rather than a SyntaxError.
+        raise _fail(param, "the python source does not compile (it nests too deeply)")
+    if done.returncode != 0:
+        raise RuntimeError(f"the compile check exited with {done.returncode}: {done.stderr[-1000:]!r}")
 
 
 def validate_grader(grader: Any, param: str = "grader", *, nested: bool = False) -> dict[str, Any]:
@@ -191,8 +225,8 @@ def validate_grader(grader: Any, param: str = "grader", *, nested: bool = False)
     Raises :class:`~._util.APIError` (400, naming ``param`` and the field): a field of the wrong
     shape, a python source that does not compile (syntax, or nesting too deep for the compiler),
     or a string past ``MAX_SOURCE_LENGTH`` / ``MAX_TEXT_LENGTH`` (code ``string_above_max_length``).
-    Synchronous and on the caller's thread (``state.create_job`` calls it): compiling at the
-    source limit takes up to ~50 ms.
+    Synchronous: a python source is compiled in a child process, which this waits for (~10 ms,
+    ``COMPILE_TIMEOUT`` at most); from a coroutine, await :func:`validate_grader_async`.
     """
     if not isinstance(grader, dict):
         raise _fail(param, "expected a grader object")
@@ -438,8 +472,8 @@ def run_grader(grader: Any, model_sample: Any, item: Any = _ABSENT) -> dict[str,
     """Run a grader on one sample (``item`` fills ``{{item.*}}``); the ``RunGraderResponse`` JSON.
 
     Raises :class:`~._util.APIError` (400) for an invalid grader, sample or item, or one past the
-    limits (``MAX_*_LENGTH``). CPU-bound, up to a few hundred ms at the limits: from a server,
-    call :func:`run_grader_in_thread`.
+    limits (``MAX_*_LENGTH``). CPU-bound, up to a few hundred ms at the limits: from a coroutine,
+    await :func:`run_grader_async`.
     """
     grader = validate_grader(grader)
     if not isinstance(model_sample, str):
@@ -491,7 +525,7 @@ def _limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
-async def run_grader_in_thread(grader: Any, model_sample: Any, item: Any = _ABSENT) -> dict[str, Any]:
+async def run_grader_async(grader: Any, model_sample: Any, item: Any = _ABSENT) -> dict[str, Any]:
     """:func:`run_grader` in a worker thread, one at a time, so the event loop keeps serving meanwhile.
 
     Returns and raises what :func:`run_grader` does.
@@ -499,10 +533,9 @@ async def run_grader_in_thread(grader: Any, model_sample: Any, item: Any = _ABSE
     return await anyio.to_thread.run_sync(functools.partial(run_grader, grader, model_sample, item), limiter=_limiter())
 
 
-async def validate_grader_in_thread(grader: Any) -> dict[str, Any]:
-    """:func:`validate_grader` in the graders' worker thread: a 16 MB grader takes ~0.1 s to walk.
+async def validate_grader_async(grader: Any, param: str = "grader") -> dict[str, Any]:
+    """:func:`validate_grader` in the graders' worker thread, which waits there for the compile check.
 
-    Returns and raises what :func:`validate_grader` does. (Compiling a python source holds the GIL
-    wherever it runs; its length bound keeps that to ~50 ms.)
+    Returns and raises what :func:`validate_grader` does. (Walking a 16 MB grader takes ~0.1 s.)
     """
-    return await anyio.to_thread.run_sync(validate_grader, grader, limiter=_limiter())
+    return await anyio.to_thread.run_sync(functools.partial(validate_grader, grader, param), limiter=_limiter())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import keyword
 import random
+import string
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,6 +89,38 @@ async def test_python_source_over_the_limit_is_a_400(emulator: Emulator) -> None
         _assert_400(status, body, "grader.source")
         assert body["error"]["code"] == "string_above_max_length"
         assert f"maximum length {SOURCE_LIMIT}" in body["error"]["message"]
+
+
+def _slow_to_compile() -> str:
+    # CPython's compiler is superlinear in the captures of one match pattern: 2,700 of them take
+    # ~1.3 s to compile here, these 7,000 (28 KB, well under the length limit) ~10 s.
+    letters = string.ascii_letters
+    names = (a + b + c for a in letters for b in letters for c in letters)
+    captures = [n for n, _ in zip((n for n in names if not keyword.iskeyword(n)), range(7_000), strict=False)]
+    source = "match x:\n case C(" + ",".join(captures) + "): pass\n"
+    assert len(source) <= SOURCE_LIMIT
+    return source
+
+
+async def test_a_source_slow_to_compile_is_a_400_and_holds_nothing_up(emulator: Emulator) -> None:
+    # Was a compile of many seconds on the event loop, holding every other request. Compiling
+    # happens in a child process, given 2 s.
+    answered_during: list[bool] = []
+    async with _session() as session, anyio.create_task_group() as tg:
+        done = anyio.Event()
+
+        async def validate() -> None:
+            status, body = await _post(session, emulator.base_url, VALIDATE, {"grader": _python(_slow_to_compile())})
+            _assert_400(status, body, "grader.source")
+            assert "longer than 2 s to compile" in body["error"]["message"]
+            done.set()
+
+        tg.start_soon(validate)
+        await anyio.sleep(0.1)
+        async with session.get(emulator.base_url + "/models") as resp:
+            assert resp.status == 200
+        answered_during.append(not done.is_set())
+    assert answered_during == [True], "GET /models waited for the compile"
 
 
 async def test_reinforcement_job_with_a_hostile_python_grader_is_a_400(emulator: Emulator) -> None:
