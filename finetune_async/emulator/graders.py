@@ -215,7 +215,11 @@ def _check_compiles(source: str, param: str) -> None:
         # CPython's parser and compiler give up on deep nesting (100,000 unary minuses, a chain of
         # 30,000 calls) with RecursionError or MemoryError rather than a SyntaxError.
         raise _fail(param, "the python source does not compile (it nests too deeply)")
+    if done.returncode < 0:
+        # Killed by a signal: the source crashed the compiler (or exhausted the child's memory).
+        raise _fail(param, f"the python source does not compile (the compiler died of signal {-done.returncode})")
     if done.returncode != 0:
+        # The child could not run at all: the emulator's fault, not the source's (a 500).
         raise RuntimeError(f"the compile check exited with {done.returncode}: {done.stderr[-1000:]!r}")
 
 
