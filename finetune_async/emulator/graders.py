@@ -179,17 +179,19 @@ def _check_length(value: str, param: str, limit: int) -> None:
 COMPILE_TIMEOUT = 2.0
 """Seconds a python source may take to compile (in a child process) before it is refused."""
 
-# Run with -I -S: no environment, no site-packages, so the child starts in ~10 ms.
-_COMPILE_CHILD = """
+# Run with -I -S: no environment, no site-packages, so the child starts in ~10 ms. Its verdicts
+# have exit codes of their own: 1 is what Python exits with on an exception of the child itself.
+_COMPILES, _SYNTAX, _NESTING = 0, 3, 4
+_COMPILE_CHILD = f"""
 import sys
 source = sys.stdin.buffer.read().decode("utf-8", "surrogatepass")
 try:
     compile(source, "<grader>", "exec", dont_inherit=True)
 except (SyntaxError, ValueError) as exc:
-    sys.stdout.write(str(exc)[:1000])
-    sys.exit(1)
+    sys.stdout.buffer.write(str(exc)[:1000].encode("utf-8", "replace"))
+    sys.exit({_SYNTAX})
 except (RecursionError, MemoryError):
-    sys.exit(2)
+    sys.exit({_NESTING})
 """
 
 
@@ -208,19 +210,20 @@ def _check_compiles(source: str, param: str) -> None:
         )
     except subprocess.TimeoutExpired:
         raise _fail(param, f"the python source takes longer than {COMPILE_TIMEOUT:g} s to compile") from None
-    if done.returncode == 1:
+    if done.returncode == _COMPILES:
+        return
+    if done.returncode == _SYNTAX:
         detail = done.stdout.decode("utf-8", "replace")
         raise _fail(param, f"the python source does not compile ({detail})")
-    if done.returncode == 2:
+    if done.returncode == _NESTING:
         # CPython's parser and compiler give up on deep nesting (100,000 unary minuses, a chain of
         # 30,000 calls) with RecursionError or MemoryError rather than a SyntaxError.
         raise _fail(param, "the python source does not compile (it nests too deeply)")
     if done.returncode < 0:
         # Killed by a signal: the source crashed the compiler (or exhausted the child's memory).
         raise _fail(param, f"the python source does not compile (the compiler died of signal {-done.returncode})")
-    if done.returncode != 0:
-        # The child could not run at all: the emulator's fault, not the source's (a 500).
-        raise RuntimeError(f"the compile check exited with {done.returncode}: {done.stderr[-1000:]!r}")
+    # The child failed of itself: the emulator's fault, not the source's (a 500).
+    raise RuntimeError(f"the compile check exited with {done.returncode}: {done.stderr[-1000:]!r}")
 
 
 def validate_grader(grader: Any, param: str = "grader", *, nested: bool = False) -> dict[str, Any]:
