@@ -666,7 +666,8 @@ class EmulatorState:
         if method_type == "reinforcement":
             if sub.get("grader") is None:
                 raise bad_request("Reinforcement fine-tuning requires a grader.", "method.reinforcement.grader")
-            grader = graders.validate_grader(sub["grader"], "method.reinforcement.grader")
+            # Off the loop: checking a python grader waits on its compile child (up to 2 s).
+            grader = await graders.validate_grader_async(sub["grader"], "method.reinforcement.grader")
             if body.get("validation_file") is None:
                 raise bad_request("Reinforcement fine-tuning requires a validation_file.", "validation_file")
         suffix = body.get("suffix")

@@ -465,3 +465,21 @@ async def test_a_hang_up_mid_upload_logs_one_line(
     assert "\n" not in record.getMessage()
     assert _blobs(emulator) == []
     assert await reader.read() == b""
+
+
+async def test_a_json_body_over_the_cap_is_a_413_in_the_api_shape(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    """The cap keeps the time one body holds the loop (parsing, the depth walk) short."""
+    from finetune_async.emulator.app import MAX_JSON_BYTES
+
+    assert MAX_JSON_BYTES == 4 * 1024 * 1024
+    headers = {"Content-Type": "application/json"}
+    for size, expected in ((MAX_JSON_BYTES + 1, 413), (MAX_JSON_BYTES - 100, 400)):
+        body = json.dumps({"grader": {"type": "string_check"}, "model_sample": ""}).encode()
+        body = body[:-2] + b"x" * (size - len(body)) + b'"}'
+        assert len(body) == size
+        url = f"{emulator.base_url}/fine_tuning/alpha/graders/run"
+        async with session.post(url, data=io.BytesIO(body), headers=headers) as r:
+            assert r.status == expected
+            _is_api_error(await r.json(), r.status)
