@@ -89,6 +89,8 @@ from .models import (
 from .models._converter import to_dict
 from .pagination import AsyncPaginator, Page
 from .polling import as_completed, stream_checkpoints, stream_events, wait_for_job, wait_for_jobs
+from .resources._base import CallOptions
+from .resources._response import BinaryContent, RawResponse, StreamedResponse
 from .webhooks import (
     FineTuningWebhookEvent,
     InvalidWebhookSignatureError,
@@ -140,6 +142,8 @@ __all__ = [
     "BaseModel",
     "BatchReport",
     "BatchSpec",
+    "BinaryContent",
+    "CallOptions",
     "CheckpointMetrics",
     "ConflictError",
     "DatasetError",
@@ -185,6 +189,7 @@ __all__ = [
     "Problem",
     "PythonGrader",
     "RateLimitError",
+    "RawResponse",
     "RedirectError",
     "ReinforcementHyperparameters",
     "ReinforcementMethod",
@@ -197,6 +202,7 @@ __all__ = [
     "ScoreModelGrader",
     "SettleWindow",
     "SpecResult",
+    "StreamedResponse",
     "StringCheckGrader",
     "SupervisedHyperparameters",
     "SupervisedMethod",

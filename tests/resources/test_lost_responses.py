@@ -84,7 +84,7 @@ async def test_lost_file_create_ends_with_exactly_one_file(client: ft.AsyncClien
     created = await client.files.create(file=("lost.jsonl", DATA))
     assert created.filename == "lost.jsonl"
     assert await count_files(client) == 1
-    assert await client.files.content(created.id) == DATA
+    assert (await client.files.content(created.id)).content == DATA
 
 
 async def test_lost_upload_completion_ends_with_exactly_one_file(
