@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 import finetune_async as ft
 from finetune_async.resources._base import Resource
@@ -461,3 +463,33 @@ def test_the_options_repr_hides_header_values() -> None:
     options = RequestOptions.of({"extra_headers": {"Authorization": f"Bearer {SECRET}"}, "timeout": 3})
     assert SECRET not in repr(options)
     assert "Authorization" in repr(options)
+
+
+# --- the official SDK's encoding, property-tested against it ------------------------------
+
+# orjson, which writes JSON bodies, takes 64-bit integers.
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8) | st.floats(allow_nan=False)
+)
+_NESTED = st.recursive(_SCALARS, lambda inner: st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_KEYS = st.text(min_size=1, max_size=6)
+
+
+@given(st.dictionaries(_KEYS, _NESTED | st.lists(_NESTED, max_size=3), max_size=4))
+def test_extra_query_is_encoded_as_the_official_sdk_encodes_it(query: dict[str, Any]) -> None:
+    from openai._qs import Querystring
+
+    from finetune_async._transport import RequestOptions
+
+    ours = [(key, value) for key, value in RequestOptions.of({"extra_query": query}).query if value is not None]
+    assert ours == Querystring().stringify_items(query)
+
+
+@given(st.dictionaries(_KEYS.filter(lambda k: "[" not in k), _NESTED, max_size=4))
+def test_extra_body_form_fields_are_the_official_sdks(body: dict[str, Any]) -> None:
+    from openai._qs import Querystring
+
+    from finetune_async._transport import RequestOptions
+
+    ours = RequestOptions.of({"extra_body": body}).merge_form({})
+    assert ours == dict(Querystring().stringify_items(body, array_format="brackets"))

@@ -83,7 +83,7 @@ def endpoint(function: F) -> F:
 def is_endpoint(value: object) -> bool:
     """Whether ``value`` is a bound resource method marked with :func:`endpoint`."""
     function = getattr(value, "__func__", None)
-    return function is not None and function in _ENDPOINTS
+    return inspect.isfunction(function) and function in _ENDPOINTS
 
 
 @attrs.define
@@ -541,7 +541,8 @@ class ResponseView:
 
     def _calls(self) -> list[str]:
         kind = type(self._target)
-        return sorted(name for name in dir(kind) if getattr(kind, name, None) in _ENDPOINTS)
+        found = ((name, getattr(kind, name, None)) for name in dir(kind))
+        return sorted(name for name, f in found if inspect.isfunction(f) and f in _ENDPOINTS)
 
     def _nested(self) -> list[str]:
         from ._base import Resource

@@ -140,6 +140,9 @@ async def test_helpers_are_not_offered_raw(client: ft.AsyncClient) -> None:
     with pytest.raises(AttributeError, match="retrieve"):
         client.fine_tuning.jobs.with_raw_response.retreive  # noqa: B018
     assert "retrieve" in dir(client.fine_tuning.jobs.with_raw_response)
+    assert set(dir(client.with_raw_response)) == {"files", "fine_tuning", "models", "uploads"}
+    with pytest.raises(AttributeError, match="close"):
+        client.with_raw_response.close  # noqa: B018
 
 
 async def test_a_raw_call_that_fails_raises_the_same_error(client: ft.AsyncClient) -> None:
@@ -265,3 +268,38 @@ async def test_a_streaming_error_status_raises_on_entry() -> None:
 
 async def _not_found() -> web.Response:
     return error_response(404, "No such file")
+
+
+async def test_a_stalled_or_dropped_stream_raises_the_sdks_errors() -> None:
+    """The call's timeout runs while the body is read; a connection that ends early is an
+    APIConnectionError. Neither keeps aiohttp's exception as its context."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        await response.write(b"first piece")
+        if "stall" in request.path:
+            await anyio.sleep(1)
+        else:
+            assert request.transport is not None
+            request.transport.close()
+        return response
+
+    async with scripted_server(handler) as server, ft.AsyncClient(
+        api_key="sk-test", base_url=server.base_url, max_retries=0
+    ) as client:
+        for file_id, error in (("file-stall", ft.APITimeoutError), ("file-drop", ft.APIConnectionError)):
+            pieces: list[bytes] = []
+
+            async def read(file_id: str = file_id, pieces: list[bytes] = pieces) -> None:
+                async with client.files.with_streaming_response.content(
+                    file_id, timeout=ft.Timeout(total=None, read=0.3)
+                ) as response:
+                    async for piece in response.iter_bytes():
+                        pieces.append(piece)
+
+            with pytest.raises(error) as caught:
+                await read()
+            assert pieces == [b"first piece"]
+            assert caught.value.__context__ is None
+            assert caught.value.__cause__ is None
