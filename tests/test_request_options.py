@@ -209,7 +209,7 @@ def slow(seconds: float) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def test_a_per_call_timeout_overrides_a_longer_client_timeout() -> None:
-    async with scripted_server(slow(3.0)) as server, ft.AsyncClient(
+    async with scripted_server(slow(1.0)) as server, ft.AsyncClient(
         api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=60
     ) as client:
         with pytest.raises(ft.APITimeoutError):
@@ -231,7 +231,7 @@ async def test_a_per_call_timeout_overrides_a_shorter_client_timeout() -> None:
 
 async def test_a_per_call_timeout_bounds_each_attempt_not_the_retries_together() -> None:
     """The official SDK's meaning: each try gets the timeout afresh; the retries are not inside it."""
-    async with scripted_server(slow(3.0)) as server, ft.AsyncClient(
+    async with scripted_server(slow(1.0)) as server, ft.AsyncClient(
         api_key="sk-test", base_url=server.base_url, max_retries=2
     ) as client:
         with pytest.raises(ft.APITimeoutError):
@@ -411,7 +411,7 @@ async def test_a_credential_in_extra_headers_never_shows(caplog: pytest.LogCaptu
             return error_response(500, "Server error")
         if request.path.endswith("/jobs"):
             return json_response({"object": "list", "data": [job_json()], "has_more": False})
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)
         return json_response(job_json())
 
     errors: list[BaseException] = []
