@@ -90,6 +90,8 @@ from .models import (
 from .models._converter import to_dict
 from .pagination import AsyncPaginator, Page
 from .polling import as_completed, stream_checkpoints, stream_events, wait_for_job, wait_for_jobs
+from .resources._base import CallOptions
+from .resources._response import BinaryContent, RawResponse, StreamedResponse
 from .webhooks import (
     FineTuningWebhookEvent,
     InvalidWebhookSignatureError,
@@ -141,6 +143,8 @@ __all__ = [
     "BaseModel",
     "BatchReport",
     "BatchSpec",
+    "BinaryContent",
+    "CallOptions",
     "CheckpointMetrics",
     "ConflictError",
     "DatasetError",
@@ -186,6 +190,7 @@ __all__ = [
     "Problem",
     "PythonGrader",
     "RateLimitError",
+    "RawResponse",
     "RedirectError",
     "ReinforcementHyperparameters",
     "ReinforcementMethod",
@@ -198,6 +203,7 @@ __all__ = [
     "ScoreModelGrader",
     "SettleWindow",
     "SpecResult",
+    "StreamedResponse",
     "StringCheckGrader",
     "SupervisedHyperparameters",
     "SupervisedMethod",

@@ -31,6 +31,7 @@ from .models import Upload
 
 if TYPE_CHECKING:
     from .client import AsyncClient
+    from .resources._base import CallOptions
 
 __all__ = ["file_slice", "upload_file_chunked"]
 
@@ -133,9 +134,14 @@ async def upload_file_chunked(
     max_concurrent: int,
     on_progress: Callable[[int, int], object] | None,
     state_file: str | None = None,
+    options: CallOptions | None = None,
 ) -> Upload:
     """Create (or resume) an upload, send every missing part with bounded concurrency, and
-    complete it with the file's md5 so the server checks what it received."""
+    complete it with the file's md5 so the server checks what it received.
+
+    ``options`` (a ``files.create`` call's timeout, extra headers and query) go with every
+    request of the upload."""
+    opts: CallOptions = options or {}
     if part_size <= 0 or part_size > MAX_PART_SIZE:
         raise ValueError("part_size must be between 1 byte and 64 MB")
     if max_concurrent < 1:
@@ -157,7 +163,7 @@ async def upload_file_chunked(
     state = _State(state_file, fingerprint)
     await anyio.to_thread.run_sync(state.load)
     if state.upload_id is None:
-        upload = await client.uploads.create(bytes=total, filename=name, mime_type=mime, purpose=purpose)
+        upload = await client.uploads.create(bytes=total, filename=name, mime_type=mime, purpose=purpose, **opts)
         state.upload_id, state.created, state.parts = upload.id, time.time(), {}
         await anyio.to_thread.run_sync(state.save)
     else:
@@ -176,7 +182,7 @@ async def upload_file_chunked(
         nonlocal done
         length = min(part_size, total - offset)
         async with limiter, await anyio.open_file(path, "rb") as handle:
-            part = await client.uploads.parts.create(upload_id, data=file_slice(handle, offset, length))
+            part = await client.uploads.parts.create(upload_id, data=file_slice(handle, offset, length), **opts)
             state.parts[index] = part.id
             # One writer at a time: saves share the state file's temporary name.
             async with saving:
@@ -200,12 +206,12 @@ async def upload_file_chunked(
         # on its own within the hour); without one nothing can resume it: free it now.
         if state_file is None:
             with anyio.move_on_after(10, shield=True), contextlib.suppress(Exception):
-                await client.uploads.cancel(upload_id)
+                await client.uploads.cancel(upload_id, **opts)
         sole = sole_error(exc) if isinstance(exc, BaseExceptionGroup) else None
         if sole is not None:
             raise sole from None
         raise
     completed = await client.uploads.complete(upload_id, part_ids=[state.parts[i] for i in range(len(offsets))],
-                                              md5=md5)
+                                              md5=md5, **opts)
     await anyio.to_thread.run_sync(state.remove)
     return completed

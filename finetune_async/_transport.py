@@ -46,6 +46,7 @@ import aiohttp
 import anyio
 import attrs
 import orjson
+from multidict import CIMultiDict, MultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from yarl import URL
 
@@ -70,10 +71,13 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "ERROR_BODY_LIMIT",
     "MAX_REDIRECTS",
+    "NO_OPTIONS",
     "FilePart",
     "RequestInfo",
+    "RequestOptions",
     "Response",
     "RetryPolicy",
+    "StreamedBody",
     "Timeout",
     "Transport",
     "header_value",
@@ -98,6 +102,9 @@ ERROR_BODY_LIMIT = 1024 * 1024
 MAX_REDIRECTS = 5
 
 
+_NO_FIELD = object()
+
+
 @attrs.frozen(kw_only=True)
 class Timeout:
     """Request deadlines in seconds: ``total`` for the whole request, ``connect`` to get a
@@ -108,13 +115,28 @@ class Timeout:
     read: float | None = None
 
     @classmethod
-    def coerce(cls, value: float | Timeout | None) -> Timeout:
-        """A :class:`Timeout` from seconds, an existing Timeout, or None (no deadline)."""
+    def coerce(cls, value: float | Timeout | Any | None) -> Timeout:
+        """A :class:`Timeout` from seconds, an existing Timeout, None (no deadline), or the
+        official SDK's ``openai.Timeout`` / an ``httpx.Timeout``.
+
+        Those have no deadline for the whole request: their ``connect`` and ``read`` carry over
+        and ``total`` is None (their ``write`` and ``pool`` have no counterpart here). Raises
+        :class:`TypeError` for anything else.
+        """
         if isinstance(value, Timeout):
             return value
         if value is None:
             return cls(total=None)
-        return cls(total=float(value))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(total=float(value))
+        phases: list[Any] = [getattr(value, "connect", _NO_FIELD), getattr(value, "read", _NO_FIELD)]
+        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in phases):
+            connect, read = (None if v is None else float(v) for v in phases)
+            return cls(total=None, connect=connect, read=read)
+        raise TypeError(
+            f"timeout must be seconds, None, a finetune_async.Timeout or an httpx-style Timeout, "
+            f"not {type(value).__name__}"
+        )
 
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
@@ -122,7 +144,9 @@ class Timeout:
 
 @attrs.define
 class Response:
-    """A 2xx answer, read whole: status, headers, body bytes and the request id.
+    """A 2xx answer, read whole: status, headers, body bytes and the request id; the method
+    and the URL that answered; for a streamed request, the unread ``stream`` (``content`` is
+    then empty).
 
     Internal, made once per request and only read after: not frozen and built positionally,
     which makes it four times cheaper to create.
@@ -132,6 +156,9 @@ class Response:
     headers: Mapping[str, str]
     content: bytes
     request_id: str | None
+    method: str = "GET"
+    url: URL | None = None
+    stream: StreamedBody | None = None
 
     def json(self) -> Any:
         """The body decoded as JSON (orjson: several times faster than the stdlib on pages)."""
@@ -167,6 +194,197 @@ class RequestInfo:
     form: Mapping[str, str] | None = None
     files: Sequence[str] = ()
     attempt: int = 1
+
+
+def _omitted(value: object) -> bool:
+    """Whether ``value`` is the official SDK's ``openai.omit`` (an ``Omit`` instance).
+
+    Recognised by its class, so that a script ported from ``openai`` works unchanged without
+    this package importing ``openai``.
+    """
+    kind = type(value)
+    return kind.__name__ == "Omit" and kind.__module__.split(".", 1)[0] == "openai"
+
+
+# RFC 9110 token characters: what a header name may be made of.
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body")
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class RequestOptions:
+    """The per-call options of one resource call, as the transport applies them.
+
+    Built once per call by :meth:`of` from the official SDK's four keywords, and handed to
+    :meth:`Transport.request` (a paginator keeps it for every page it fetches):
+
+    * ``timeout``: the :class:`Timeout` of each attempt of this call, instead of the client's
+      (None: the client's). Retries each get it afresh, as in the official SDK.
+    * ``headers``: ``extra_headers`` as (name, value) pairs, applied last, case-insensitively,
+      over the client's headers and credentials; a value of None removes that header.
+    * ``query``: ``extra_query`` flattened to (name, value) pairs (nested mappings as
+      ``name[key]``, lists as repeated names), applied over the method's parameters and the
+      client's default query; a value of None removes that parameter.
+    * ``body``: ``extra_body``, merged into a JSON body (an ``openai.omit`` value removes a key,
+      None is sent as null) or added to a multipart body as form fields; not sent with a GET.
+
+    Its repr shows header names, never their values: an ``extra_headers`` credential is
+    redacted like the client's own.
+    """
+
+    timeout: Timeout | None = None
+    headers: tuple[tuple[str, str | None], ...] = ()
+    query: tuple[tuple[str, str | None], ...] = ()
+    body: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, given: Mapping[str, Any]) -> RequestOptions:
+        """The options from a resource method's keywords (``timeout``, ``extra_headers``,
+        ``extra_query``, ``extra_body``); :data:`NO_OPTIONS` when there are none.
+
+        Raises :class:`TypeError` for an unknown keyword or an option of the wrong type, and
+        :class:`ValueError` for a header name that is not a token or a value with a line break
+        (named, never quoted: it may be a credential).
+        """
+        if not given:
+            return NO_OPTIONS
+        unknown = [name for name in given if name not in _OPTION_NAMES]
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument {unknown[0]!r} (besides its own parameters, a resource method "
+                f"takes {', '.join(n + '=' for n in _OPTION_NAMES)})"
+            )
+        timeout = given.get("timeout", _NO_FIELD)
+        return cls(
+            timeout=None if timeout is _NO_FIELD else Timeout.coerce(timeout),
+            headers=_header_pairs(given.get("extra_headers")),
+            query=_query_pairs(given.get("extra_query")),
+            body=_body_mapping(given.get("extra_body")),
+        )
+
+    def __repr__(self) -> str:
+        headers = {name: "<redacted>" if value is not None else None for name, value in self.headers}
+        return (
+            f"RequestOptions(timeout={self.timeout!r}, extra_headers={headers!r}, "
+            f"extra_query={dict(self.query)!r}, extra_body={self.body!r})"
+        )
+
+    def without_body(self) -> RequestOptions:
+        """These options without ``extra_body``: for a request whose body already has it merged
+        (a create merges it first, to recognise what it sent), and for the lookups that settle a
+        lost create, which go with the same headers and query (the same project) but never
+        carry another request's body."""
+        return self if self.body is None else attrs.evolve(self, body=None)
+
+    def merge_json(self, body: Any) -> Any:
+        """``body`` (a JSON object, or None) with ``extra_body`` merged over it, last wins."""
+        if self.body is None:
+            return body
+        if body is not None and not isinstance(body, Mapping):
+            raise TypeError(f"extra_body cannot be merged into a JSON body of type {type(body).__name__}")
+        merged = dict(body or {})
+        for key, value in self.body.items():
+            if _omitted(value):
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return merged
+
+    def merge_form(self, form: Mapping[str, str], file_fields: Iterable[str] = ()) -> dict[str, str]:
+        """``form`` with ``extra_body`` added as multipart fields, as the official SDK sends them:
+        a nested mapping as ``name[key]`` fields, ``True``/``False`` as ``true``/``false``, a
+        None skipped, an ``openai.omit`` removing the field (and its ``name[...]`` fields).
+
+        Raises :class:`ValueError` when a key names a file part, :class:`TypeError` for a
+        list (no endpoint with a multipart body takes one) or another non-scalar value.
+        """
+        merged = dict(form)
+        if self.body is None:
+            return merged
+        files = set(file_fields)
+        for key, value in self.body.items():
+            if key in files:
+                raise ValueError(f"extra_body cannot replace the file part {key!r} of this multipart request")
+            for existing in [k for k in merged if k == key or k.startswith(key + "[")]:
+                del merged[existing]
+            if not _omitted(value):
+                merged.update(_flatten(key, value, "extra_body", allow_lists=False))
+        return merged
+
+
+#: The options of a call that was given none (shared: frozen).
+NO_OPTIONS = RequestOptions()
+
+
+def _header_pairs(value: object) -> tuple[tuple[str, str | None], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise TypeError(f"extra_headers must be a mapping of header names to values, not {type(value).__name__}")
+    pairs: list[tuple[str, str | None]] = []
+    for name, text in value.items():
+        if not isinstance(name, str):
+            raise TypeError(f"extra_headers: a header name must be a str, not {type(name).__name__}")
+        if not name or not _TOKEN_CHARS.issuperset(name):
+            raise ValueError(f"extra_headers: {name[:80]!r} is not a valid header name")
+        if text is None or _omitted(text):
+            pairs.append((name, None))
+            continue
+        if not isinstance(text, str):
+            raise TypeError(
+                f"extra_headers: the value of {name!r} must be a str (None removes the header), "
+                f"not {type(text).__name__}"
+            )
+        if any(ch in text for ch in "\r\n\x00"):
+            raise ValueError(f"extra_headers: the value of {name!r} holds a line break or a NUL, and was not sent")
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
+def _query_pairs(value: object) -> tuple[tuple[str, str | None], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise TypeError(f"extra_query must be a mapping of parameter names to values, not {type(value).__name__}")
+    pairs: list[tuple[str, str | None]] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"extra_query: a parameter name must be a str, not {type(key).__name__}")
+        if item is None or _omitted(item):
+            pairs.append((key, None))
+        else:
+            pairs.extend(_flatten(key, item, "extra_query", allow_lists=True))
+    return tuple(pairs)
+
+
+def _flatten(key: str, value: object, option: str, *, allow_lists: bool) -> list[tuple[str, str]]:
+    """``value`` under ``key`` as the official SDK's query string writes it (nested mappings in
+    brackets, lists as repeated keys, booleans as true/false, None left out)."""
+    if value is None or _omitted(value):
+        return []
+    if isinstance(value, bool):
+        return [(key, "true" if value else "false")]
+    if isinstance(value, (str, int, float)):
+        return [(key, str(value))]
+    if isinstance(value, Mapping):
+        return [pair for sub, item in value.items() for pair in _flatten(f"{key}[{sub}]", item, option,
+                                                                         allow_lists=allow_lists)]
+    if allow_lists and isinstance(value, (list, tuple)):
+        return [pair for item in value for pair in _flatten(key, item, option, allow_lists=False)]
+    raise TypeError(f"{option}: {key!r} must be a str, number, bool, None or a mapping of those, "
+                    f"not {type(value).__name__}")
+
+
+def _body_mapping(value: object) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"extra_body must be a mapping with str keys, not {type(value).__name__}")
+    try:
+        orjson.dumps({k: v for k, v in value.items() if not _omitted(v)})
+    except TypeError as exc:
+        raise TypeError(f"extra_body must hold JSON values: {exc}") from None
+    return dict(value)
 
 
 RequestHook = Callable[[RequestInfo], Awaitable[None] | None]
@@ -297,6 +515,8 @@ class _Call(Generic[T]):
     idempotent: bool
     reconcile: Reconciler[T] | None
     file_content: bool
+    options: RequestOptions
+    stream: bool
     attempt: int = 1
     started: float
     refreshed_auth: bool = False
@@ -332,6 +552,11 @@ class Transport:
         self._auth = auth
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         self._headers.update(default_headers or {})
+        # Sent with every request rather than set on the session, so that a call's extra_headers
+        # can also remove one (aiohttp cannot unset a session default for one request). Built
+        # once as multidicts, which aiohttp takes without converting them.
+        self._request_headers = CIMultiDict({**self._headers, **auth.static_headers()})
+        self._json_headers = CIMultiDict({**self._request_headers, "Content-Type": "application/json"})
         self._query = dict(default_query or {})
         self.timeout = timeout
         self._aiohttp_timeout = timeout.to_aiohttp()
@@ -379,7 +604,6 @@ class Transport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={**self._headers, **self._auth.static_headers()},
                 timeout=self.timeout.to_aiohttp(),
                 # We decode bodies ourselves and raise our own errors.
                 raise_for_status=False,
@@ -416,20 +640,35 @@ class Transport:
         reconcile: Reconciler[T] | None = None,
         max_retries: int | None = None,
         file_content: bool = False,
+        options: RequestOptions | None = None,
+        stream: bool = False,
     ) -> Response | T:
         """Send one request, retrying per the policy; return the 2xx :class:`Response`.
 
         When ``reconcile`` is given and a try fails ambiguously (sent, no answer), returns the
         object its settle found instead of sending again; see the module docstring.
         ``file_content`` says the answer is a file's bytes, capped by ``max_file_bytes``
-        instead of ``max_response_bytes``.
+        instead of ``max_response_bytes``. ``options`` are the call's per-call options
+        (:class:`RequestOptions`: timeout, extra headers, query and body). With ``stream``, a
+        2xx answer's body is not read: the :class:`Response` carries it as ``stream``, which the
+        caller must close.
 
         Raises :class:`APIStatusError` subclasses for non-2xx answers (a
         :class:`~finetune_async.RedirectError` for a redirect not followed),
         :class:`APIConnectionError` / :class:`APITimeoutError` when no answer came, and
         :class:`~finetune_async.ResponseTooLargeError` for a 2xx body past its cap.
         """
-        query = self._query_params(params) if params or self._query else _NO_QUERY
+        opts = NO_OPTIONS if options is None else options
+        if opts is not NO_OPTIONS:
+            query = self._query_params(params, opts.query)
+            if opts.body is not None:
+                if files or form is not None:
+                    form = opts.merge_form(form or {}, (f.name for f in files))
+                elif method not in ("GET", "HEAD"):
+                    # As the official SDK: a GET carries no body, so extra_body is not sent with one.
+                    json_body = opts.merge_json(json_body)
+        else:
+            query = self._query_params(params) if params or self._query else _NO_QUERY
         info = (
             RequestInfo(
                 method=method,
@@ -449,7 +688,9 @@ class Transport:
         # The first try is a plain call: most requests succeed at once, and that path should
         # cost no more than the request itself. Everything else is in _recover.
         try:
-            response = await self._send(method, path, query, json_body, form, files, starts, info, 1, file_content)
+            response = await self._send(
+                method, path, query, json_body, form, files, starts, info, 1, file_content, opts, stream
+            )
         except (APIStatusError, APIConnectionError) as exc:
             error = exc
         else:
@@ -468,6 +709,8 @@ class Transport:
             idempotent=method in _IDEMPOTENT_METHODS if idempotent is None else idempotent,
             reconcile=reconcile,
             file_content=file_content,
+            options=opts,
+            stream=stream,
             started=started,
         )
         return await self._recover(call, error, self.retry.max_retries if max_retries is None else max_retries)
@@ -568,7 +811,11 @@ class Transport:
             maybe_sent=True,
         ) from None
 
-    def _query_params(self, params: Mapping[str, Any] | None) -> dict[str, str]:
+    def _query_params(
+        self, params: Mapping[str, Any] | None, extra: Sequence[tuple[str, str | None]] = ()
+    ) -> Mapping[str, str]:
+        """The client's default query, then the method's parameters (None left out), then a
+        call's ``extra_query`` pairs (None removes the name; a name given twice is repeated)."""
         query = dict(self._query)
         if params:
             for key, value in params.items():
@@ -578,12 +825,31 @@ class Transport:
                     query[key] = "true" if value else "false"
                 else:
                     query[key] = str(value)
-        return query
+        if not extra:
+            return query
+        replaced: set[str] = set()
+        repeated: list[tuple[str, str]] = []
+        for key, text in extra:
+            if text is None:
+                query.pop(key, None)
+                replaced.discard(key)
+            elif key in replaced:
+                repeated.append((key, text))
+            else:
+                query[key] = text
+                replaced.add(key)
+        if not repeated:
+            return query
+        multi = MultiDict(query)
+        for key, text in repeated:
+            multi.add(key, text)
+        return multi
 
     def _send_call(self, call: _Call[Any]) -> Awaitable[Response]:
         c = call
         return self._send(
-            c.method, c.path, c.query, c.json_body, c.form, c.files, c.starts, c.info, c.attempt, c.file_content
+            c.method, c.path, c.query, c.json_body, c.form, c.files, c.starts, c.info, c.attempt, c.file_content,
+            c.options, c.stream,
         )
 
     async def _send(
@@ -598,18 +864,26 @@ class Transport:
         info: RequestInfo | None,
         attempt: int,
         file_content: bool,
+        options: RequestOptions = NO_OPTIONS,
+        stream: bool = False,
     ) -> Response:
         session = self._get_session()
         limit = self.max_file_bytes if file_content else self.max_response_bytes
         url = self.base_url + path
-        # A static key lives in the session's default headers; only tokens are per request.
-        headers: Mapping[str, str] | None = await self._auth.headers() if self._auth.dynamic else None
         data: Any = None
+        headers: Mapping[str, str] = self._request_headers
         if files or form is not None:
             data = _build_form(form or {}, files, starts)
         elif json_body is not None:
             data = orjson.dumps(json_body)
-            headers = {**headers, "Content-Type": "application/json"} if headers else _JSON_HEADERS
+            headers = self._json_headers
+        if self._auth.dynamic:
+            # A static key is in the prebuilt headers; only tokens are fetched per request.
+            headers = CIMultiDict({**headers, **await self._auth.headers()})
+        skip: frozenset[str] | None = None
+        if options.headers:
+            headers, skip = _with_extra_headers(headers, options.headers)
+        timeout = self._aiohttp_timeout if options.timeout is None else options.timeout.to_aiohttp()
         if self.request_hooks and info is not None:
             await _run_hooks(self.request_hooks, attrs.evolve(info, attempt=attempt))
         proxy = self._owner._proxy if self._owner is not None else self._proxy
@@ -620,29 +894,36 @@ class Transport:
             sent = False
             failure: APIConnectionError | None = None
             body: bytes | None = None
+            resp: aiohttp.ClientResponse | None = None
+            kept: aiohttp.ClientResponse | None = None
             try:
-                async with session.request(
+                resp = await session.request(
                     method,
                     target,
                     params=params,
                     headers=headers,
+                    skip_auto_headers=skip,
                     data=data,
-                    # Per request, so a with_settings() view's deadlines apply on the shared session.
-                    timeout=self._aiohttp_timeout,
+                    # Per request, so a with_settings() view's or a call's deadlines apply on the
+                    # shared session.
+                    timeout=timeout,
                     proxy=proxy,
                     # aiohttp would carry api-key and the session's headers to any origin: we follow
                     # redirects ourselves (_redirect_target).
                     allow_redirects=False,
-                ) as resp:
-                    sent = True
-                    status = resp.status
-                    resp_headers = resp.headers
-                    if status in _REDIRECT_STATUSES:
-                        here = resp.url
-                    else:
-                        # Error bodies are read only so far: the status is what matters.
-                        cap = limit if status < 300 else _error_cap(limit)
-                        body = await _read_capped(resp, cap)
+                )
+                sent = True
+                status = resp.status
+                resp_headers = resp.headers
+                answered = resp.url
+                if status in _REDIRECT_STATUSES:
+                    here = answered
+                elif stream and 200 <= status < 300:
+                    kept = resp
+                else:
+                    # Error bodies are read only so far: the status is what matters.
+                    cap = limit if status < 300 else _error_cap(limit)
+                    body = await _read_capped(resp, cap)
             # Each failure is raised below, outside its handler: aiohttp's exception (some hold the
             # request's headers, so its credentials) must not be reachable as our __context__.
             except aiohttp.ClientConnectorError as exc:
@@ -672,6 +953,10 @@ class Transport:
                     url=url,
                     maybe_sent=True,
                 )
+            finally:
+                # What ``async with`` would do, except for a streamed answer handed to the caller.
+                if resp is not None and kept is None:
+                    await resp.wait_for_close()
             if failure is not None:
                 raise failure
             if status not in _REDIRECT_STATUSES:
@@ -683,9 +968,18 @@ class Transport:
                 data = _build_form(form or {}, files, starts)
         request_id = resp_headers.get("x-request-id")
         if self.response_hooks and info is not None:
-            await _run_hooks(self.response_hooks, info, status, request_id)
+            try:
+                await _run_hooks(self.response_hooks, info, status, request_id)
+            except BaseException:
+                if kept is not None:
+                    kept.close()
+                raise
         log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
         if 200 <= status < 300:
+            if kept is not None:
+                setting = "max_file_bytes" if file_content else "max_response_bytes"
+                streamed = StreamedBody(kept, limit, setting, method, url)
+                return Response(status, resp_headers, b"", request_id, method, answered, streamed)
             if body is None:
                 assert limit is not None
                 setting = "max_file_bytes" if file_content else "max_response_bytes"
@@ -696,7 +990,7 @@ class Transport:
                     method=method,
                     url=url,
                 )
-            return Response(status, resp_headers, body, request_id)
+            return Response(status, resp_headers, body, request_id, method, answered)
         raise status_error(
             status,
             _decode_error_body(body)
@@ -772,6 +1066,116 @@ class Transport:
         return target
 
 
+class StreamedBody:
+    """A 2xx answer whose body is still on the connection (a streamed ``files.content``).
+
+    Read in pieces with :meth:`next_chunk`, counted after decompression against the cap that
+    applies to the request, and released with :meth:`close`, which the owner must call: the
+    connection goes back to the pool when the body was read to its end, and is closed
+    otherwise. The request's deadlines (``total``) still run while it is read.
+    """
+
+    __slots__ = ("_closed", "_limit", "_method", "_read", "_resp", "_setting", "_url")
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, limit: int | None, setting: str, method: str, url: str
+    ) -> None:
+        self._resp = resp
+        self._limit = limit
+        self._setting = setting
+        self._method = method
+        self._url = url
+        self._read = 0
+        # aiohttp marks a response closed as soon as the whole body arrived (still unread in its
+        # buffer): what counts here is whether the reader is done with it.
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"StreamedBody({self._method} {_path_of(self._url)}, read={self._read}, closed={self.closed})"
+
+    @property
+    def closed(self) -> bool:
+        """True once the body was read to its end, released or closed."""
+        return self._closed
+
+    async def next_chunk(self, size: int | None = None) -> bytes:
+        """The next piece of the body (at most ``size`` bytes when given); ``b""`` at its end.
+
+        Raises :class:`~finetune_async.ResponseTooLargeError` once the body passes the cap (the
+        connection is closed, nothing more is downloaded), :class:`APITimeoutError` or
+        :class:`APIConnectionError` when the answer stops coming, and :class:`RuntimeError`
+        after :meth:`close`.
+        """
+        if self._closed:
+            raise RuntimeError("this streamed answer is closed")
+        failure: APIConnectionError | None = None
+        chunk = b""
+        where = f"{self._method} {_path_of(self._url)}"
+        try:
+            stream = self._resp.content
+            chunk = await (stream.read(size) if size else stream.readany())
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            failure = APITimeoutError(
+                f"{where} timed out while the answer was read", method=self._method, url=self._url, maybe_sent=True
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            failure = APIConnectionError(
+                f"{where}: the connection failed while the answer was read: {type(exc).__name__}: {exc}",
+                method=self._method,
+                url=self._url,
+                maybe_sent=True,
+            )
+        if failure is not None:
+            # Raised here, outside the handler: aiohttp's exception must not be our __context__.
+            self._abort()
+            raise failure
+        if not chunk:
+            await self.close()
+            return b""
+        self._read += len(chunk)
+        if self._limit is not None and self._read > self._limit:
+            self._abort()
+            raise ResponseTooLargeError(
+                f"{where}: the answer passed the {self._limit:,}-byte cap, counted after decompression, "
+                f"and was not read further (AsyncClient({self._setting}=...) sets it)",
+                limit=self._limit,
+                method=self._method,
+                url=self._url,
+            )
+        return chunk
+
+    def _abort(self) -> None:
+        self._closed = True
+        self._resp.close()
+
+    async def close(self) -> None:
+        """Give the connection back (read to its end) or close it (not). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._resp.content.at_eof():
+            await self._resp.wait_for_close()
+        else:
+            self._resp.close()
+
+
+def _with_extra_headers(
+    headers: Mapping[str, str], extra: Sequence[tuple[str, str | None]]
+) -> tuple[CIMultiDict[str], frozenset[str] | None]:
+    """``headers`` with a call's ``extra_headers`` applied last, case-insensitively, and the
+    names aiohttp must not add on its own (removed ones, such as ``User-Agent``)."""
+    merged = CIMultiDict(headers)
+    removed: set[str] = set()
+    for name, value in extra:
+        if value is None:
+            merged.popall(name, None)
+            removed.add(name)
+        else:
+            merged[name] = value
+            removed.discard(name)
+    return merged, frozenset(removed) if removed else None
+
+
 def _env_proxy(base_url: str) -> str | None:
     """The proxy the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) sets for ``base_url``."""
     import urllib.request
@@ -786,7 +1190,6 @@ def _env_proxy(base_url: str) -> str | None:
 _NO_STARTS: Mapping[int, int | None] = {}
 # Shared by many requests (and shown to request hooks): read-only.
 _NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
-_JSON_HEADERS: Mapping[str, str] = types.MappingProxyType({"Content-Type": "application/json"})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "PUT"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 

@@ -26,6 +26,7 @@ from ._transport import (
 from ._watch import WatchState
 from .errors import FineTuneError
 from .resources import Files, FineTuning, Models, Uploads
+from .resources._response import ResponseView
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -218,6 +219,17 @@ class AsyncClient:
         )
         clone._init_resources()
         return clone
+
+    @property
+    def with_raw_response(self) -> Any:
+        """Every API call answering a :class:`~finetune_async.RawResponse`, as on each resource:
+        ``await client.with_raw_response.fine_tuning.jobs.retrieve(job_id)``."""
+        return ResponseView(self, "raw")
+
+    @property
+    def with_streaming_response(self) -> Any:
+        """Every API call as an ``async with`` block giving a :class:`~finetune_async.StreamedResponse`."""
+        return ResponseView(self, "streaming")
 
     @property
     def max_retries(self) -> int:

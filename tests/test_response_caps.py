@@ -230,7 +230,7 @@ async def test_file_content_is_capped_by_max_file_bytes_not_max_response_bytes()
 
     async with scripted_server(handler) as server:
         async with client_of(server.base_url, max_response_bytes=CAP) as client:
-            assert await client.files.content("file-abc") == content
+            assert (await client.files.content("file-abc")).content == content
         async with client_of(server.base_url, max_file_bytes=CAP) as client:
             with pytest.raises(ft.ResponseTooLargeError, match="max_file_bytes") as caught:
                 await client.files.content("file-abc")

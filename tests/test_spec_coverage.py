@@ -33,7 +33,7 @@ async def test_every_operation_is_sent_and_valid(client: ft.AsyncClient, spec_ch
     file = await client.files.create(file=("tour.jsonl", data))
     await client.files.retrieve(file.id)
     await client.files.list(limit=5)
-    assert await client.files.content(file.id) == data
+    assert (await client.files.content(file.id)).content == data
 
     upload = await client.uploads.create(
         bytes=len(data), filename="u.jsonl", mime_type="application/jsonl", purpose="fine-tune"

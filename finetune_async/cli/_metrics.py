@@ -157,7 +157,7 @@ async def load_metrics(client: ft.AsyncClient, job_id: str) -> Metrics:
     """The job's metrics from its result file, or from its metrics events while it has none."""
     job = await client.fine_tuning.jobs.retrieve(job_id)
     for file_id in job.result_files:
-        content = await client.files.content(file_id)
+        content = (await client.files.content(file_id)).content
         try:
             rows = parse_result_csv(content)
         except ValueError:

@@ -9,22 +9,71 @@ from __future__ import annotations
 import reprlib
 import string
 import unicodedata
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 from urllib.parse import quote, unquote
 
+import attrs
+
 from .._ledger import CreateLedger, Reconciler
-from .._transport import FilePart, Response, Transport
+from .._transport import NO_OPTIONS, FilePart, RequestOptions, Response, Timeout, Transport
 from ..models._base import BaseModel
-from ..models._converter import DecodeError, json_kind, set_request_id, structure, structure_list
+from ..models._converter import DecodeError, json_kind, set_request_id, structure, structure_list, to_json_param
 from ..pagination import AsyncPaginator, Page
+from ._response import CAPTURE, ResponseView
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
 
 T = TypeVar("T")
 
-__all__ = ["IdName", "Resource", "path_id"]
+__all__ = ["CallOptions", "IdName", "Options", "Resource", "path_id"]
+
+
+class PhaseTimeout(Protocol):
+    """An ``httpx.Timeout`` / ``openai.Timeout``: deadlines per phase, no total."""
+
+    @property
+    def connect(self) -> float | None: ...
+
+    @property
+    def read(self) -> float | None: ...
+
+
+class CallOptions(TypedDict, total=False):
+    """The per-call options every resource method takes, with the official SDK's meaning.
+
+    ``timeout``: seconds, a :class:`~finetune_async.Timeout`, an ``httpx``/``openai`` Timeout, or
+    None (no deadline), for each attempt of this call instead of the client's timeout.
+    ``extra_headers``: headers sent last, over the client's (a value of None, or
+    ``openai.omit``, removes one). ``extra_query``: query parameters merged over the method's
+    (None removes one). ``extra_body``: keys merged into the JSON body (or added as form fields
+    of a multipart upload); a GET sends no body.
+    """
+
+    timeout: float | Timeout | PhaseTimeout | None
+    extra_headers: Mapping[str, Any] | None
+    extra_query: Mapping[str, Any] | None
+    extra_body: Mapping[str, Any] | None
+
+
+#: What a resource's request helpers take: a method's ``**options``, or options already built.
+Options = CallOptions | RequestOptions | Mapping[str, Any]
+
+
+def request_options(options: Options) -> RequestOptions:
+    """The :class:`RequestOptions` of a call's keywords; see :meth:`RequestOptions.of`.
+
+    Models in ``extra_body`` become their JSON (as for ``method=`` and the other parameters).
+    """
+    if isinstance(options, RequestOptions):
+        return options
+    if not options:
+        return NO_OPTIONS
+    body = options.get("extra_body")
+    if body is not None and isinstance(body, Mapping):
+        options = {**options, "extra_body": {key: to_json_param(value) for key, value in body.items()}}
+    return RequestOptions.of(options)
 
 
 #: The parameters that go into a path, with an id of each kind for error messages.
@@ -109,6 +158,59 @@ class Resource:
     def _ledger(self) -> CreateLedger:
         return self._client.ledger
 
+    @property
+    def with_raw_response(self) -> Any:
+        """This resource's API calls answering a :class:`~finetune_async.RawResponse` (status,
+        headers, request id, body, and ``parse()`` for what the plain call returns):
+        ``await client.fine_tuning.jobs.with_raw_response.retrieve(job_id)``."""
+        return ResponseView(self, "raw")
+
+    @property
+    def with_streaming_response(self) -> Any:
+        """This resource's API calls as ``async with`` blocks giving a
+        :class:`~finetune_async.StreamedResponse`, whose body is read as you ask (for
+        ``files.content``, straight from the connection, in chunks)."""
+        return ResponseView(self, "streaming")
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[FilePart] = (),
+        idempotent: bool | None = None,
+        reconcile: Reconciler[T] | None = None,
+        file_content: bool = False,
+        options: Options = NO_OPTIONS,
+        parse_stream: Callable[[Response], Any] | None = None,
+    ) -> Response | T:
+        """The one way a resource sends a request: the transport's answer (or the object a
+        lost create's settle found), kept for a raw or streamed view when one asked
+        (``parse_stream``: how a streamed body, read, becomes the method's result)."""
+        capture = CAPTURE.get()
+        stream = capture is not None and capture.stream and parse_stream is not None
+        result = await self._transport.request(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            form=form,
+            files=files,
+            idempotent=idempotent,
+            reconcile=reconcile,
+            file_content=file_content,
+            options=request_options(options),
+            stream=stream,
+        )
+        if capture is not None and isinstance(result, Response):
+            capture.response = result
+            if stream:
+                capture.parse_stream = parse_stream
+        return result
+
     async def _request(
         self,
         cls: type[T],
@@ -121,8 +223,9 @@ class Resource:
         files: Sequence[FilePart] = (),
         idempotent: bool | None = None,
         reconcile: Reconciler[T] | None = None,
+        options: Options = NO_OPTIONS,
     ) -> T:
-        result = await self._transport.request(
+        result = await self._call(
             method,
             path,
             params=params,
@@ -131,6 +234,7 @@ class Resource:
             files=files,
             idempotent=idempotent,
             reconcile=reconcile,
+            options=options,
         )
         if not isinstance(result, Response):
             return result
@@ -144,14 +248,13 @@ class Resource:
             set_request_id(obj, result.request_id)
         return obj
 
-    async def _raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Response:
-        result = await self._transport.request(method, path, params=params)
-        assert isinstance(result, Response)
-        return result
-
-    async def _page(self, cls: type[T], path: str, params: Mapping[str, Any] | None) -> Page[T]:
+    async def _page(
+        self, cls: type[T], path: str, params: Mapping[str, Any] | None, options: Options = NO_OPTIONS
+    ) -> Page[T]:
         """Fetch one list page (no cursor logic) and decode its items."""
-        return self._decode_page(cls, await self._raw("GET", path, params=params), f"GET {path}")
+        result = await self._call("GET", path, params=params, options=options)
+        assert isinstance(result, Response)
+        return self._decode_page(cls, result, f"GET {path}")
 
     @staticmethod
     def _decode_page(cls: type[T], result: Response, endpoint: str) -> Page[T]:
@@ -203,20 +306,33 @@ class Resource:
         params: Mapping[str, Any] | None = None,
         *,
         after: str | None = None,
+        options: Options = NO_OPTIONS,
     ) -> AsyncPaginator[T]:
-        """A paginator over ``path``: each page's cursor is the previous page's last id."""
+        """A paginator over ``path``: each page's cursor is the previous page's last id.
+
+        The call's ``options`` ride on every page it fetches; an ``after`` in ``extra_query``
+        starts the first page, and each later page's cursor wins over it (as in the official SDK).
+        """
         base = dict(params or {})
+        first = request_options(options)
+        later = first
+        if any(key == "after" for key, _ in first.query):
+            later = attrs.evolve(first, query=tuple(pair for pair in first.query if pair[0] != "after"))
 
-        async def fetch(cursor: str | None) -> Page[T]:
-            query = dict(base)
-            if cursor is not None:
-                query["after"] = cursor
-            page = await self._page(cls, path, query)
-            page._fetch = fetch
-            page._cursor = cursor
-            return page
+        def fetcher(opts: RequestOptions) -> Callable[[str | None], Any]:
+            async def fetch(cursor: str | None) -> Page[T]:
+                query = dict(base)
+                if cursor is not None:
+                    query["after"] = cursor
+                page = await self._page(cls, path, query, opts)
+                page._fetch = fetch_later
+                page._cursor = cursor
+                return page
 
-        return AsyncPaginator(fetch, after=after)
+            return fetch
+
+        fetch_later = fetcher(later)
+        return AsyncPaginator(fetch_later if later is first else fetcher(first), after=after)
 
 
 def _json_object(cls: Any, result: Response, endpoint: str) -> dict[str, Any]:

@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .._ledger import file_matches
 from .._transport import FilePart, Response
 from ..models import FileDeleted, FileExpirationAfter, FileObject
 from ..models._converter import to_json_param
 from ..pagination import AsyncPaginator
-from ._base import Resource, path_id
+from ._base import CallOptions, Resource, path_id, request_options
+from ._response import BinaryContent, endpoint
 
-__all__ = ["FILES_API_LIMIT", "FileInput", "Files"]
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+__all__ = ["FILES_API_LIMIT", "FileContent", "FileInput", "Files"]
 
 #: The Files API takes at most 512 MB in one request; larger files go through the Uploads API.
 FILES_API_LIMIT = 512 * 1024 * 1024
 
-FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]
+#: The bytes of a file: bytes, a binary file object, or a path (streamed from disk).
+FileContent = bytes | IO[bytes] | os.PathLike[str]
+#: What ``files.create(file=...)`` takes: the official SDK's shapes (a path as a str too).
+FileInput = (
+    str
+    | FileContent
+    | tuple[str, FileContent]
+    | tuple[str, FileContent, str | None]
+    | tuple[str, FileContent, str | None, Mapping[str, str]]
+)
 
 
 class Files(Resource):
@@ -26,6 +44,7 @@ class Files(Resource):
 
     __slots__ = ()
 
+    @endpoint
     async def create(
         self,
         *,
@@ -35,24 +54,49 @@ class Files(Resource):
         filename: str | None = None,
         on_progress: Callable[[int, int], object] | None = None,
         state_file: str | os.PathLike[str] | None = None,
+        **options: Unpack[CallOptions],
     ) -> FileObject:
         """Upload a file and return its :class:`FileObject`.
 
-        ``file`` is a path (streamed from disk, never read whole), bytes, a binary file
-        object (streamed from its current position), or a ``(filename, bytes | file)`` pair.
+        ``file`` takes the official SDK's shapes: bytes, a binary file object (streamed from its
+        current position), a path (a ``str`` too; streamed from disk, never read whole), or a
+        tuple ``(filename, content)``, ``(filename, content, content_type)`` or ``(filename,
+        content, content_type, {})`` whose content is any of those but a ``str``. The file part
+        carries ``content_type`` when given, else one guessed from the name (``.jsonl``:
+        ``application/jsonl``). ``filename=`` overrides the name.
+
         A file larger than the Files API's 512 MB limit is sent through the Uploads API in
         64 MB parts instead, transparently (resumable with ``state_file``, see
         :meth:`Uploads.upload_file_chunked`). ``on_progress(bytes_sent, total)`` reports
         progress for paths. Never creates two files for one call: see the transport's retry
-        rule.
+        rule. Per-call options as for every method (``extra_body`` keys become form fields).
 
-        Raises :class:`~finetune_async.BadRequestError` for a refused file, and the
-        transport's errors.
+        Raises :class:`TypeError` or :class:`ValueError` naming ``file`` for a shape it does not
+        take (before anything is sent), :class:`~finetune_async.BadRequestError` for a refused
+        file, and the transport's errors.
         """
-        name, source, size = _describe_input(file, filename)
+        name, source, size, content_type = _describe_input(file, filename)
+        opts = request_options(options)
         if size is not None and size > FILES_API_LIMIT and isinstance(source, (str, os.PathLike)):
-            upload = await self._client.uploads.upload_file_chunked(
-                file=source, purpose=purpose, filename=name, on_progress=on_progress, state_file=state_file
+            if opts.body is not None:
+                raise ValueError(
+                    "extra_body cannot be sent with a file over 512 MB: it goes through the Uploads API, "
+                    "a request per part"
+                )
+            from .._chunked import upload_file_chunked
+            from .uploads import DEFAULT_PART_SIZE
+
+            upload = await upload_file_chunked(
+                self._client,
+                os.fspath(source),
+                purpose=purpose,
+                part_size=DEFAULT_PART_SIZE,
+                filename=name,
+                mime_type=content_type,
+                max_concurrent=4,
+                on_progress=on_progress,
+                state_file=os.fspath(state_file) if state_file is not None else None,
+                options=options,
             )
             if upload.file is None:  # pragma: no cover - the API always returns the file
                 raise RuntimeError(f"upload {upload.id} completed without a file")
@@ -62,9 +106,15 @@ class Files(Resource):
             exp = to_json_param(expires_after)
             form["expires_after[anchor]"] = str(exp["anchor"])
             form["expires_after[seconds]"] = str(exp["seconds"])
+        # Merged here, not in the transport: the file is recognised by the purpose it is sent with.
+        form = opts.merge_form(form, ("file",))
+        sent_purpose = form.get("purpose", purpose)
+        rest = opts.without_body()
 
         async def find(since: float) -> FileObject | None:
-            return await self._find_created(purpose=purpose, filename=name, size=size, since=since)
+            return await self._find_created(
+                purpose=sent_purpose, filename=name, size=size, since=since, options=rest
+            )
 
         created = await self._request(
             FileObject,
@@ -76,35 +126,42 @@ class Files(Resource):
                     name="file",
                     filename=name,
                     source=source,
-                    content_type=_content_type(name),
+                    content_type=content_type or _content_type(name),
                     on_progress=on_progress,
                 )
             ],
             idempotent=False,
             reconcile=self._ledger.reconciler(f"a file {name!r}", find),
+            options=rest,
         )
         self._ledger.claim(created.id)
         return created
 
     async def _find_created(
-        self, *, purpose: str, filename: str, size: int | None, since: float
+        self, *, purpose: str, filename: str, size: int | None, since: float, options: CallOptions | Any = None
     ) -> FileObject | None:
         """A file with this name and size created after ``since`` and not yet handed out, if any.
 
-        ``since`` already allows for clock skew (the ledger subtracted it).
+        ``since`` already allows for clock skew (the ledger subtracted it). ``options`` are the
+        create's (its headers and query: the same project), without its body.
         """
         ledger = self._ledger
-        async for candidate in self.list(purpose=purpose, order="desc", limit=100):
+        listing = self._paginate(
+            FileObject, "/files", {"purpose": purpose, "order": "desc", "limit": 100}, options=options or {}
+        )
+        async for candidate in listing:
             if candidate.created_at < since:
                 break
             if file_matches(candidate, purpose=purpose, filename=filename, size=size) and ledger.claim(candidate.id):
                 return candidate
         return None
 
-    async def retrieve(self, file_id: str) -> FileObject:
+    @endpoint
+    async def retrieve(self, file_id: str, **options: Unpack[CallOptions]) -> FileObject:
         """The file's :class:`FileObject`. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FileObject, "GET", f"/files/{path_id(file_id, 'file_id')}")
+        return await self._request(FileObject, "GET", f"/files/{path_id(file_id, 'file_id')}", options=options)
 
+    @endpoint
     def list(
         self,
         *,
@@ -112,25 +169,33 @@ class Files(Resource):
         limit: int | None = None,
         order: Literal["asc", "desc"] | None = None,
         after: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncPaginator[FileObject]:
         """Files, newest first by default: await for a page, ``async for`` for all."""
-        return self._paginate(FileObject, "/files", {"purpose": purpose, "limit": limit, "order": order}, after=after)
+        params = {"purpose": purpose, "limit": limit, "order": order}
+        return self._paginate(FileObject, "/files", params, after=after, options=options)
 
-    async def delete(self, file_id: str) -> FileDeleted:
+    @endpoint
+    async def delete(self, file_id: str, **options: Unpack[CallOptions]) -> FileDeleted:
         """Delete a file. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
-        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}")
+        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}", options=options)
 
-    async def content(self, file_id: str) -> bytes:
-        """The file's bytes (for example a job's result CSV), read whole into memory.
+    @endpoint
+    async def content(self, file_id: str, **options: Unpack[CallOptions]) -> BinaryContent:
+        """The file's contents (for example a job's result CSV), read whole into memory, as a
+        :class:`~finetune_async.BinaryContent`: ``.content`` (bytes), ``.text``, ``.json()``,
+        ``.write_to_file(path)``, as in the official SDK. To write a large file to disk without
+        holding it, ``async with client.files.with_streaming_response.content(file_id) as r:
+        await r.stream_to_file(path)``.
 
         Raises :class:`~finetune_async.NotFoundError`, and
         :class:`~finetune_async.ResponseTooLargeError` past the client's ``max_file_bytes``
         (1 GiB by default, counted after decompression).
         """
         path = f"/files/{path_id(file_id, 'file_id')}/content"
-        result = await self._transport.request("GET", path, file_content=True)
+        result = await self._call("GET", path, file_content=True, options=options, parse_stream=BinaryContent.of)
         assert isinstance(result, Response)
-        return result.content
+        return BinaryContent.of(result)
 
     async def wait_for_processing(
         self, file_id: str, *, poll_interval: float = 1.0, max_wait_seconds: float = 30 * 60
@@ -146,19 +211,69 @@ class Files(Resource):
         )
 
 
-def _describe_input(file: FileInput, filename: str | None) -> tuple[str, Any, int | None]:
-    """(filename, source for the transport, size in bytes when known)."""
+def _describe_input(file: object, filename: str | None) -> tuple[str, Any, int | None, str | None]:
+    """(filename, source for the transport, size in bytes when known, content type if given) of
+    ``file``.
+
+    Raises :class:`TypeError` or :class:`ValueError` naming ``file`` for a shape it does not take.
+    """
+    content_type: str | None = None
     if isinstance(file, tuple):
-        name, source = file
-        return filename or name, source, _size_of(source)
-    if isinstance(file, (str, os.PathLike)):
+        if not 2 <= len(file) <= 4:
+            raise TypeError(
+                f"file=: a tuple must be (filename, content), (filename, content, content_type) or "
+                f"(filename, content, content_type, headers), not one of {len(file)} items"
+            )
+        name, source = file[0], file[1]
+        if not isinstance(name, str):
+            raise TypeError(f"file=: a tuple's first item is the filename, a str, not {type(name).__name__}")
+        if len(file) >= 3:
+            content_type = file[2]
+            if content_type is not None and not isinstance(content_type, str):
+                raise TypeError(
+                    f"file=: a tuple's third item is the content type, a str, not {type(content_type).__name__}"
+                )
+        if len(file) == 4 and file[3]:
+            raise ValueError("file=: per-part headers (a tuple's fourth item) are not supported; pass {} or none")
+        if isinstance(source, str):
+            raise TypeError(
+                "file=: a tuple's content is bytes, a binary file object or a path, not a str "
+                "(for text, pass text.encode(); for a path, pathlib.Path(...))"
+            )
+        name = filename or name
+        resolved, size = _content_source(source, in_tuple=True)
+    elif isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
-        return filename or os.path.basename(path), path, os.path.getsize(path)
-    if isinstance(file, (bytes, bytearray, memoryview)):
-        return filename or "upload.jsonl", bytes(file), len(file)
-    handle_name = getattr(file, "name", None)
-    guessed = os.path.basename(handle_name) if isinstance(handle_name, str) else "upload.jsonl"
-    return filename or guessed, file, _size_of(file)
+        if not isinstance(path, str):
+            raise TypeError("file=: a path must be a str or os.PathLike[str], not bytes")
+        name = filename or os.path.basename(path)
+        resolved, size = path, os.path.getsize(path)
+    else:
+        resolved, size = _content_source(file, in_tuple=False)
+        handle_name = getattr(file, "name", None)
+        guessed = os.path.basename(handle_name) if isinstance(handle_name, str) else "upload.jsonl"
+        name = filename or guessed
+    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError(f"file=: the filename must be non-empty and hold no control characters, not {name[:80]!r}")
+    if content_type is not None and (not content_type or any(ord(ch) < 32 or ord(ch) == 127 for ch in content_type)):
+        raise ValueError("file=: the content type must be non-empty and hold no line break or control character")
+    return name, resolved, size, content_type
+
+
+def _content_source(source: object, *, in_tuple: bool) -> tuple[Any, int | None]:
+    """(source for the transport, size when known) of a file's content."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), len(source)
+    if in_tuple and isinstance(source, os.PathLike):
+        path = os.fspath(source)
+        if isinstance(path, str):
+            return path, os.path.getsize(path)
+    if isinstance(source, io.TextIOBase):
+        raise TypeError("file=: a text-mode file cannot be uploaded: open it in binary mode ('rb')")
+    if callable(getattr(source, "read", None)):
+        return source, _size_of(source)
+    kinds = "bytes, a binary file object, a path, or a (filename, content[, content_type]) tuple"
+    raise TypeError(f"file= takes {kinds}, not {type(source).__name__}")
 
 
 def _size_of(source: Any) -> int | None:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from ..models import Model, ModelDeleted
 from ..pagination import AsyncPaginator
-from ._base import Resource, path_id
+from ._base import CallOptions, Resource, path_id
+from ._response import endpoint
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = ["Models"]
 
@@ -14,15 +24,18 @@ class Models(Resource):
 
     __slots__ = ()
 
-    async def retrieve(self, model: str) -> Model:
+    @endpoint
+    async def retrieve(self, model: str, **options: Unpack[CallOptions]) -> Model:
         """One model. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(Model, "GET", f"/models/{path_id(model, 'model')}")
+        return await self._request(Model, "GET", f"/models/{path_id(model, 'model')}", options=options)
 
-    def list(self) -> AsyncPaginator[Model]:
+    @endpoint
+    def list(self, **options: Unpack[CallOptions]) -> AsyncPaginator[Model]:
         """Every model (one page: the endpoint does not paginate)."""
-        return self._paginate(Model, "/models")
+        return self._paginate(Model, "/models", options=options)
 
-    async def delete(self, model: str) -> ModelDeleted:
+    @endpoint
+    async def delete(self, model: str, **options: Unpack[CallOptions]) -> ModelDeleted:
         """Delete a fine-tuned model you own. Raises :class:`~finetune_async.PermissionDeniedError`
         or :class:`~finetune_async.NotFoundError`."""
-        return await self._request(ModelDeleted, "DELETE", f"/models/{path_id(model, 'model')}")
+        return await self._request(ModelDeleted, "DELETE", f"/models/{path_id(model, 'model')}", options=options)

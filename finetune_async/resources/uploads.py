@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -12,9 +13,15 @@ from .._ledger import UploadStarted
 from .._transport import FilePart
 from ..models import FileObject, Upload, UploadPart
 from ..models._converter import structure
-from ._base import Resource, path_id
+from ._base import CallOptions, Resource, path_id, request_options
+from ._response import endpoint
 
 if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
     from ..client import AsyncClient
 
 __all__ = ["DEFAULT_PART_SIZE", "Parts", "Uploads"]
@@ -28,11 +35,13 @@ class Parts(Resource):
 
     __slots__ = ()
 
+    @endpoint
     async def create(
         self,
         upload_id: str,
         *,
         data: bytes | IO[bytes] | Callable[[], AsyncIterator[bytes]],
+        **options: Unpack[CallOptions],
     ) -> UploadPart:
         """Add one part (at most 64 MB) and return its :class:`UploadPart`.
 
@@ -46,6 +55,7 @@ class Parts(Resource):
             f"/uploads/{path_id(upload_id, 'upload_id')}/parts",
             files=[FilePart(name="data", filename="blob", source=data)],
             idempotent=True,
+            options=options,
         )
 
 
@@ -58,7 +68,10 @@ class Uploads(Resource):
         super().__init__(client)
         self.parts = Parts(client)
 
-    async def create(self, *, bytes: int, filename: str, mime_type: str, purpose: str) -> Upload:
+    @endpoint
+    async def create(
+        self, *, bytes: int, filename: str, mime_type: str, purpose: str, **options: Unpack[CallOptions]
+    ) -> Upload:
         """Start an upload of ``bytes`` bytes; returns the pending :class:`Upload`.
 
         A pending upload costs nothing and expires after an hour, so this create is retried
@@ -70,11 +83,15 @@ class Uploads(Resource):
             "/uploads",
             json_body={"bytes": bytes, "filename": filename, "mime_type": mime_type, "purpose": purpose},
             idempotent=True,
+            options=options,
         )
         self._ledger.upload_started(upload.id, filename=filename, size=bytes, purpose=purpose)
         return upload
 
-    async def complete(self, upload_id: str, *, part_ids: Sequence[str], md5: str | None = None) -> Upload:
+    @endpoint
+    async def complete(
+        self, upload_id: str, *, part_ids: Sequence[str], md5: str | None = None, **options: Unpack[CallOptions]
+    ) -> Upload:
         """Finish the upload with the parts in this order; the result carries the new file.
 
         If the answer is lost, the file may exist already, or appear later: for uploads this
@@ -87,11 +104,13 @@ class Uploads(Resource):
             body["md5"] = md5
         ledger = self._ledger
         info = ledger.upload(upload_id)
+        opts = request_options(options)
+        lookups = opts.without_body()
 
         async def find(since: float) -> Upload | None:
             assert info is not None
             found = await self._client.files._find_created(
-                purpose=info.purpose, filename=info.filename, size=info.bytes, since=since
+                purpose=info.purpose, filename=info.filename, size=info.bytes, since=since, options=lookups
             )
             return None if found is None else _completed(upload_id, info, found)
 
@@ -102,16 +121,18 @@ class Uploads(Resource):
             json_body=body,
             idempotent=False,
             reconcile=ledger.reconciler(f"the file of upload {upload_id}", find) if info is not None else None,
+            options=opts,
         )
         if upload.file is not None:
             ledger.claim(upload.file.id)
         ledger.upload_ended(upload_id)
         return upload
 
-    async def cancel(self, upload_id: str) -> Upload:
+    @endpoint
+    async def cancel(self, upload_id: str, **options: Unpack[CallOptions]) -> Upload:
         """Cancel a pending upload; returns it with status ``cancelled``."""
         path = f"/uploads/{path_id(upload_id, 'upload_id')}/cancel"
-        upload = await self._request(Upload, "POST", path, idempotent=True)
+        upload = await self._request(Upload, "POST", path, idempotent=True, options=options)
         self._ledger.upload_ended(upload_id)
         return upload
 

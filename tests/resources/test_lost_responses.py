@@ -84,7 +84,7 @@ async def test_lost_file_create_ends_with_exactly_one_file(client: ft.AsyncClien
     created = await client.files.create(file=("lost.jsonl", DATA))
     assert created.filename == "lost.jsonl"
     assert await count_files(client) == 1
-    assert await client.files.content(created.id) == DATA
+    assert (await client.files.content(created.id)).content == DATA
 
 
 async def test_lost_upload_completion_ends_with_exactly_one_file(
@@ -136,3 +136,60 @@ async def test_ambiguous_create_without_retries_raises_and_says_so(emulator: Emu
         assert "ft_create=" in message
         assert "found nothing" in message
         assert await count_jobs(client) == 0
+
+
+# --- creates with per-call options (issue 14) -------------------------------------------------
+
+
+@pytest.mark.parametrize("mark_creates", [True, False], ids=["marked", "unmarked"])
+async def test_a_lost_create_with_per_call_options_is_still_recognised(
+    emulator: Emulator, mark_creates: bool
+) -> None:
+    """extra_body is merged before the marker is added, and the lookups go with the call's
+    headers: the job a lost answer left behind is found, by its marker or by its fields."""
+    async with ft.AsyncClient(
+        api_key="sk-test", base_url=emulator.base_url, settle_window=ft.SettleWindow(minimum=1.0),
+        mark_creates=mark_creates,
+    ) as client:
+        training = (await client.files.create(file=("t.jsonl", DATA))).id
+        emulator.faults.inject(JOBS, "lost", count=1)
+        job = await client.fine_tuning.jobs.create(
+            model="gpt-4o-mini-2024-07-18",
+            training_file=training,
+            suffix="plain",
+            timeout=30,
+            extra_headers={"X-Team": "a"},
+            extra_body={"metadata": {"team": "a"}, "suffix": "extra"},
+        )
+        assert await count_jobs(client) == 1
+        assert job.id == (await client.fine_tuning.jobs.list()).data[0].id
+        assert job.metadata is not None
+        assert job.metadata["team"] == "a"
+        assert ("ft_create" in job.metadata) is mark_creates
+        assert emulator.faults.history.count((JOBS, "lost")) == 1
+        assert client.ledger.handed_out(job.id)
+
+
+async def test_a_lost_raw_create_parses_to_the_job_found(client: ft.AsyncClient, emulator: Emulator) -> None:
+    training = (await client.files.create(file=("t.jsonl", DATA))).id
+    emulator.faults.inject(JOBS, "lost", count=1)
+    raw = await client.fine_tuning.jobs.with_raw_response.create(
+        model="gpt-4o-mini-2024-07-18", training_file=training, extra_body={"seed": 7}
+    )
+    job = raw.parse()
+    assert job.seed == 7
+    assert await count_jobs(client) == 1
+    # The create's own answer was lost: the response shown is the lookup's that found the job.
+    assert raw.method == "GET"
+    assert raw.status_code == 200
+
+
+async def test_a_lost_tuple_file_create_with_extra_body_ends_with_one_file(
+    client: ft.AsyncClient, emulator: Emulator
+) -> None:
+    emulator.faults.inject(FILES, "lost", count=1)
+    created = await client.files.create(
+        file=("dpo.jsonl", DATA, "application/jsonl"), purpose="batch", extra_body={"purpose": "fine-tune"}
+    )
+    assert created.purpose == "fine-tune"
+    assert await count_files(client) == 1

@@ -32,7 +32,7 @@ async def test_parts_then_complete_with_md5(client: ft.AsyncClient) -> None:
     assert done.status == ft.UploadStatus.COMPLETED
     assert done.file is not None
     assert done.file.bytes == len(DATA)
-    assert await client.files.content(done.file.id) == DATA
+    assert (await client.files.content(done.file.id)).content == DATA
 
 
 async def test_wrong_md5_is_refused(client: ft.AsyncClient) -> None:
@@ -63,7 +63,7 @@ async def test_upload_file_chunked_sends_parts_concurrently(client: ft.AsyncClie
     )
     assert done.status == "completed"
     assert done.file is not None
-    assert await client.files.content(done.file.id) == DATA
+    assert (await client.files.content(done.file.id)).content == DATA
     assert len(progress) == -(-len(DATA) // 1000)
     assert [d for d, _ in progress] == sorted(d for d, _ in progress)
     assert progress[-1] == (len(DATA), len(DATA))
@@ -132,9 +132,9 @@ async def test_changed_file_is_not_resumed(emulator: Emulator, tmp_path: Path) -
         path.write_bytes(changed)
         done = await client.uploads.upload_file_chunked(file=path, part_size=1000, state_file=state)
         assert done.file is not None
-        assert await client.files.content(done.file.id) == changed
+        assert (await client.files.content(done.file.id)).content == changed
 
 
 async def _content(emulator: Emulator, file_id: str) -> bytes:
     async with ft.AsyncClient(api_key="sk-test", base_url=emulator.base_url) as client:
-        return await client.files.content(file_id)
+        return (await client.files.content(file_id)).content

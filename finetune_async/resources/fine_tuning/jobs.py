@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,16 @@ from ...models import (
 )
 from ...models._converter import to_json_param
 from ...pagination import AsyncPaginator
-from .._base import Resource, path_id
+from .._base import CallOptions, Options, Resource, path_id, request_options
+from .._response import endpoint
 
 if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+    from ..._transport import RequestOptions
     from ...client import AsyncClient
 
 __all__ = ["Checkpoints", "Jobs"]
@@ -35,8 +43,14 @@ class Checkpoints(Resource):
 
     __slots__ = ()
 
+    @endpoint
     def list(
-        self, fine_tuning_job_id: str, *, limit: int | None = None, after: str | None = None
+        self,
+        fine_tuning_job_id: str,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncPaginator[FineTuningJobCheckpoint]:
         """The job's checkpoints, newest first: await for a page, ``async for`` for all."""
         return self._paginate(
@@ -44,6 +58,7 @@ class Checkpoints(Resource):
             _job(fine_tuning_job_id, "/checkpoints"),
             {"limit": limit},
             after=after,
+            options=options,
         )
 
 
@@ -56,6 +71,7 @@ class Jobs(Resource):
         super().__init__(client)
         self.checkpoints = Checkpoints(client)
 
+    @endpoint
     async def create(
         self,
         *,
@@ -68,6 +84,7 @@ class Jobs(Resource):
         seed: int | None = None,
         metadata: Mapping[str, str] | None = None,
         integrations: Iterable[FineTuningJobIntegration | Mapping[str, Any]] | None = None,
+        **options: Unpack[CallOptions],
     ) -> FineTuningJob:
         """Start a fine-tuning job and return it (status ``validating_files`` or ``queued``).
 
@@ -77,14 +94,16 @@ class Jobs(Resource):
         looks for the job over the client's settle window and returns it as soon as it appears;
         it sends the request again only when the window passed and nothing appeared (README,
         "Retries and duplicate creates"). ``method``, ``hyperparameters`` and ``integrations`` take
-        the package's attrs classes or plain dicts shaped like the JSON.
+        the package's attrs classes or plain dicts shaped like the JSON. ``extra_body`` is merged
+        into the request before the marker is added, so a job created with it (even with its own
+        ``metadata``) is recognised all the same.
 
         Raises :class:`~finetune_async.BadRequestError` (bad file, model or parameter),
         :class:`~finetune_async.TrainingNotAvailableError` (the platform no longer takes new
         jobs), and the transport's errors.
         """
         ledger = self._ledger
-        marked, marker = ledger.mark(metadata)
+        opts = request_options(options)
         body: dict[str, Any] = {"model": model, "training_file": training_file}
         optional = {
             "validation_file": validation_file,
@@ -92,13 +111,22 @@ class Jobs(Resource):
             "hyperparameters": to_json_param(hyperparameters),
             "suffix": suffix,
             "seed": seed,
-            "metadata": marked,
+            "metadata": metadata,
             "integrations": [to_json_param(i) for i in integrations] if integrations is not None else None,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
+        # extra_body first, then the marker: the job is recognised by what was really sent.
+        body = opts.merge_json(body)
+        given = body.get("metadata")
+        marker: str | None = None
+        if given is None or isinstance(given, Mapping):
+            marked, marker = ledger.mark(given)
+            if marked is not None:
+                body["metadata"] = marked
+        rest = opts.without_body()
 
         async def find(since: float) -> FineTuningJob | None:
-            return await self._find_created(body, since, marker)
+            return await self._find_created(body, since, marker, rest)
 
         job = await self._request(
             FineTuningJob,
@@ -107,76 +135,102 @@ class Jobs(Resource):
             json_body=body,
             idempotent=False,
             reconcile=ledger.reconciler("a job", find, marker=marker),
+            options=rest,
         )
         ledger.claim(job.id)
         return job
 
-    async def _find_created(self, body: Mapping[str, Any], since: float, marker: str | None) -> FineTuningJob | None:
-        """The job ``body`` created (by its marker, else by its fields after ``since``), not yet handed out."""
+    async def _find_created(
+        self, body: Mapping[str, Any], since: float, marker: str | None, options: Options
+    ) -> FineTuningJob | None:
+        """The job ``body`` created (by its marker, else by its fields after ``since``), not yet
+        handed out; looked for with the create's headers and query (the same project)."""
         ledger = self._ledger
         if marker is not None:
             # Exact: only this call's create carries this marker.
-            async for job in self.list(limit=100, metadata={MARKER_KEY: marker}):
+            async for job in self._list(100, {MARKER_KEY: marker}, options):
                 if ledger.claim(job.id):
                     return job
             return None
         metadata = body.get("metadata")
-        async for job in self.list(limit=100, metadata=metadata or None):
+        async for job in self._list(100, metadata if isinstance(metadata, Mapping) and metadata else None, options):
             if job.created_at < since:
                 break
             if not ledger.handed_out(job.id) and job_matches(job, body) and ledger.claim(job.id):
                 return job
         return None
 
-    async def retrieve(self, fine_tuning_job_id: str) -> FineTuningJob:
+    @endpoint
+    async def retrieve(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """The job's current state. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FineTuningJob, "GET", _job(fine_tuning_job_id))
+        return await self._request(FineTuningJob, "GET", _job(fine_tuning_job_id), options=options)
 
+    @endpoint
     def list(
         self,
         *,
         limit: int | None = None,
         after: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncPaginator[FineTuningJob]:
         """Jobs, newest first; ``metadata`` keeps only jobs whose metadata has these pairs."""
+        return self._list(limit, metadata, options, after=after)
+
+    def _list(
+        self, limit: int | None, metadata: Mapping[str, str] | None, options: Options, *, after: str | None = None
+    ) -> AsyncPaginator[FineTuningJob]:
         params: dict[str, Any] = {"limit": limit}
         for key, value in (metadata or {}).items():
             params[f"metadata[{key}]"] = value
-        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after)
+        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options)
 
-    async def cancel(self, fine_tuning_job_id: str) -> FineTuningJob:
+    @endpoint
+    async def cancel(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Cancel the job; returns it. Raises :class:`~finetune_async.BadRequestError` if it already ended."""
-        return await self._transition(fine_tuning_job_id, "cancel", lambda s: s == JobStatus.CANCELLED)
+        return await self._transition(fine_tuning_job_id, "cancel", lambda s: s == JobStatus.CANCELLED, options)
 
-    async def pause(self, fine_tuning_job_id: str) -> FineTuningJob:
+    @endpoint
+    async def pause(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Pause a running job; returns it. Raises :class:`~finetune_async.BadRequestError` if not running."""
-        return await self._transition(fine_tuning_job_id, "pause", lambda s: s == JobStatus.PAUSED)
+        return await self._transition(fine_tuning_job_id, "pause", lambda s: s == JobStatus.PAUSED, options)
 
-    async def resume(self, fine_tuning_job_id: str) -> FineTuningJob:
+    @endpoint
+    async def resume(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Resume a paused job; returns it. Raises :class:`~finetune_async.BadRequestError` if not paused."""
-        return await self._transition(fine_tuning_job_id, "resume", lambda s: s != JobStatus.PAUSED)
+        return await self._transition(fine_tuning_job_id, "resume", lambda s: s != JobStatus.PAUSED, options)
 
     async def _transition(
-        self, job_id: str, action: str, reached: Callable[[str], bool]
+        self, job_id: str, action: str, reached: Callable[[str], bool], options: Options
     ) -> FineTuningJob:
+        path = _job(job_id, f"/{action}")
+        opts = request_options(options)
+        lookups: RequestOptions = opts.without_body()
+
         # Sending the same transition twice is refused by the API (e.g. cancelling a cancelled
         # job), so after a lost answer we look at the job once before sending again: a second
         # cancel costs nothing, so it is not worth a settle window.
         async def find(since: float) -> FineTuningJob | None:
-            job = await self.retrieve(job_id)
+            job = await self._request(FineTuningJob, "GET", _job(job_id), options=lookups)
             return job if reached(job.status) else None
 
         return await self._request(
             FineTuningJob,
             "POST",
-            _job(job_id, f"/{action}"),
+            path,
             idempotent=False,
             reconcile=self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False),
+            options=opts,
         )
 
+    @endpoint
     def list_events(
-        self, fine_tuning_job_id: str, *, limit: int | None = None, after: str | None = None
+        self,
+        fine_tuning_job_id: str,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncPaginator[FineTuningJobEvent]:
         """The job's events as the API lists them, newest first. For a live, oldest-first
         stream use :meth:`stream_events`."""
@@ -185,6 +239,7 @@ class Jobs(Resource):
             _job(fine_tuning_job_id, "/events"),
             {"limit": limit},
             after=after,
+            options=options,
         )
 
     # The waiting helpers live in polling.py (resources never poll); imported lazily because

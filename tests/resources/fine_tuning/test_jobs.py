@@ -69,7 +69,7 @@ async def test_supervised_job_runs_to_success(client: ft.AsyncClient) -> None:
     assert ":unit:" in done.fine_tuned_model
     assert done.trained_tokens
     assert done.finished_at
-    csv = await client.files.content(done.result_files[0])
+    csv = (await client.files.content(done.result_files[0])).content
     assert csv.startswith(b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy")
 
     events = [e async for e in client.fine_tuning.jobs.list_events(job.id, limit=3)]
