@@ -49,11 +49,12 @@ Restarting cancelled specs
     run again (with the flag or without), finds or makes exactly one new job.
 
 Progress
-    While a job runs, and only when someone watches (``on_update``), the run looks at it
-    every couple of seconds (less often when many jobs run, so that these looks take at most
-    a quarter of the client's polling ceiling): its status, its latest step and total steps
-    (from its metrics events) and its ``estimated_finish``. The waiting itself is the shared
-    watch's, as without ``on_update``.
+    While a job runs, and only when someone watches (``on_update``), the run looks at it now
+    and then: its status, its latest step and total steps (from its metrics events, read only
+    while it trains) and its ``estimated_finish``. The looks come every 2 to 30 seconds (a
+    twentieth of the time left, or less often while the status stays the same), and less
+    often when many jobs run, so that they take at most a quarter of the client's polling
+    ceiling. The waiting itself is the shared watch's, as without ``on_update``.
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ _MAX_META_VALUE = 512
 BATCH_MAX_RETRIES: Final = 8
 # Seconds a shielded cleanup (cancelling the batch's jobs) may take before giving up.
 _CANCEL_TIMEOUT = 30.0
-#: Seconds between looks at a running job's progress while someone watches (``on_update``).
+#: Seconds between looks at a running job's progress while someone watches (``on_update``):
+#: at least, and (unless many jobs run) at most.
 PROGRESS_SECONDS: Final = 2.0
+PROGRESS_MAX_SECONDS: Final = 30.0
 # Share of the client's polling ceiling the progress looks may take at most.
 _PROGRESS_SHARE = 0.25
 # Events read per progress look: the newest metrics event is among them while a job trains.
@@ -538,6 +541,20 @@ def _winner(jobs: list[FineTuningJob]) -> FineTuningJob:
     if not live:
         return max(jobs, key=lambda job: (job.created_at, job.id))
     return min(live, key=lambda job: (job.created_at, job.id))
+
+
+def _next_look(interval: float, job: FineTuningJob, *, changed: bool) -> float:
+    """Seconds until the next progress look: a twentieth of the time left when the job has an
+    estimated finish, else ``interval`` grown by half while the status stays the same (a job
+    queued for hours is looked at rarely); always within ``PROGRESS_SECONDS`` and
+    ``PROGRESS_MAX_SECONDS``."""
+    if job.estimated_finish is not None:
+        wanted = (job.estimated_finish - time.time()) / 20
+    elif changed:
+        wanted = PROGRESS_SECONDS
+    else:
+        wanted = interval * 1.5
+    return min(PROGRESS_MAX_SECONDS, max(PROGRESS_SECONDS, wanted))
 
 
 def _not_cancelled(jobs: list[FineTuningJob]) -> list[FineTuningJob]:
@@ -986,39 +1003,45 @@ class _Run:
         return job
 
     async def _progress(self, key: str, job_id: str) -> None:
-        """Look at a running job every ``PROGRESS_SECONDS`` (less often when many run) until
-        cancelled: its status, step and estimated finish, for ``on_update``. Only for the
-        display: a look that fails is skipped, and a job that ended is left to the wait."""
+        """Look at a running job now and then until cancelled: its status, step and estimated
+        finish, for ``on_update`` (see :func:`_next_look`). Only for the display: a look that
+        fails is skipped, and a job that ended is left to the wait that reports it."""
         watch = self.client._watch
         jobs = watch.poll_client(self.client).fine_tuning.jobs
         self._followed += 1
         step: int | None = None
         total: int | None = None
+        status: str | None = None
+        interval = PROGRESS_SECONDS
         try:
             while True:
                 # Two requests per look and job, within a share of the one polling ceiling.
                 budget = watch.limiter.rate * _PROGRESS_SHARE
-                await anyio.sleep(max(PROGRESS_SECONDS, 2 * self._followed / budget if budget > 0 else 0.0))
+                await anyio.sleep(max(interval, 2 * self._followed / budget if budget > 0 else 0.0))
                 try:
                     await watch.acquire()
                     job = await jobs.retrieve(job_id)
                     if job.status in TERMINAL:
                         return
-                    await watch.acquire()
-                    page = await jobs.list_events(job_id, limit=_PROGRESS_EVENTS)
+                    if job.status == JobStatus.RUNNING:
+                        # Steps exist only while it trains: no events request before.
+                        await watch.acquire()
+                        page = await jobs.list_events(job_id, limit=_PROGRESS_EVENTS)
+                        found_step, found_total = _metrics_step(page.data)
+                        if found_step is not None:
+                            step, total = found_step, found_total or total
                 except FineTuneError as exc:
                     watch.penalize(exc)
                     continue
-                found_step, found_total = _metrics_step(page.data)
-                if found_step is not None:
-                    step, total = found_step, found_total or total
+                interval = _next_look(interval, job, changed=str(job.status) != status)
+                status = str(job.status)
                 current = self.results.get(key)
                 if current is None or current.job_id != job_id or current.finished:
                     return
                 self._set(
                     SpecResult(
                         key=key,
-                        status=str(job.status),
+                        status=status,
                         job_id=job_id,
                         step=step,
                         total_steps=total,

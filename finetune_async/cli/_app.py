@@ -80,14 +80,24 @@ _current: list[Settings] = []
 
 class CommandError(click.ClickException):
     """A command's own failure: one ``error:`` line, or with ``--json`` an error object whose
-    ``type``, ``code`` and ``param`` (and any ``extra`` fields) say what failed (exit 1)."""
+    ``type`` (``kind``), ``code`` and ``param`` (and any ``extra`` fields) say what failed
+    (exit 1 unless ``exit_code`` says otherwise)."""
 
     exit_code = EXIT_FAILED
 
     def __init__(
-        self, message: str, *, kind: str, code: str | None = None, param: str | None = None, **extra: Any
+        self,
+        message: str,
+        *,
+        kind: str,
+        code: str | None = None,
+        param: str | None = None,
+        exit_code: int | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
         self.kind = kind
         self.code = code
         self.param = param

@@ -23,20 +23,26 @@ def serve_emulator_json(argv: list[str]) -> int:
     """Serve until SIGINT or SIGTERM; the exit status (0, or 1 when the port cannot be bound).
 
     Once listening, prints ``{"object": "emulator", "base_url", "azure_endpoint", "host",
-    "port", "pid"}`` on one line of stdout and nothing else there. Raises :class:`SystemExit`
-    (status 2) for arguments the emulator's parser refuses.
+    "port", "pid"}`` on one line of stdout and nothing else there. Raises the CLI's
+    ``CommandError`` (a usage error, exit 2, shown as JSON) for a bad ``--faults`` spec or a
+    webhook secret without a URL, and :class:`SystemExit` (status 2) for arguments the
+    emulator's parser refuses.
     """
     from finetune_async.emulator._cli import build_parser
     from finetune_async.emulator.faults import Faults
 
+    from ._app import EXIT_USAGE, CommandError
+
     parser = build_parser(prog="finetune-async emulator")
     options = vars(parser.parse_args(argv))
     if options.get("webhook_secret") and not options.get("webhook_url"):
-        parser.error("--webhook-secret needs --webhook-url")
+        raise CommandError(
+            "--webhook-secret needs --webhook-url", kind="usage_error", param="--webhook-secret", exit_code=EXIT_USAGE
+        )
     try:
         options["faults"] = Faults.parse(options["faults"])
     except ValueError as exc:
-        parser.error(f"--faults: {exc}")
+        raise CommandError(f"--faults: {exc}", kind="usage_error", param="--faults", exit_code=EXIT_USAGE) from None
     try:
         asyncio.run(_serve(options))
     except KeyboardInterrupt:

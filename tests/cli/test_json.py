@@ -116,6 +116,9 @@ def test_every_kind_of_error_is_json_on_stderr(
     assert (timed_out["type"], timed_out["param"]) == ("timeout", "--timeout")
     assert job_id in timed_out["message"]
 
+    faults = error(2, "emulator", "--port", "0", "--faults", "rate=7")
+    assert (faults["type"], faults["param"]) == ("usage_error", "--faults")
+
     # Without --json the same failures stay one plain line.
     plain = run_main(capsys, monkeypatch, "list", "--bogus", base_url=url)
     assert plain.returncode == 2
