@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,6 +111,19 @@ class CommandError(click.ClickException):
         return error_object(self.message, kind=self.kind, code=self.code, param=self.param, **self.extra)
 
 
+class Interrupted(Exception):
+    """Ctrl-C while a command's event loop ran (raised instead of KeyboardInterrupt so that
+    click does not print its own blank line first, which would break ``--json``'s one line)."""
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, with Ctrl-C raised as :class:`Interrupted`."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        raise Interrupted from None
+
+
 class NoApiKey(CommandError):
     """No API key was given or found (exit 2, like any usage error)."""
 
@@ -138,7 +151,7 @@ def run_async(factory: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
         async with client:
             return await factory(client)
 
-    return asyncio.run(main())
+    return run_loop(main())
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's shapes) instead of text.")
@@ -776,13 +789,15 @@ def run(argv: list[str] | None = None) -> int:
     as_json = _wants_json(args)
     try:
         result = _all_commands().main(args=args, prog_name="finetune-async", standalone_mode=False)
-    except click.exceptions.Abort:
-        # Ctrl-C (click turns KeyboardInterrupt into Abort). A watched job keeps running.
+    except (click.exceptions.Abort, Interrupted) as exc:
+        # Ctrl-C: while an event loop ran (Interrupted), or elsewhere (click turns KeyboardInterrupt
+        # into Abort, after a newline of its own). A watched job keeps running.
         note = (_current[-1].interrupt_note if _current else None) or "Interrupted."
         if as_json:
             _print_error(error_object(note, kind="interrupted"))
         else:
-            click.echo(note, err=True)
+            # A line of its own after the terminal's "^C" (click's Abort printed one already).
+            click.echo(("\n" if isinstance(exc, Interrupted) else "") + note, err=True)
         return EXIT_INTERRUPTED
     except CommandError as exc:
         if as_json:

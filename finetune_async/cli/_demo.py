@@ -8,7 +8,6 @@ would spend and asking.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -83,7 +82,9 @@ def run_demo(settings: Settings, *, live: bool, yes: bool, model: str, job_secon
             return 1
         if real and not _confirm(settings, reports[0], model, yes=yes):
             return 0
-        summary = asyncio.run(_flow(settings, console, train, valid, model, real, job_seconds, quiet))
+        from ._app import run_loop
+
+        summary = run_loop(_flow(settings, console, train, valid, model, real, job_seconds, quiet))
     summary["validation"] = reports[0].as_dict()
     elapsed = time.monotonic() - started
     job: ft.FineTuningJob = summary.pop("_job")

@@ -157,3 +157,27 @@ def test_emulator_json_says_where_it_listens() -> None:
     assert proc.returncode == 0, err
     assert out == ""  # one line, nothing else
     assert "Traceback" not in err
+
+
+def test_ctrl_c_with_json_is_one_json_line(emulators: EmulatorThread, slow_jobs: dict[str, str]) -> None:
+    job_id = slow_jobs["interrupt"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finetune_async", "events", job_id, "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(emulators.url("slow")),
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # following: the loop runs
+        assert first["object"] == "fine_tuning.job.event"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    interrupted = json_error(subprocess.CompletedProcess([], proc.returncode, "", err), 130)
+    assert interrupted["type"] == "interrupted"
+    assert f"Job {job_id} is still running" in interrupted["message"]
