@@ -41,7 +41,11 @@ SCHEMA_VERSION: Final = 1
 
 
 class SpecState:
-    """The states of a spec's row (strings, so the file is readable with the sqlite3 shell)."""
+    """The states of a spec's row (strings, so the file is readable with the sqlite3 shell).
+
+    A ``pending`` or ``creating`` row that still holds a ``job_id`` is a *restart*: that job was
+    cancelled, and the spec is to get one new job (see :meth:`Journal.job_restart`).
+    """
 
     #: Nothing sent for this spec yet (or a create the server provably refused: ``error`` says why).
     PENDING: Final = "pending"
@@ -74,6 +78,11 @@ class SpecRow:
     attempts: int = 0
     #: When the row was last written (epoch seconds): for a ``creating`` row, when the intent was.
     updated_at: float | None = None
+
+    @property
+    def restarting(self) -> bool:
+        """True for a restart of the cancelled ``job_id`` whose new job is not recorded yet."""
+        return self.state in (SpecState.PENDING, SpecState.CREATING) and self.job_id is not None
 
 
 @attrs.frozen(kw_only=True)
@@ -213,6 +222,25 @@ class Journal:
             " WHERE key = ?",
             (job_id, status, created_at, time.time(), key),
         )
+
+    def job_restart(self, key: str) -> bool:
+        """Mark a spec whose job was cancelled for one new job; False (nothing written) unless
+        the row says ``done`` and ``cancelled``.
+
+        The row goes back to ``pending`` and keeps the cancelled ``job_id``: while it does, that
+        job and the spec's other cancelled jobs no longer count as the spec's job, so the next
+        create (by this run or, after a crash, by any later one) is the restart's. Recording
+        the new job (:meth:`job_created`, :meth:`job_finished`) ends the restart;
+        :meth:`job_not_created` (the create refused) drops it.
+        """
+        before = self._db.total_changes
+        self._write(
+            "UPDATE specs SET state = 'pending', status = NULL, fine_tuned_model = NULL, error = NULL,"
+            " trained_tokens = NULL, created_at = NULL, finished_at = NULL, updated_at = ?"
+            " WHERE key = ? AND state = 'done' AND status = 'cancelled'",
+            (time.time(), key),
+        )
+        return self._db.total_changes > before
 
     def job_not_created(self, key: str, error: str | None) -> None:
         """No job exists for the spec (the create was refused, or reconciliation found none)."""

@@ -39,6 +39,22 @@ Cancellation
     Cancelling the task awaiting :func:`run_batch` stops it at once and leaves the journal
     consistent; the jobs keep running on the server (a later run reattaches), unless
     ``cancel_jobs_on_exit=True``, which cancels every unfinished job of the batch first.
+
+Restarting cancelled specs
+    A spec whose job was cancelled has its outcome: a later run reports it as ``cancelled``
+    and creates nothing for it. ``restart_cancelled=True`` gives each such spec one new job.
+    The journal marks the spec for a restart first (the cancelled job's id kept); from then
+    on its cancelled jobs no longer count as its job, and the new create goes through the
+    same intent, settle and sibling rules as any other: a run killed anywhere in between,
+    run again (with the flag or without), finds or makes exactly one new job.
+
+Progress
+    While a job runs, and only when someone watches (``on_update``), the run looks at it now
+    and then: its status, its latest step and total steps (from its metrics events, read only
+    while it trains) and its ``estimated_finish``. The looks come every 2 to 30 seconds (a
+    twentieth of the time left, or less often while the status stays the same), and less
+    often when many jobs run, so that they take at most a quarter of the client's polling
+    ceiling. The waiting itself is the shared watch's, as without ``on_update``.
 """
 
 from __future__ import annotations
@@ -61,7 +77,7 @@ from ._journal import Journal, SpecRow, SpecState
 from ._watch import TERMINAL
 from .datasets import Problem, validate_dataset
 from .errors import APIConnectionError, FineTuneError
-from .models import FileObject, FileStatus, FineTuningJob, JobStatus, Method
+from .models import FileObject, FileStatus, FineTuningJob, FineTuningJobEvent, JobStatus, Method
 from .models._converter import to_json_param
 from .polling import wait_for_job
 
@@ -100,6 +116,14 @@ _MAX_META_VALUE = 512
 BATCH_MAX_RETRIES: Final = 8
 # Seconds a shielded cleanup (cancelling the batch's jobs) may take before giving up.
 _CANCEL_TIMEOUT = 30.0
+#: Seconds between looks at a running job's progress while someone watches (``on_update``):
+#: at least, and (unless many jobs run) at most.
+PROGRESS_SECONDS: Final = 2.0
+PROGRESS_MAX_SECONDS: Final = 30.0
+# Share of the client's polling ceiling the progress looks may take at most.
+_PROGRESS_SHARE = 0.25
+# Events read per progress look: the newest metrics event is among them while a job trains.
+_PROGRESS_EVENTS = 10
 
 _FILE_ID = re.compile(r"file-[A-Za-z0-9_-]+")
 _METHODS = ("supervised", "dpo", "reinforcement")
@@ -261,10 +285,14 @@ class SpecResult:
     """Where one spec stands, and in the final report how it ended.
 
     ``status`` is the job's status (``succeeded``, ``failed``, ``cancelled``, or while running
-    ``validating_files``, ``queued``, ``running``, ...) once a job exists; before that a step of
-    the batch: ``pending``, ``validating``, ``uploading``, ``creating``; and for a spec that got
-    no job, ``invalid`` (its file has ``problems`` or cannot be read) or ``error`` (the API
-    refused the create, or it kept failing: ``error`` says why; a later run tries again).
+    ``validating_files``, ``queued``, ``running``, ``paused``) once a job exists; before that a
+    step of the batch: ``pending`` (not started), ``validating``, ``uploading``, ``waiting``
+    (its files are ready and it waits for one of the ``max_concurrent`` slots), ``creating``;
+    and for a spec that got no job, ``invalid`` (its file has ``problems`` or cannot be read)
+    or ``error`` (the API refused the create, or it kept failing: ``error`` says why; a later
+    run tries again). While a job runs, ``step`` and ``total_steps`` come from its latest
+    metrics event and ``estimated_finish`` (epoch seconds) from the job, when the run looks
+    at its progress (only with ``on_update``; None otherwise and once it ended).
     ``duration`` is the job's own time from creation to its end (seconds), ``trained_tokens``
     what the API billed. ``extra_jobs`` are the ids of duplicate jobs of this spec (made by
     another run of the same batch, or by a create the server applied late) that this run
@@ -280,6 +308,9 @@ class SpecResult:
     trained_tokens: int | None = None
     duration: float | None = None
     extra_jobs: tuple[str, ...] = ()
+    step: int | None = None
+    total_steps: int | None = None
+    estimated_finish: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -303,6 +334,9 @@ class SpecResult:
             "trained_tokens": self.trained_tokens,
             "duration": self.duration,
             "extra_jobs": list(self.extra_jobs),
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "estimated_finish": self.estimated_finish,
         }
 
 
@@ -312,13 +346,16 @@ class BatchReport:
 
     ``reattached`` counts the specs that went on with a job that existed before this run's
     creates (recorded in the journal, found on the server, or a sibling's); ``created`` the jobs
-    this run created.
+    this run created; ``restarted`` the cancelled specs this run marked for a new job
+    (``restart_cancelled=True``; their new jobs are among ``created``, or ``reattached`` when
+    an earlier, interrupted run had already made them).
     """
 
     batch_id: str
     results: tuple[SpecResult, ...]
     created: int = 0
     reattached: int = 0
+    restarted: int = 0
 
     @property
     def ok(self) -> bool:
@@ -334,6 +371,11 @@ class BatchReport:
     def failed(self) -> list[SpecResult]:
         """Every spec that did not succeed (failed, cancelled, invalid, error)."""
         return [r for r in self.results if not r.ok]
+
+    @property
+    def cancelled(self) -> list[SpecResult]:
+        """Every spec whose job was cancelled (``restart_cancelled=True`` starts them again)."""
+        return [r for r in self.results if r.status == JobStatus.CANCELLED]
 
     @property
     def extra_jobs(self) -> list[str]:
@@ -359,6 +401,7 @@ class BatchReport:
             "ok": self.ok,
             "created": self.created,
             "reattached": self.reattached,
+            "restarted": self.restarted,
             "extra_jobs": self.extra_jobs,
             "results": [r.as_dict() for r in self.results],
         }
@@ -378,6 +421,7 @@ async def run_batch(
     max_concurrent_uploads: int = DEFAULT_MAX_UPLOADS,
     poll_interval: float | None = None,
     on_update: OnUpdate | None = None,
+    restart_cancelled: bool = False,
 ) -> BatchReport:
     """Run every spec's fine-tune, at most ``max_concurrent`` jobs at a time; return the report.
 
@@ -392,9 +436,14 @@ async def run_batch(
     ``max_concurrent_uploads`` bounds the uploads in flight; ``poll_interval`` fixes the seconds
     between looks at a job (default adaptive; every waiter shares the client's one request-rate
     ceiling, ``AsyncClient(max_poll_requests_per_second=...)``). ``on_update(result)`` is called
-    with a :class:`SpecResult` each time a spec changes step or status (an exception it raises
-    ends the batch). A spec's own failure (bad file, refused create, failed job) is in its
-    result, never raised.
+    with a :class:`SpecResult` each time a spec changes step or status, and with a running
+    job's progress (step, total steps, estimated finish: see the module docstring) as it is
+    looked at (an exception it raises ends the batch). A spec's own failure (bad file, refused
+    create, failed job) is in its result, never raised.
+
+    A spec whose job was cancelled (by ``cancel_jobs_on_exit``, or by anyone) stays cancelled
+    in later runs; ``restart_cancelled=True`` gives each such spec one new job (exactly one,
+    across crashes: see the module docstring).
 
     Raises :class:`ValueError` for malformed or duplicate specs;
     :class:`~finetune_async._journal.JournalBusyError` (a :class:`~finetune_async.FineTuneError`)
@@ -432,6 +481,7 @@ async def run_batch(
             max_uploads=max_concurrent_uploads,
             poll_interval=poll_interval,
             on_update=on_update,
+            restart_cancelled=restart_cancelled,
         )
         try:
             return await run.run()
@@ -485,9 +535,44 @@ def _duration(created_at: float | None, finished_at: float | None) -> float | No
 
 def _winner(jobs: list[FineTuningJob]) -> FineTuningJob:
     """The one job a spec keeps among its siblings: the earliest created that was not cancelled
-    (ties: the smaller id). Every run computes the same from the same listing."""
-    live = [job for job in jobs if job.status != JobStatus.CANCELLED] or jobs
+    (ties: the smaller id). Every run computes the same from the same listing. When all were
+    cancelled, the latest (a restarted spec's newest outcome); nothing trains either way."""
+    live = _not_cancelled(jobs)
+    if not live:
+        return max(jobs, key=lambda job: (job.created_at, job.id))
     return min(live, key=lambda job: (job.created_at, job.id))
+
+
+def _next_look(interval: float, job: FineTuningJob, *, changed: bool) -> float:
+    """Seconds until the next progress look: a twentieth of the time left when the job has an
+    estimated finish, else ``interval`` grown by half while the status stays the same (a job
+    queued for hours is looked at rarely); always within ``PROGRESS_SECONDS`` and
+    ``PROGRESS_MAX_SECONDS``."""
+    if job.estimated_finish is not None:
+        wanted = (job.estimated_finish - time.time()) / 20
+    elif changed:
+        wanted = PROGRESS_SECONDS
+    else:
+        wanted = interval * 1.5
+    return min(PROGRESS_MAX_SECONDS, max(PROGRESS_SECONDS, wanted))
+
+
+def _not_cancelled(jobs: list[FineTuningJob]) -> list[FineTuningJob]:
+    return [job for job in jobs if job.status != JobStatus.CANCELLED]
+
+
+def _number(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _metrics_step(events: list[FineTuningJobEvent]) -> tuple[int | None, int | None]:
+    """(step, total_steps) of the newest metrics event in a newest-first page, or (None, None)."""
+    for event in events:
+        if event.type == "metrics" and event.data:
+            step = _number(event.data.get("step"))
+            if step is not None:
+                return step, _number(event.data.get("total_steps"))
+    return None, None
 
 
 class _SpecFailed(Exception):
@@ -532,6 +617,7 @@ class _Run:
         max_uploads: int,
         poll_interval: float | None,
         on_update: OnUpdate | None,
+        restart_cancelled: bool = False,
     ) -> None:
         # One retry policy: the transport's, with a batch's larger budget.
         self.client = client.with_options(max_retries=max(client.max_retries, BATCH_MAX_RETRIES))
@@ -550,8 +636,12 @@ class _Run:
         self._server_files: dict[str, FileObject] | None = None
         self._server_files_lock = anyio.Lock()
         self._extras: dict[str, tuple[str, ...]] = {}
+        self.restart_cancelled = restart_cancelled
         self.created = 0
         self.reattached = 0
+        self.restarted = 0
+        # Running jobs whose progress is being looked at (it sets how often: see _progress).
+        self._followed = 0
 
     # -- results -----------------------------------------------------------------------------
 
@@ -619,6 +709,10 @@ class _Run:
         todo: list[_Work] = []
         for key, spec in self.specs.items():
             row = rows[key]
+            if self.restart_cancelled and self.jr.job_restart(key):
+                log.info("batch %s: spec %r (job %s was cancelled) gets a new job", self.batch_id, key, row.job_id)
+                self.restarted += 1
+                row = self.jr.spec(key) or row
             self._set(self._result_from_row(row))
             if row.state == SpecState.CREATED:
                 self.reattached += 1
@@ -634,6 +728,7 @@ class _Run:
             results=tuple(self.results[key] for key in self.specs),
             created=self.created,
             reattached=self.reattached,
+            restarted=self.restarted,
         )
 
     async def _reconcile(self, rows: Mapping[str, SpecRow]) -> None:
@@ -650,6 +745,11 @@ class _Run:
             found.setdefault(key, []).append(job)
         for key, jobs in found.items():
             row = rows[key]
+            if row.restarting:
+                # The cancelled jobs are what the restart replaces: only a new one counts.
+                jobs = _not_cancelled(jobs)
+                if not jobs:
+                    continue
             server_job = await self._keep_one(key, jobs)
             unchanged = row.job_id == server_job.id and (
                 row.state == SpecState.DONE or (row.state == SpecState.CREATED and server_job.status not in TERMINAL)
@@ -705,6 +805,8 @@ class _Run:
                     except _SpecFailed as failed:
                         self._set(failed.result)
                         continue
+                    # Ready: from here it waits for a job worker, one of max_concurrent slots.
+                    self._set(SpecResult(key=work.key, status="waiting"))
                     await running_handed.wait()
                     await out.send(work)
 
@@ -858,9 +960,7 @@ class _Run:
             work.job_id = job.id
         try:
             while True:
-                job = await wait_for_job(
-                    self.client, work.job_id, raise_on_failure=False, poll_interval=self.poll_interval
-                )
+                job = await self._wait(work.key, work.job_id)
                 if job.status != JobStatus.CANCELLED:
                     break
                 # Another run of this batch may have cancelled it as the extra of a job it saw
@@ -884,6 +984,73 @@ class _Run:
             return
         self._record_job(work.key, job)
 
+    async def _wait(self, key: str, job_id: str) -> FineTuningJob:
+        """The job once it ended (the shared watch's wait); meanwhile, when someone watches,
+        its progress goes to ``on_update``. Raises what :func:`wait_for_job` raises."""
+        if self.on_update is None:
+            return await wait_for_job(self.client, job_id, raise_on_failure=False, poll_interval=self.poll_interval)
+        failure: FineTuneError | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._progress, key, job_id)
+            try:
+                job = await wait_for_job(self.client, job_id, raise_on_failure=False, poll_interval=self.poll_interval)
+            except FineTuneError as exc:
+                # Raised after the task group, so that it is not wrapped in an exception group.
+                failure = exc
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return job
+
+    async def _progress(self, key: str, job_id: str) -> None:
+        """Look at a running job now and then until cancelled: its status, step and estimated
+        finish, for ``on_update`` (see :func:`_next_look`). Only for the display: a look that
+        fails is skipped, and a job that ended is left to the wait that reports it."""
+        watch = self.client._watch
+        jobs = watch.poll_client(self.client).fine_tuning.jobs
+        self._followed += 1
+        step: int | None = None
+        total: int | None = None
+        status: str | None = None
+        interval = PROGRESS_SECONDS
+        try:
+            while True:
+                # Two requests per look and job, within a share of the one polling ceiling.
+                budget = watch.limiter.rate * _PROGRESS_SHARE
+                await anyio.sleep(max(interval, 2 * self._followed / budget if budget > 0 else 0.0))
+                try:
+                    await watch.acquire()
+                    job = await jobs.retrieve(job_id)
+                    if job.status in TERMINAL:
+                        return
+                    if job.status == JobStatus.RUNNING:
+                        # Steps exist only while it trains: no events request before.
+                        await watch.acquire()
+                        page = await jobs.list_events(job_id, limit=_PROGRESS_EVENTS)
+                        found_step, found_total = _metrics_step(page.data)
+                        if found_step is not None:
+                            step, total = found_step, found_total or total
+                except FineTuneError as exc:
+                    watch.penalize(exc)
+                    continue
+                interval = _next_look(interval, job, changed=str(job.status) != status)
+                status = str(job.status)
+                current = self.results.get(key)
+                if current is None or current.job_id != job_id or current.finished:
+                    return
+                self._set(
+                    SpecResult(
+                        key=key,
+                        status=status,
+                        job_id=job_id,
+                        step=step,
+                        total_steps=total,
+                        estimated_finish=job.estimated_finish,
+                    )
+                )
+        finally:
+            self._followed -= 1
+
     async def _create(self, work: _Work) -> FineTuningJob | None:
         """Create the spec's job (or find the one an earlier try made); None when it got no job."""
         spec, key = work.spec, work.key
@@ -896,8 +1063,12 @@ class _Run:
                 # A create may have been sent by an earlier run, and a server may apply it late:
                 # settle that through the ledger before sending anything (one look when the
                 # earlier create was provably refused, or its window has passed).
+                restarting = row.restarting
+
                 async def find() -> FineTuningJob | None:
                     jobs = await self._siblings(key)
+                    if restarting:
+                        jobs = _not_cancelled(jobs)
                     return await self._keep_one(key, jobs) if jobs else None
 
                 intent_at = row.updated_at if row.state == SpecState.CREATING else 0.0

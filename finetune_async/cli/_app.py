@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,12 +34,16 @@ from ._metrics import PLOT_HINT, have_matplotlib, load_metrics, write_plot
 from ._output import (
     describe_error,
     err_console,
+    error_object,
     escape_controls,
+    exception_object,
     fmt_clock,
     fmt_time,
+    list_object,
     one_line,
     out_console,
     print_json,
+    print_json_error,
     print_json_line,
     redact,
 )
@@ -73,13 +78,59 @@ class Settings:
 _current: list[Settings] = []
 
 
-class NoApiKey(click.ClickException):
+class CommandError(click.ClickException):
+    """A command's own failure: one ``error:`` line, or with ``--json`` an error object whose
+    ``type`` (``kind``), ``code`` and ``param`` (and any ``extra`` fields) say what failed
+    (exit 1 unless ``exit_code`` says otherwise)."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        code: str | None = None,
+        param: str | None = None,
+        exit_code: int | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self.kind = kind
+        self.code = code
+        self.param = param
+        self.extra = extra
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {escape_controls(self.message)}", err=True)
+
+    def as_object(self) -> dict[str, Any]:
+        """The ``--json`` error object."""
+        return error_object(self.message, kind=self.kind, code=self.code, param=self.param, **self.extra)
+
+
+class Interrupted(Exception):
+    """Ctrl-C while a command's event loop ran (raised instead of KeyboardInterrupt so that
+    click does not print its own blank line first, which would break ``--json``'s one line)."""
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, with Ctrl-C raised as :class:`Interrupted`."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        raise Interrupted from None
+
+
+class NoApiKey(CommandError):
     """No API key was given or found (exit 2, like any usage error)."""
 
     exit_code = EXIT_USAGE
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="usage_error", code="missing_api_key", param="--api-key")
 
 
 def _settings() -> Settings:
@@ -100,7 +151,7 @@ def run_async(factory: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
         async with client:
             return await factory(client)
 
-    return asyncio.run(main())
+    return run_loop(main())
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's shapes) instead of text.")
@@ -158,8 +209,13 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
     """Fine-tune OpenAI models from the terminal: upload data, start and watch jobs, read metrics.
 
     Uses the SDK's environment variables: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and
-    OPENAI_PROJECT_ID. Try `finetune-async demo`: without an API key it runs the whole flow on
-    a local emulator in about ten seconds.
+    OPENAI_PROJECT_ID. Try `finetune-async demo`: it runs the whole flow on an embedded
+    emulator in about ten seconds, with or without an API key (`demo --live` uses the real
+    service, after asking).
+
+    Every command takes --json: its data in the API's own shapes on stdout, and an error as
+    one JSON object on stderr ({"error": {"message", "type", "param", "code", "status",
+    "request_id"}}).
 
     Exit status: 0 done, 1 the job or the validation (or a request) failed, 2 usage, 130
     interrupted (a job being watched keeps running).
@@ -213,6 +269,15 @@ def upload(file: str, purpose: str, method: str, no_validate: bool, as_json: boo
     if purpose == "fine-tune" and not no_validate:
         report = validate_dataset(file, method=method)
         if not report.ok:
+            if as_json:
+                raise CommandError(
+                    f"{os.path.basename(file)}: {report.n_problems} problem(s) for {method}; not uploaded"
+                    " (pass --no-validate to upload anyway)",
+                    kind="invalid_file",
+                    code="validation_failed",
+                    param="FILE",
+                    problems=report.as_dict()["problems"],
+                )
             print_report(err_console(), report, stats=False)
             err_console().print("Not uploaded (pass --no-validate to upload anyway).")
             return EXIT_FAILED
@@ -352,14 +417,17 @@ def create(
 @client_options
 @json_option
 def list_(limit: int, after: str | None, metadata: dict[str, str] | None, as_json: bool) -> int:
-    """List fine-tuning jobs, newest first, as a table."""
+    """List fine-tuning jobs, newest first, as a table.
+
+    With --json, the API's list object: {"object": "list", "data": [jobs], "has_more"}.
+    """
 
     async def go(client: ft.AsyncClient) -> ft.Page[ft.FineTuningJob]:
         return await client.fine_tuning.jobs.list(limit=limit, after=after, metadata=metadata)
 
     page = run_async(go)
     if as_json:
-        print_json({"data": [ft.to_dict(j) for j in page.data], "has_more": page.has_more})
+        print_json(list_object(page.data, has_more=page.has_more))
         return EXIT_OK
     console = out_console()
     if not page.data:
@@ -442,7 +510,9 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
 
     With --follow, prints every event and then each new one as it happens, until the job ends;
     exits 1 if it did not succeed. Ctrl-C stops following (exit 130), the job keeps running.
-    With --json, prints a JSON list, or with --follow one JSON object per line.
+    With --json, the API's list object ({"object": "list", "data": [events], "has_more"},
+    oldest first as printed; has_more says older events were left out), or with --follow one
+    event object per line as they come.
     """
     settings = _settings()
     console = out_console()
@@ -459,17 +529,17 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
                     console.print(_event_line(event))
         return await client.fine_tuning.jobs.retrieve(job_id)
 
-    async def recent(client: ft.AsyncClient) -> list[ft.FineTuningJobEvent]:
-        page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
-        return list(reversed(page.data))
+    async def recent(client: ft.AsyncClient) -> ft.Page[ft.FineTuningJobEvent]:
+        return await client.fine_tuning.jobs.list_events(job_id, limit=limit)
 
     if follow:
         job = run_async(follow_events)
         settings.interrupt_note = None
         return EXIT_OK if job.status == "succeeded" else EXIT_FAILED
-    found = run_async(recent)
+    page = run_async(recent)
+    found = list(reversed(page.data))
     if as_json:
-        print_json([ft.to_dict(e) for e in found])
+        print_json(list_object(found, has_more=page.has_more))
     else:
         for event in found:
             console.print(_event_line(event))
@@ -481,14 +551,17 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
 @client_options
 @json_option
 def checkpoints(job_id: str, as_json: bool) -> int:
-    """List a job's checkpoints (the last epochs), with their metrics, as a table."""
+    """List a job's checkpoints (the last epochs), with their metrics, as a table.
+
+    With --json, the API's list object: {"object": "list", "data": [every checkpoint], "has_more": false}.
+    """
 
     async def go(client: ft.AsyncClient) -> list[ft.FineTuningJobCheckpoint]:
         return [ck async for ck in client.fine_tuning.jobs.checkpoints.list(job_id)]
 
     found = run_async(go)
     if as_json:
-        print_json([ft.to_dict(c) for c in found])
+        print_json(list_object(found))
     elif not found:
         out_console().print(f"No checkpoints for {job_id} yet.")
     else:
@@ -562,8 +635,9 @@ def wait(job_id: str, timeout: float | None, as_json: bool) -> int:
     try:
         job = run_async(go)
     except TimeoutError:
-        click.echo(f"error: job {job_id} did not end within {timeout:g}s; it keeps running.", err=True)
-        return EXIT_FAILED
+        raise CommandError(
+            f"job {job_id} did not end within {timeout:g}s; it keeps running.", kind="timeout", param="--timeout"
+        ) from None
     settings.interrupt_note = None
     if as_json:
         print_json(ft.to_dict(job))
@@ -614,6 +688,7 @@ def metrics(job_id: str, plot_path: str | None, as_json: bool) -> int:
 @click.option("--webhook-url", metavar="URL", help="POST signed fine_tuning.job.* webhooks here.")
 @click.option("--webhook-secret", metavar="S", help="The whsec_… secret that signs webhooks.")
 @click.option("--api-key", "api_keys", multiple=True, metavar="KEY", help="Accept only these keys (repeatable).")
+@json_option
 def emulator(
     host: str,
     port: int,
@@ -623,11 +698,13 @@ def emulator(
     webhook_url: str | None,
     webhook_secret: str | None,
     api_keys: tuple[str, ...],
+    as_json: bool,
 ) -> int:
     """Serve a local emulator of the fine-tuning API until Ctrl-C.
 
     Point any client at it: OPENAI_BASE_URL=http://127.0.0.1:8089/v1 (any API key works
-    unless --api-key is given).
+    unless --api-key is given). With --json, prints one line once it listens, for scripts:
+    {"object": "emulator", "base_url", "azure_endpoint", "host", "port", "pid"}.
     """
     from finetune_async.emulator import main as emulator_main
 
@@ -643,35 +720,41 @@ def emulator(
     for key in api_keys:
         argv += ["--api-key", key]
     try:
+        if as_json:
+            from ._serve import serve_emulator_json
+
+            return serve_emulator_json(argv)
         return emulator_main(argv)
     except SystemExit as exc:  # argparse refusing an argument (e.g. a bad --faults spec)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 @cli.command()
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before starting a paid job (with an API key).")
+@click.option("--live", is_flag=True, help="Run on the real service (OPENAI_API_KEY, OPENAI_BASE_URL), after asking.")
+@click.option("--yes", "-y", is_flag=True, help="With --live: do not ask before starting a paid job.")
 @click.option("--model", default="gpt-4.1-mini-2025-04-14", show_default=True, help="The base model.")
 @click.option(
     "--job-seconds",
     type=click.FloatRange(min=0.5),
     default=9.0,
     show_default=True,
-    help="How long the emulator's job takes (without an API key).",
+    help="How long the embedded emulator's job takes.",
 )
 @client_options
 @json_option
-def demo(yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
+def demo(live: bool, yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
     """The whole flow on a bundled sample dataset: validate, upload, create, watch, checkpoints, metrics.
 
-    Without OPENAI_API_KEY (or --api-key) it runs on an in-process emulator of the API and
-    takes about ten seconds. With a key it validates, says what the job would cost
-    (epochs, billed tokens) and asks before touching the real service (--yes skips the
-    question; without a terminal --yes is required).
+    Runs on an emulator of the API embedded in this process, in about ten seconds: no network,
+    no cost, and an OPENAI_API_KEY or OPENAI_BASE_URL in the environment is neither used nor
+    sent anywhere. With --live it runs on the configured service instead: it validates, says
+    what the job would cost (epochs, billed tokens) and asks before sending anything (--yes
+    skips the question; without a terminal --yes is required).
     """
     from ._demo import run_demo
 
     settings = _settings()
-    return run_demo(settings, yes=yes, model=model, job_seconds=job_seconds, as_json=as_json)
+    return run_demo(settings, live=live, yes=yes, model=model, job_seconds=job_seconds, as_json=as_json)
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -687,36 +770,84 @@ def _all_commands() -> click.Group:
     return cli
 
 
+def _wants_json(argv: list[str]) -> bool:
+    """Whether ``--json`` was given (before a ``--``): errors are then JSON too, also those
+    click raises while parsing, before any option is read."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the command line; the exit status. Errors are one line on stderr, never a traceback."""
+    """Run the command line; the exit status. Errors are one line on stderr, never a traceback:
+    with ``--json``, one JSON error object (see :func:`._output.error_object`)."""
     _current.clear()
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
-        result = _all_commands().main(args=argv, prog_name="finetune-async", standalone_mode=False)
-    except click.exceptions.Abort:
-        # Ctrl-C (click turns KeyboardInterrupt into Abort). A watched job keeps running.
-        note = _current[-1].interrupt_note if _current else None
-        click.echo(note or "Interrupted.", err=True)
+        result = _all_commands().main(args=args, prog_name="finetune-async", standalone_mode=False)
+    except (click.exceptions.Abort, Interrupted) as exc:
+        # Ctrl-C: while an event loop ran (Interrupted), or elsewhere (click turns KeyboardInterrupt
+        # into Abort, after a newline of its own). A watched job keeps running.
+        note = (_current[-1].interrupt_note if _current else None) or "Interrupted."
+        if as_json:
+            _print_error(error_object(note, kind="interrupted"))
+        else:
+            # A line of its own after the terminal's "^C" (click's Abort printed one already).
+            click.echo(("\n" if isinstance(exc, Interrupted) else "") + note, err=True)
         return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except CommandError as exc:
+        if as_json:
+            _print_error(exc.as_object())
+        else:
+            exc.show()
         return exc.exit_code
-    except ft.FineTuneError as exc:
-        _error_line(exc)
-        return EXIT_FAILED
-    except (TimeoutError, OSError) as exc:
-        _error_line(exc)
+    except click.ClickException as exc:
+        if as_json:
+            _print_error(_usage_object(exc))
+        else:
+            exc.show()
+        return exc.exit_code
+    except (ft.FineTuneError, TimeoutError, OSError) as exc:
+        _report(exc, as_json)
         return EXIT_FAILED
     except Exception as exc:
         if os.environ.get("FINETUNE_ASYNC_DEBUG"):
             raise
         hint = "(FINETUNE_ASYNC_DEBUG=1 shows the traceback)"
-        _error_line(RuntimeError(f"unexpected {type(exc).__name__}: {exc} {hint}"))
+        _report(RuntimeError(f"unexpected {type(exc).__name__}: {exc} {hint}"), as_json)
         return EXIT_FAILED
     return result if isinstance(result, int) else EXIT_OK
 
 
-def _error_line(exc: BaseException) -> None:
+def _usage_object(exc: click.ClickException) -> dict[str, Any]:
+    """A click error (a bad option, a missing argument) as an error object of type ``usage_error``."""
+    param = getattr(exc, "param", None)
+    name = None
+    if isinstance(param, click.Parameter):
+        name = param.opts[0] if isinstance(param, click.Option) and param.opts else param.human_readable_name
+    elif getattr(exc, "option_name", None):  # NoSuchOption, BadOptionUsage
+        name = str(getattr(exc, "option_name", ""))
+    return error_object(exc.format_message(), kind="usage_error", param=name)
+
+
+def _print_error(body: dict[str, Any]) -> None:
+    settings = _current[-1] if _current else Settings(None, None)
+    error = body["error"]
+    for field in ("message", "param", "code"):
+        if isinstance(error.get(field), str):
+            error[field] = redact(error[field], settings.secrets())
+    print_json_error(body)
+
+
+def _report(exc: BaseException, as_json: bool) -> None:
     settings = _current[-1] if _current else Settings(None, None)
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")
+    if as_json:
+        _print_error(exception_object(exc, base_url=base_url))
+        return
     # The message is the server's words: shown with its control characters escaped.
     click.echo(escape_controls(one_line(redact(describe_error(exc, base_url=base_url), settings.secrets()))), err=True)

@@ -7,6 +7,7 @@ helpers defined above that line, so importing it from the bottom of ``_app.py`` 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,11 @@ _STYLE = {
     "invalid": "bold red",
     "error": "bold red",
     "running": "cyan",
+    "paused": "yellow",
+    "waiting": "dim",
 }
+#: How the live table shows a step of the batch that is not a job status.
+_SHOWN = {"waiting": "waiting for a slot", "pending": "pending"}
 _FINISHED = frozenset({"succeeded", "failed", "cancelled", "invalid", "error"})
 #: Rows the live table shows at most (a batch may have thousands of specs): unfinished ones first.
 LIVE_ROWS = 25
@@ -162,10 +167,36 @@ class BatchView:
         active = [r for r in self.results.values() if not r.finished]
         finished = [r for r in self.results.values() if r.finished]
         shown = (active + finished)[:LIVE_ROWS]
-        parts: list[RenderableType] = [summary, results_table(shown)]
+        parts: list[RenderableType] = [summary, live_table(shown)]
         if len(self.results) > len(shown):
             parts.append(Text(f"… and {len(self.results) - len(shown)} more", style="dim"))
         return Group(*parts)
+
+
+def live_table(results: Sequence[ft.SpecResult], *, now: float | None = None) -> Table:
+    """One row per spec as it stands: key, status (a job's own, or the batch's step: waiting
+    for a slot, uploading, ...), job, step/total, time left (from the job's estimated finish),
+    error."""
+    clock = time.time() if now is None else now
+    table = Table()
+    for name in ("spec", "status", "job", "step", "ETA", "error"):
+        table.add_column(name, overflow="fold" if name == "error" else "ellipsis", no_wrap=name != "error")
+    for r in results:
+        step = "-" if r.step is None else str(r.step)
+        if r.step is not None and r.total_steps is not None:
+            step = f"{r.step}/{r.total_steps}"
+        eta = "-"
+        if r.estimated_finish is not None and not r.finished:
+            eta = fmt_duration(max(0.0, r.estimated_finish - clock))
+        table.add_row(
+            Text(r.key),
+            Text(_SHOWN.get(r.status, r.status), style=_STYLE.get(r.status, "")),
+            Text(r.job_id or "-"),
+            Text(step),
+            Text(eta),
+            Text(r.error or "", style="red"),
+        )
+    return table
 
 
 def results_table(results: Sequence[ft.SpecResult]) -> Table:
@@ -215,6 +246,11 @@ def _line(result: ft.SpecResult) -> Text:
 )
 @click.option("--batch-id", metavar="ID", help="Name the batch (default: the journal's, or derived from the specs).")
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, cancel the batch's unfinished jobs.")
+@click.option(
+    "--restart-cancelled",
+    is_flag=True,
+    help="Give every spec whose job was cancelled one new job (by default it stays cancelled).",
+)
 @client_options
 @json_option
 def batch(
@@ -223,6 +259,7 @@ def batch(
     journal: str | None,
     batch_id: str | None,
     cancel_on_interrupt: bool,
+    restart_cancelled: bool,
     as_json: bool,
 ) -> int:
     """Run a batch of fine-tunes described in SPECS (YAML, or JSONL: one spec per line).
@@ -231,11 +268,14 @@ def batch(
     method (supervised, dpo, reinforcement, or the API's method object), hyperparameters,
     suffix, seed, metadata and key. A YAML file may also give `defaults` for every spec and a
     `batch_id`. Files are validated and uploaded once; at most --max-concurrent jobs run at a
-    time. Shows a live table of the batch.
+    time. On a terminal, a live table shows each spec's status (a job's own, or waiting for a
+    slot, uploading, ...), its job's step/total and the time left.
 
     Safe to run again after a crash or Ctrl-C: the journal and the jobs' metadata let the batch
-    reattach to the jobs that exist and create only the missing ones. Exits 0 when every
-    spec's job succeeded, 1 otherwise.
+    reattach to the jobs that exist and create only the missing ones; it ends with
+    "reattached N, created M". A spec whose job was cancelled (--cancel-on-interrupt, or by
+    hand) stays cancelled; --restart-cancelled gives each one new job. Exits 0 when every
+    spec's job succeeded, 1 otherwise. --json prints the report.
     """
     try:
         specs, file_batch_id = load_specs(specs_file)
@@ -248,11 +288,18 @@ def batch(
     if repeated:
         raise click.BadParameter(f"specs with the same key: {', '.join(repeated[:5])}", param_hint="SPECS")
     journal_path = journal or str(Path(specs_file).with_suffix(".batch.sqlite"))
+    rerun = _rerun_command(specs_file, journal, batch_id)
     settings = _settings()
-    settings.interrupt_note = (
-        f"Interrupted. {'Unfinished jobs were cancelled.' if cancel_on_interrupt else 'The jobs keep running.'} "
-        f"Run the same command again to reattach (journal: {journal_path})."
-    )
+    if cancel_on_interrupt:
+        settings.interrupt_note = (
+            f"Interrupted. Unfinished jobs were cancelled. `{rerun}` goes on with the specs that had no job"
+            f" yet; `{rerun} --restart-cancelled` also starts the cancelled ones again, a new job each"
+            f" (journal: {journal_path})."
+        )
+    else:
+        settings.interrupt_note = (
+            f"Interrupted. The jobs keep running: `{rerun}` reattaches to them (journal: {journal_path})."
+        )
     view = BatchView(err_console(), [s.spec_key for s in specs], quiet=as_json)
 
     async def go(client: ft.AsyncClient) -> ft.BatchReport:
@@ -265,6 +312,7 @@ def batch(
                 batch_id=batch_id or file_batch_id,
                 cancel_jobs_on_exit=cancel_on_interrupt,
                 on_update=view.update,
+                restart_cancelled=restart_cancelled,
             )
 
     report = run_async(go)
@@ -279,7 +327,26 @@ def batch(
             Text(f"batch {report.batch_id}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
         )
         line = f"reattached {report.reattached}, created {report.created}"
+        if report.restarted:
+            line += f"; restarted {report.restarted} cancelled spec(s)"
         if report.extra_jobs:
             line += f"; cancelled {len(report.extra_jobs)} duplicate job(s): {', '.join(report.extra_jobs)}"
         console.print(Text(line))
+        if report.cancelled:
+            console.print(
+                Text(
+                    f"{len(report.cancelled)} cancelled: `{rerun} --restart-cancelled` starts them again"
+                    " (a new job each)."
+                )
+            )
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _rerun_command(specs_file: str, journal: str | None, batch_id: str | None) -> str:
+    """The command that runs this batch again (same specs, journal and batch id), for a shell."""
+    argv = ["finetune-async", "batch", specs_file]
+    if journal is not None:
+        argv += ["--journal", journal]
+    if batch_id is not None:
+        argv += ["--batch-id", batch_id]
+    return shlex.join(argv)

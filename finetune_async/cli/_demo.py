@@ -1,13 +1,13 @@
 """``finetune-async demo``: the whole flow on the bundled sample dataset.
 
-Without an API key everything runs against an in-process :class:`~finetune_async.emulator.Emulator`
-(no network, about ten seconds). With a key the same flow runs against the configured
-service, after saying what it would spend and asking.
+Everything runs against an in-process :class:`~finetune_async.emulator.Emulator` (no network,
+about ten seconds), whatever the environment holds: an ``OPENAI_API_KEY`` is never used or
+sent. With ``--live`` the same flow runs against the configured service, after saying what it
+would spend and asking.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -41,10 +41,19 @@ def _step(console: Console, number: int, title: str) -> None:
     console.print(Text(f"[{number}/6] {title}", style="bold blue"))
 
 
-def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
-    """Run the demo; the exit status (0 when the job succeeded)."""
+def run_demo(settings: Settings, *, live: bool, yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
+    """Run the demo; the exit status (0 when the job succeeded).
+
+    ``live`` runs it on the configured service (raises the CLI's no-key error without a key,
+    and :class:`click.UsageError` when it cannot ask and ``yes`` is not given).
+    """
     console = out_console()
-    real = bool(settings.api_key or os.environ.get("OPENAI_API_KEY"))
+    real = live
+    have_key = bool(settings.api_key or os.environ.get("OPENAI_API_KEY"))
+    if real and not have_key:
+        from ._app import NoApiKey
+
+        raise NoApiKey("demo --live needs an API key: set OPENAI_API_KEY or pass --api-key")
     quiet = as_json
     data = resources.files("finetune_async.data")
     with (
@@ -57,6 +66,11 @@ def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, a
             console.print(Text(f"finetune-async demo: a supervised fine-tune of {model}", style="bold"))
             if real:
                 console.print("On the API, with your key.")
+            elif have_key:
+                console.print(
+                    "On a local emulator of the API: your OPENAI_API_KEY is not used and nothing leaves this"
+                    " machine (`finetune-async demo --live` runs it on the real service)."
+                )
             else:
                 console.print("On a local emulator of the API: no OPENAI_API_KEY, so nothing leaves this machine.")
             _step(console, 1, "Validate the sample dataset")
@@ -68,7 +82,9 @@ def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, a
             return 1
         if real and not _confirm(settings, reports[0], model, yes=yes):
             return 0
-        summary = asyncio.run(_flow(settings, console, train, valid, model, real, job_seconds, quiet))
+        from ._app import run_loop
+
+        summary = run_loop(_flow(settings, console, train, valid, model, real, job_seconds, quiet))
     summary["validation"] = reports[0].as_dict()
     elapsed = time.monotonic() - started
     job: ft.FineTuningJob = summary.pop("_job")
@@ -80,7 +96,7 @@ def run_demo(settings: Settings, *, yes: bool, model: str, job_seconds: float, a
         console.print(Text(f"Demo done in {fmt_duration(elapsed)}.", style="bold"))
         if not real:
             console.print("Next: `finetune-async emulator` serves the same API on port 8089 for your own code;")
-            console.print("with OPENAI_API_KEY set, this demo runs on the real service (it asks first).")
+            console.print("`finetune-async demo --live` runs this demo on the real service (it asks first).")
     return 0 if job.status == "succeeded" else 1
 
 

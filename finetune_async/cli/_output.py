@@ -19,12 +19,16 @@ import finetune_async as ft
 __all__ = [
     "describe_error",
     "err_console",
+    "error_object",
     "escape_controls",
+    "exception_object",
     "fmt_duration",
     "fmt_size",
     "fmt_time",
+    "list_object",
     "out_console",
     "print_json",
+    "print_json_error",
     "redact",
 ]
 
@@ -106,6 +110,73 @@ def print_json_line(data: Any) -> None:
     """Write ``data`` as one line of JSON on stdout (for streams: one object per line)."""
     sys.stdout.write(_json_text(data, None) + "\n")
     sys.stdout.flush()
+
+
+def print_json_error(data: Any) -> None:
+    """Write an error object (:func:`error_object`) as one line of JSON on stderr."""
+    sys.stderr.write(_json_text(data, None) + "\n")
+    sys.stderr.flush()
+
+
+def list_object(items: Iterable[Any], *, has_more: bool = False) -> dict[str, Any]:
+    """The API's list shape, ``{"object": "list", "data": [...], "has_more": ...}``, of the
+    items (models, as :func:`finetune_async.to_dict` gives them)."""
+    return {"object": "list", "data": [ft.to_dict(item) for item in items], "has_more": has_more}
+
+
+def error_object(
+    message: str,
+    *,
+    kind: str,
+    code: str | None = None,
+    param: str | None = None,
+    status: int | None = None,
+    request_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An error as ``--json`` prints it on stderr: the API's error body (``message``, ``type``
+    (``kind`` here), ``param``, ``code``) with the HTTP ``status`` and ``request_id`` (None when
+    the error did not come from an answer), and any ``extra`` fields (``problems`` for a file
+    refused)."""
+    return {
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": param,
+            "code": code,
+            "status": status,
+            "request_id": request_id,
+            **extra,
+        }
+    }
+
+
+def exception_object(exc: BaseException, *, base_url: str | None = None) -> dict[str, Any]:
+    """:func:`error_object` for an exception: an API answer's own fields, else a ``type`` that
+    says what failed (``connection_error``, ``timeout``, ``api_error``, ``os_error``, ...)."""
+    if isinstance(exc, ft.APIStatusError):
+        return error_object(
+            exc.message,
+            kind=exc.type or "api_error",
+            code=exc.code,
+            param=exc.param,
+            status=exc.status_code,
+            request_id=exc.request_id,
+        )
+    message = describe_error(exc, base_url=base_url).removeprefix("error: ")
+    if isinstance(exc, ft.APITimeoutError | TimeoutError):
+        kind = "timeout"
+    elif isinstance(exc, ft.APIConnectionError):
+        kind = "connection_error"
+    elif isinstance(exc, ft.APIError):
+        kind = "api_error"
+    elif isinstance(exc, ft.FineTuneError):
+        kind = "client_error"
+    elif isinstance(exc, OSError):
+        kind = "os_error"
+    else:
+        kind = "internal_error"
+    return error_object(message, kind=kind)
 
 
 def fmt_time(ts: float | None) -> str:

@@ -66,7 +66,7 @@ async def test_runs_every_spec_and_uploads_each_file_once(
     assert {j.metadata["ft_batch"] for j in jobs if j.metadata} == {report.batch_id}
     assert all(j.metadata and j.metadata["team"] == "search" for j in jobs)
     steps = {r.status for r in seen}
-    assert {"pending", "validating", "uploading", "creating", "succeeded"} <= steps
+    assert {"pending", "validating", "uploading", "waiting", "creating", "succeeded"} <= steps
     # Every request the batch sent validates against the OpenAPI spec.
     assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
 

@@ -132,3 +132,73 @@ async def test_sigkill_with_lost_answers(tmp_path: Path) -> None:
             )
     finally:
         emu.stop()
+
+
+async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
+    """``--restart-cancelled`` killed after the restart is journaled, after the new create's
+    intent, and right after the create: the runs after it (with the flag or without) end
+    with exactly one new job per cancelled spec, next to the cancelled one."""
+    from finetune_async.cli._batch import load_specs
+
+    trains, _valid = write_datasets(tmp_path / "data", n_train=1)
+    path = tmp_path / "restart.yaml"
+    doc = {"batch_id": "restart-kill", "defaults": {"model": MODEL, "training_file": f"data/{trains[0].name}"}}
+    path.write_text(yaml.safe_dump({**doc, "specs": [{"key": "r0"}, {"key": "r1", "suffix": "r1"}]}))
+    journal = tmp_path / "restart.batch.sqlite"
+    base_url = emulator_process.base_url
+
+    # The batch is cancelled with both jobs created (as Ctrl-C with --cancel-on-interrupt does).
+    specs, batch_id = load_specs(path)
+    with anyio.fail_after(60):
+        async with ft.AsyncClient(api_key="sk-batch-test", base_url=base_url) as client:
+            created = anyio.Event()
+            jobs: dict[str, str] = {}
+
+            def update(result: ft.SpecResult) -> None:
+                if result.job_id is not None:
+                    jobs[result.key] = result.job_id
+                if len(jobs) == 2:
+                    created.set()
+
+            async with anyio.create_task_group() as tg:
+
+                async def go() -> None:
+                    await ft.run_batch(
+                        client, specs, journal=journal, batch_id=batch_id, cancel_jobs_on_exit=True, on_update=update
+                    )
+
+                tg.start_soon(go)
+                await created.wait()
+                tg.cancel_scope.cancel()
+        listed, _ = await server_state(base_url)
+        assert sorted(job.status for job in listed) == ["cancelled", "cancelled"]
+
+        def run(kill: str | None, *flags: str) -> subprocess.CompletedProcess[str]:
+            env = child_env(base_url)
+            if kill:
+                env["BATCH_KILL"] = kill
+            argv = [sys.executable, "-m", "tests.batch.runner", str(path), "--journal", str(journal), "--json", *flags]
+            return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+        for kill, flags in [
+            ("job_restart:1:after", ("--restart-cancelled",)),  # one spec restarted, nothing sent
+            ("job_intent:1:after", ("--restart-cancelled",)),  # a restart's create about to be sent
+            ("job_created:1:before", ()),  # a restart's job exists, its id not journaled; no flag
+        ]:
+            done = run(kill, *flags)
+            assert done.returncode == -signal.SIGKILL, f"kill point {kill} not reached: {done.stderr[-2000:]}"
+        final = run(None)
+        assert final.returncode == 0, final.stderr[-2000:]
+        report = json.loads(final.stdout)
+        assert [r["status"] for r in report["results"]] == ["succeeded", "succeeded"]
+
+        listed, _ = await server_state(base_url)
+        per_spec: dict[str, list[str]] = {}
+        for job in listed:
+            per_spec.setdefault((job.metadata or {})["ft_spec"], []).append(str(job.status))
+        assert {key: sorted(statuses) for key, statuses in per_spec.items()} == {
+            "r0": ["cancelled", "succeeded"],
+            "r1": ["cancelled", "succeeded"],
+        }
+        assert {r["job_id"] for r in report["results"]} == {job.id for job in listed if job.status == "succeeded"}
+        assert all(jobs[key] not in {r["job_id"] for r in report["results"]} for key in jobs)

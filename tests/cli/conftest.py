@@ -5,11 +5,16 @@ process for the whole session (over real loopback HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import urllib.request
@@ -87,9 +92,11 @@ def emulators() -> Iterator[EmulatorThread]:
     """``fast``: jobs take 2 s. ``medium``: 4 s (long enough to watch). ``slow``: 120 s, of which
     the first 24 s validate and queue (jobs stay running for pause, resume, cancel and Ctrl-C,
     even when a loaded machine takes a minute to reach those tests).
-    ``locked``: accepts one other key only."""
+    ``locked``: accepts one other key only. ``batch``: for the ``batch`` command's tests, which
+    set its ``state.job_seconds`` to what each run needs."""
     thread = EmulatorThread(
         fast={"job_seconds": 2.0},
+        batch={"job_seconds": 6.0},
         medium={"job_seconds": 4.0},
         slow={"job_seconds": 120.0},
         locked={"job_seconds": 2.0, "api_keys": ["sk-the-only-good-key"]},
@@ -238,3 +245,75 @@ def wait_for_status(base_url: str, job_id: str, statuses: set[str], timeout: flo
         if job["status"] in statuses or time.monotonic() > deadline:
             return job
         time.sleep(0.25)
+
+
+class Terminal:
+    """A command running on a pseudo-terminal, 160 columns wide; ``output`` is all it wrote."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        self.master = master
+        self.raw = b""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "finetune_async", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**env, "TERM": "xterm-256color"},
+            start_new_session=True,
+        )
+        os.close(slave)
+
+    @property
+    def output(self) -> str:
+        return strip_ansi(self.raw.decode("utf-8", errors="replace"))
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # EIO: the command exited and the terminal closed
+            return False
+        self.raw += chunk
+        return bool(chunk)
+
+    def expect(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            if not self._read(0.1) and self.proc.poll() is not None:
+                break
+        raise AssertionError(f"{pattern!r} not seen; output so far:\n{self.output}")
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def ctrl_c(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+
+    def finish(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self._read(0.1) or self.proc.poll() is None):
+            if self.proc.poll() is not None and not select.select([self.master], [], [], 0)[0]:
+                break
+        code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal() -> Iterator[list[Terminal]]:
+    opened: list[Terminal] = []
+    yield opened
+    for term in opened:
+        term.close()

@@ -199,9 +199,7 @@ def test_events_and_follow(finished_job: str, emulators: EmulatorThread) -> None
     lines = proc.stdout.splitlines()
     assert "Created fine-tuning job" in lines[0] or "Validating" in lines[0]
     assert lines[-1].endswith("The job has successfully completed")
-    recent = run_json("events", finished_job, "--limit", "3", base_url=url)
-    assert len(recent) == 3
-    assert recent[-1]["message"] == "The job has successfully completed"
+    # (--json without --follow: tests/cli/test_json.py.)
 
     followed = run_cli("events", finished_job, "--follow", "--json", base_url=url)
     assert followed.returncode == 0
@@ -214,7 +212,9 @@ def test_events_and_follow(finished_job: str, emulators: EmulatorThread) -> None
 
 def test_checkpoints_table_and_json(finished_job: str, emulators: EmulatorThread) -> None:
     url = emulators.url("fast")
-    found = run_json("checkpoints", finished_job, base_url=url)
+    listed = run_json("checkpoints", finished_job, base_url=url)
+    assert (listed["object"], listed["has_more"]) == ("list", False)
+    found = listed["data"]
     assert len(found) == 3
     table = run_cli("checkpoints", finished_job, base_url=url)
     assert table.returncode == 0
@@ -328,7 +328,7 @@ def test_emulator_command_serves_until_interrupted() -> None:
         assert "listening on http://127.0.0.1:" in first
         base_url = first.rsplit(" ", 1)[-1].strip()
         listed = run_json("list", base_url=base_url)
-        assert listed == {"data": [], "has_more": False}
+        assert listed == {"object": "list", "data": [], "has_more": False}
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -85,18 +86,40 @@ def test_demo_without_a_key_runs_everything_on_the_emulator() -> None:
     assert elapsed < 30
 
 
-def test_demo_with_a_key_refuses_without_a_terminal(emulators: EmulatorThread) -> None:
+def test_demo_with_a_key_still_runs_on_the_embedded_emulator() -> None:
+    # Every SDK user has OPENAI_API_KEY set: the demo must neither ask to spend nor send the key.
+    with socket.create_server(("127.0.0.1", 0)) as trap:
+        trap.setblocking(False)
+        url = f"http://127.0.0.1:{trap.getsockname()[1]}/v1"
+        proc = run_cli("demo", "--job-seconds", "1", base_url=url, timeout=60)
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nobody connected to OPENAI_BASE_URL
+    assert proc.returncode == 0, proc.stderr
+    assert "local emulator" in proc.stdout
+    assert "OPENAI_API_KEY is not used" in proc.stdout
+    assert "finetune-async demo --live" in proc.stdout
+    assert "billed training tokens" not in proc.stdout + proc.stderr
+    assert "succeeded" in proc.stdout
+
+
+def test_demo_live_without_a_key_is_a_usage_error() -> None:
+    proc = run_cli("demo", "--live", api_key=None)
+    assert proc.returncode == 2
+    assert "OPENAI_API_KEY" in proc.stderr
+
+
+def test_demo_live_refuses_without_a_terminal(emulators: EmulatorThread) -> None:
     url = emulators.url("fast")
     before = len(emulators.emulators["fast"].state.store.files)
-    proc = run_cli("demo", base_url=url)
+    proc = run_cli("demo", "--live", base_url=url)
     assert proc.returncode == 2
     assert "billed training tokens" in proc.stderr
     assert "--yes" in proc.stderr
     assert len(emulators.emulators["fast"].state.store.files) == before
 
 
-def test_demo_with_a_key_and_yes_uses_the_configured_service(emulators: EmulatorThread) -> None:
-    proc = run_cli("demo", "--yes", "--json", base_url=emulators.url("fast"))
+def test_demo_live_with_yes_uses_the_configured_service(emulators: EmulatorThread) -> None:
+    proc = run_cli("demo", "--live", "--yes", "--json", base_url=emulators.url("fast"))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["mode"] == "api"

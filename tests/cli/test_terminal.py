@@ -6,101 +6,20 @@ command runs in its own session, as a shell's job would).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import select
-import signal
-import struct
-import subprocess
-import sys
-import termios
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.conftest import (
     API_KEY,
     EmulatorThread,
+    Terminal,
     cli_env,
     create_job,
     run_json,
-    strip_ansi,
     wait_for_status,
 )
-
-
-class Terminal:
-    """A command running on a pseudo-terminal, 160 columns wide; ``output`` is all it wrote."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        self.master = master
-        self.raw = b""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finetune_async", *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env={**env, "TERM": "xterm-256color"},
-            start_new_session=True,
-        )
-        os.close(slave)
-
-    @property
-    def output(self) -> str:
-        return strip_ansi(self.raw.decode("utf-8", errors="replace"))
-
-    def _read(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
-            return True
-        try:
-            chunk = os.read(self.master, 65536)
-        except OSError:  # EIO: the command exited and the terminal closed
-            return False
-        self.raw += chunk
-        return bool(chunk)
-
-    def expect(self, pattern: str, timeout: float = 20) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.output)
-            if match:
-                return match
-            if not self._read(0.1) and self.proc.poll() is not None:
-                break
-        raise AssertionError(f"{pattern!r} not seen; output so far:\n{self.output}")
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def ctrl_c(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGINT)
-
-    def finish(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self._read(0.1) or self.proc.poll() is None):
-            if self.proc.poll() is not None and not select.select([self.master], [], [], 0)[0]:
-                break
-        code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        return code
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.master)
-
-
-@pytest.fixture
-def terminal() -> Iterator[list[Terminal]]:
-    opened: list[Terminal] = []
-    yield opened
-    for term in opened:
-        term.close()
 
 
 def test_wait_shows_a_live_progress_bar(
@@ -148,10 +67,10 @@ def test_ctrl_c_stops_watching_and_the_job_keeps_running(
     assert run_json("retrieve", job_id, base_url=url)["status"] == "running"
 
 
-def test_demo_with_a_key_asks_first_and_no_sends_nothing(emulators: EmulatorThread, terminal: list[Terminal]) -> None:
+def test_demo_live_asks_first_and_no_sends_nothing(emulators: EmulatorThread, terminal: list[Terminal]) -> None:
     url = emulators.url("fast")
     before = len(emulators.emulators["fast"].state.store.files)
-    term = Terminal(["demo"], cli_env(url))
+    term = Terminal(["demo", "--live"], cli_env(url))
     terminal.append(term)
     term.expect(r"billed training tokens")
     term.expect(r"Start it\? \[y/N\]")
