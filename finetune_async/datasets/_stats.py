@@ -236,11 +236,9 @@ class StatsAccumulator:
             self.n_missing_user += 1
         if longest > self.context_limit:
             self.n_over_context += 1
-        # The line's bytes with one line ending, so that a last line without one still matches.
-        if type(line) is bytes:
-            key = hash(line) if line.endswith(b"\n") else hash(line + b"\n")
-        else:
-            key = hash(line) if line.endswith("\n") else hash(line + "\n")  # type: ignore[arg-type, operator]
+        # The line without its ending (rstrip returns the line itself when it has none), so that
+        # the same line ended by LF, CRLF or nothing (the last line) is the same line.
+        key = hash(line.rstrip(b"\r\n") if type(line) is bytes else line.rstrip("\r\n"))  # type: ignore[arg-type]
         self._buckets[key & _BUCKET_MASK].append(key)
 
     def _distinct(self) -> int:
