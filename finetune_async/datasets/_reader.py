@@ -6,9 +6,9 @@ or CRLF within one read is passed on as it came, at the cost of iterating the fi
 else (a CR that ends a line, a line longer than one read) is split with ``bytes.splitlines``,
 which breaks at exactly CR, LF and CRLF (unlike ``str.splitlines``).
 
-A line that spans reads is rare (only images make a line that long). In a seekable file the
-reader remembers where it starts and only counts its bytes; once it ends within the bound it
-is read back in one piece, otherwise it was never held. From a stream that cannot seek (a
+A line longer than one read is rare (only images make a line that long). In a seekable file
+the reader remembers where it starts and only counts its bytes; once it ends within the bound
+it is read back in one piece, otherwise it was never held. From a stream that cannot seek (a
 pipe) its pieces are gathered until the bound, then only counted.
 """
 
@@ -55,7 +55,11 @@ def read_lines(f: IO[bytes], max_line_bytes: int, chunk_size: int = CHUNK_BYTES)
     readline = f.readline
     seekable = f.seekable()
     check_each = chunk_size > max_line_bytes + 1  # else a line within one read is within the bound
-    held: io.BytesIO | None = None  # a stream's long line so far, while within the bound
+    # A line that spans reads is held while short (a CR-only file: almost every read ends
+    # inside one; seeking back for each would throw the read buffer away). Past one read, a
+    # seekable file only counts it and reads it back at its end; a stream holds it to the bound.
+    hold_limit = min(chunk_size, max_line_bytes) if seekable else max_line_bytes
+    held: io.BytesIO | None = None  # the current line's bytes from earlier reads, while held
     started = 0  # the length of the current line's bytes in earlier reads
     line_at = 0  # where the current line starts (seekable files)
     after_cr = False  # the previous read ended with CR: a leading LF completes that CRLF
@@ -84,17 +88,16 @@ def read_lines(f: IO[bytes], max_line_bytes: int, chunk_size: int = CHUNK_BYTES)
                 size = started + len(first)
                 if size > max_line_bytes:
                     yield LongLine(size)
-                elif seekable:
+                elif held is not None:
+                    held.write(first)
+                    yield _take(held)
+                else:
                     # Yielded straight from the call, as below: the generator keeps no reference
                     # to a long line, so the consumer can let it go (validation does).
                     end = f.tell()
                     f.seek(line_at)
                     yield _read_exactly(f, size)
                     f.seek(end)
-                else:
-                    assert held is not None
-                    held.write(first)
-                    yield _take(held)
                 held, started = None, 0
                 del lines[0]
             for line in lines:
@@ -103,23 +106,21 @@ def read_lines(f: IO[bytes], max_line_bytes: int, chunk_size: int = CHUNK_BYTES)
             if not started and seekable:
                 line_at = f.tell() - len(tail)
             started += len(tail)
-            if not seekable:
-                if started > max_line_bytes:
-                    held = None  # from here on, only count
-                elif held is None:
-                    held = io.BytesIO(tail)
-                    held.seek(0, io.SEEK_END)
-                else:
-                    held.write(tail)
+            if started > hold_limit:
+                held = None  # from here on, only count (and re-read it, if seekable)
+            elif held is None:
+                held = io.BytesIO(tail)
+                held.seek(0, io.SEEK_END)
+            else:
+                held.write(tail)
     if started:
         if started > max_line_bytes:
             yield LongLine(started)
-        elif seekable:
+        elif held is not None:
+            yield _take(held)
+        else:
             f.seek(line_at)
             yield _read_exactly(f, started)
-        else:
-            assert held is not None
-            yield _take(held)
 
 
 def _take(held: io.BytesIO) -> bytes:

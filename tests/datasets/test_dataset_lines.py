@@ -194,7 +194,7 @@ def test_an_image_of_10_mib_is_not_too_large(size: int, too_large: bool) -> None
     url = "data:image/png;base64," + base64.b64encode(bytes(size)).decode()
     content = [{"type": "image_url", "image_url": {"url": url}}]
     line = dumps({"messages": [{"role": "user", "content": content}, {"role": "assistant", "content": "A."}]})
-    codes = {code for _, code in problems(validate_lines([line] * 10))}
+    codes = {code for _, code in problems(validate_lines([line]))} - {"too_few_examples"}
     assert codes == ({"image_too_large"} if too_large else set())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -55,18 +56,25 @@ def from_pipe(data: bytes) -> IO[bytes]:
     last_break=st.booleans(),
     chunk_size=st.integers(1, 20),
     bound=st.integers(0, 14),
-    seekable=st.booleans(),
+    kind=st.sampled_from(["file", "bytesio", "pipe"]),
     offset=st.integers(0, 3),
 )
 def test_reader_yields_each_line_whatever_the_chunks_and_breaks(
-    pairs: list[tuple[bytes, bytes]], last_break: bool, chunk_size: int, bound: int, seekable: bool, offset: int
+    pairs: list[tuple[bytes, bytes]], last_break: bool, chunk_size: int, bound: int, kind: str, offset: int
 ) -> None:
     # A seekable file re-reads a long line from where it started, a pipe gathers it: both
     # must give the oracle's lines, also from a file already read ``offset`` bytes into.
     data = b"".join(line + brk for line, brk in pairs)
     if pairs and not last_break:
         data = data[: len(data) - len(pairs[-1][1])]
-    f = io.BytesIO(b"#" * offset + data) if seekable else from_pipe(b"#" * offset + data)
+    content = b"#" * offset + data
+    f: IO[bytes]
+    if kind == "file":
+        f = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the with below) a real buffered file
+        f.write(content)
+        f.seek(0)
+    else:
+        f = io.BytesIO(content) if kind == "bytesio" else from_pipe(content)
     with f:
         f.read(offset)
         got = as_values(read_lines(f, bound, chunk_size))
