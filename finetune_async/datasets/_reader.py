@@ -63,17 +63,15 @@ def read_lines(f: IO[bytes], max_line_bytes: int, chunk_size: int = CHUNK_BYTES)
     started = 0  # the length of the current line's bytes in earlier reads
     line_at = 0  # where the current line starts (seekable files)
     after_cr = False  # the previous read ended with CR: a leading LF completes that CRLF
+    # True while a line read in one piece can be passed on as it is: nothing pending from
+    # earlier reads, and reads short enough that such a line is within the bound.
+    plain = not check_each
     while piece := readline(chunk_size):
         last = piece[-1]
-        if last == _LF and not started and not after_cr:
-            # The usual line: one read, ended by LF (or CRLF), no other CR in it.
-            cr = piece.find(b"\r")
-            if cr == -1 or cr == len(piece) - 2:
-                if check_each and len(piece) - (1 if cr == -1 else 2) > max_line_bytes:
-                    yield LongLine(len(piece) - (1 if cr == -1 else 2))
-                else:
-                    yield piece
-                continue
+        # The usual line: one read, ended by LF or CRLF, no other CR.
+        if plain and last == _LF and (b"\r" not in piece or piece.find(b"\r") == len(piece) - 2):
+            yield piece
+            continue
         if last != _LF and b"\r" not in piece:
             lines, tail = [], piece  # inside a long line: readline stops at the first LF, so no break
         else:
@@ -113,6 +111,7 @@ def read_lines(f: IO[bytes], max_line_bytes: int, chunk_size: int = CHUNK_BYTES)
                 held.seek(0, io.SEEK_END)
             else:
                 held.write(tail)
+        plain = not (check_each or started or after_cr)
     if started:
         if started > max_line_bytes:
             yield LongLine(started)

@@ -234,14 +234,15 @@ def _cut(items: Iterable[object], max_line_bytes: int) -> Iterator[bytes | str |
     """The lines of the caller's items: an item is one line unless a break is inside it.
 
     A one-line item is passed on as it is, its ending included (the parsers take it as
-    whitespace, the duplicate hash strips it); other items are cut as a file is.
+    whitespace, the duplicate hash evens endings out); other items are cut as a file is.
     """
     for item in items:
         if type(item) is bytes:
             n = len(item)
-            cr = item.find(b"\r")
-            lf = item.find(b"\n")
-            if (cr == -1 and (lf == -1 or lf == n - 1)) or (cr == n - 2 and lf == n - 1):
+            # One line: no LF before the last byte, and no CR but one right before a final LF.
+            if item.find(b"\n", 0, n - 1) < 0 and (
+                b"\r" not in item or (item.find(b"\r") == n - 2 and item.endswith(b"\n"))
+            ):
                 if n > max_line_bytes and n - _ending(item) > max_line_bytes:
                     yield LongLine(n - _ending(item))
                 else:
@@ -251,9 +252,9 @@ def _cut(items: Iterable[object], max_line_bytes: int) -> Iterator[bytes | str |
                     yield LongLine(len(line)) if len(line) > max_line_bytes else line
         elif type(item) is str:
             n = len(item)
-            cr = item.find("\r")
-            lf = item.find("\n")
-            if (cr == -1 and (lf == -1 or lf == n - 1)) or (cr == n - 2 and lf == n - 1):
+            if item.find("\n", 0, n - 1) < 0 and (
+                "\r" not in item or (item.find("\r") == n - 2 and item.endswith("\n"))
+            ):
                 yield _bounded_text(item, max_line_bytes)
             else:
                 parts = _BREAKS.split(item)
