@@ -165,10 +165,12 @@ def _validate(
             elif type(raw) is str:
                 obj = scan(raw)
             elif type(raw) is bytes:
-                # A long line (or no orjson). The text stands for the line from here on (for the
-                # duplicate hash too): the bytes can go before parsing, so a line is held twice
-                # at most (its text and its values), not three times.
-                raw = text = raw.decode("utf-8")
+                # A long line (or no orjson). Its text, decoded without the line ending (a view,
+                # not a copy), stands for the line from here on, duplicate key included: the
+                # bytes can go before parsing, so a line is held twice at most (its text and its
+                # values), not three times.
+                end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+                raw = text = str(memoryview(raw)[:end], "utf-8")
                 obj = scan(text)
             else:
                 obj = None

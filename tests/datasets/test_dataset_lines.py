@@ -177,6 +177,30 @@ def test_a_not_json_line_under_the_bound_is_not_copied_on_the_error_path(tmp_pat
     assert peak < 2.5 * size, f"{peak / MiB:.0f} MiB traced for a {size / MiB:.0f} MiB line"
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""], ids=["lf", "crlf", "last-line"])
+def test_a_long_valid_line_is_held_twice_at_most(tmp_path: Path, ending: bytes) -> None:
+    # Within the bound a line is parsed: its text and its values may be held, nothing more
+    # (no third copy for the bytes, for a decoded copy, or for the duplicate key).
+    size = 16 * MiB
+    line = b'{"messages": [{"role": "user", "content": "' + b"x" * size + b'"}, {"role": "assistant", "content": "a"}]}'
+    path = tmp_path / "train.jsonl"
+    path.write_bytes((GOOD + b"\n") * 10 + line + ending)
+
+    report, peak = traced_peak(lambda: validate_dataset(path))
+
+    assert report.ok, report.problems
+    assert peak < 2.3 * size, f"{peak / MiB:.0f} MiB traced for a {size / MiB:.0f} MiB line"
+
+
+def test_duplicates_are_the_same_line_whatever_its_ending() -> None:
+    good = GOOD.decode()
+    for use_orjson in (True, False):
+        for items in ([good, good + "\n", good + "\r\n", good + "\r"] * 3, [GOOD, GOOD + b"\n", GOOD + b"\r\n"] * 4):
+            report = validate_lines(items, use_orjson=use_orjson)
+            assert report.ok, report.problems
+            assert report.stats.n_duplicates == 11
+
+
 def test_validate_lines_reports_an_item_over_the_bound_without_parsing_it() -> None:
     bound = 1000
     long_bytes = b"[" + b"1," * 600 + b"1]"
