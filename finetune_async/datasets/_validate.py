@@ -20,11 +20,11 @@ __all__ = ["MIN_EXAMPLES", "validate_dataset", "validate_lines"]
 
 MIN_EXAMPLES = 10
 _READ_BUFFER = 1 << 20
-# Lines longer than this skip orjson for the stdlib parser. On a long line orjson reserves
-# several times its size up front and, when the line is not JSON, builds the error from a
-# decoded copy of it (12x the line, traced, for a 32 MiB one); the stdlib parser holds the
-# line's text and its values, nothing more. Long lines are rare (images), so speed is moot.
-_ORJSON_MAX_LINE = 1 << 20
+# A long line (rare: images) takes the stdlib parser, and drops its bytes once decoded. On a
+# long line orjson reserves several times its size up front and, when the line is not JSON,
+# builds the error from a decoded copy of it (12x the line, traced, for a 32 MiB one); the
+# stdlib parser holds the line's text and its values, nothing more.
+_LONG_LINE = 1 << 20
 _BREAKS = re.compile("\r\n|\r|\n")
 
 
@@ -143,7 +143,7 @@ def _validate(
     add = stats.add
     # Without orjson fast_max is -1 and fast_loads is never called (json.loads: only a callable).
     fast_loads: Callable[[bytes], Any] = _orjson_loads or json.loads
-    fast_max = _ORJSON_MAX_LINE if use_orjson and _orjson_loads is not None else -1
+    fast_max = _LONG_LINE if use_orjson and _orjson_loads is not None else -1
     decode = _json.decode
     scan = _json.scan
 
@@ -164,13 +164,15 @@ def _validate(
                 obj = fast_loads(raw)
             elif type(raw) is str:
                 obj = scan(raw)
-            elif type(raw) is bytes:
-                # A long line (or no orjson). Its text, decoded without the line ending (a view,
-                # not a copy), stands for the line from here on, duplicate key included: the
-                # bytes can go before parsing, so a line is held twice at most (its text and its
-                # values), not three times.
-                end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
-                raw = text = str(memoryview(raw)[:end], "utf-8")
+            elif type(raw) is bytes:  # a long line, or no orjson
+                if len(raw) > _LONG_LINE:
+                    # Its text, decoded without the line ending (from a view, not a copy), stands
+                    # for the line from here on, duplicate key included: the bytes go before
+                    # parsing, so a line is held twice at most (text and values), not three times.
+                    end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+                    raw = text = str(memoryview(raw)[:end], "utf-8")
+                else:
+                    text = raw.decode("utf-8")
                 obj = scan(text)
             else:
                 obj = None
