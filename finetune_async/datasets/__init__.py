@@ -18,8 +18,9 @@ Decisions worth knowing:
   bytes a token, 16 MiB. A longer line is reported (``line_too_long``, with its length) and
   never parsed; :func:`validate_dataset` does not even hold it (it counts its bytes and reads
   on, and reads a line that spans reads back in one piece only once it ends within the bound).
-  The validator's memory thus depends on the longest line up to the bound (about 3x that line,
-  to parse it), never on a longer one nor on the file's size. ``max_line_bytes`` lowers it.
+  The validator's memory thus depends on the longest line up to the bound (about twice that
+  line: its text and its parsed values), never on a longer one nor on the file's size.
+  ``max_line_bytes`` lowers the bound.
 - Blank (whitespace-only) lines are reported (``blank_line``), not skipped: they are not
   examples and an uploaded file should not contain them. A final line ending is not a blank
   line. ``n_examples`` counts the non-blank lines, broken or not (the 10-example minimum is
