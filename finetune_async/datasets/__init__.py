@@ -1,11 +1,26 @@
 """Validate, measure and split JSONL fine-tuning data, before paying for a job that would fail.
 
 Sans-I/O: :func:`validate_lines` checks lines given to it; :func:`validate_dataset` streams a
-file's lines into it; :func:`split_dataset` splits a file into training and validation files.
+file's lines into the same checks; :func:`split_dataset` splits a file into training and validation files.
 Nothing here makes a request or downloads anything.
 
 Decisions worth knowing:
 
+- A line ends at CR, LF or CRLF, in any mix (a CRLF split between two reads is one break);
+  the first line is line 1. :func:`validate_lines` cuts each item it is given the same way: a
+  break inside an item starts a new line (so a lone CR in a str or bytes item is a line break,
+  not JSON whitespace), one break at its end is its ending. Unicode separators (U+2028, U+0085,
+  form feed) are not line breaks: JSON strings may hold them.
+- ``MAX_LINE_BYTES`` (156 MiB, 163,577,856 bytes) bounds a line: no valid example is longer.
+  Images dominate: at most 10 an example, each at most 10 MB; as base64 data URLs (4/3 of the
+  data, plus the prefix and the part's JSON) under 14 MiB each, 140 MiB for ten. The rest is
+  text the model reads, within a training context of at most 65,536 tokens: at a generous 256
+  bytes a token, 16 MiB. A longer line is reported (``line_too_long``, with its length) and
+  never parsed; :func:`validate_dataset` does not even hold it (it counts its bytes and reads
+  on, and reads a line that spans reads back in one piece only once it ends within the bound).
+  The validator's memory thus depends on the longest line up to the bound (about twice that
+  line: its text and its parsed values), never on a longer one nor on the file's size.
+  ``max_line_bytes`` lowers the bound.
 - Blank (whitespace-only) lines are reported (``blank_line``), not skipped: they are not
   examples and an uploaded file should not contain them. A final line ending is not a blank
   line. ``n_examples`` counts the non-blank lines, broken or not (the 10-example minimum is
@@ -28,6 +43,7 @@ Decisions worth knowing:
 Problem codes (``Problem.code``), stable:
 
 Lines
+    ``line_too_long``       longer than ``MAX_LINE_BYTES`` (or ``max_line_bytes``): not parsed
     ``invalid_utf8``        the line is not valid UTF-8
     ``invalid_json``        the line is not one JSON value (NaN/Infinity and a BOM included)
     ``blank_line``          an empty or whitespace-only line
@@ -85,10 +101,12 @@ DPO
 """
 
 from ._report import DatasetReport, DatasetStats, Distribution, Problem
+from ._rules import MAX_LINE_BYTES
 from ._split import split_dataset
 from ._validate import validate_dataset, validate_lines
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "DatasetReport",
     "DatasetStats",
     "Distribution",

@@ -24,6 +24,19 @@ MAX_IMAGES_PER_EXAMPLE = 10
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_FUNCTIONS = 128
 
+_MIB = 1024 * 1024
+# The longest line a valid example can take; longer lines are reported (line_too_long) without
+# being parsed or held whole. Images dominate: an example holds at most 10, each at most 10 MB.
+# As a base64 data URL one image is 4 * ceil(10 MiB / 3) = 13,981,016 bytes, plus the 23-byte
+# "data:image/jpeg;base64," prefix and the part's JSON around it, and still under 14 MiB if the
+# writer escapes every "/" as "\/" (1 character in 64 of base64): 10 images, 140 MiB. The rest
+# of an example is text the model reads, within a training context of at most 65,536 tokens
+# (_stats.py); at a generous 256 bytes a token (cl100k's longest tokens, or JSON's 6-byte
+# \uXXXX escapes of ordinary text, are well under) that is 16 MiB. Together 156 MiB.
+_IMAGE_PART_BYTES = 14 * _MIB
+_TEXT_BYTES = 65_536 * 256
+MAX_LINE_BYTES = MAX_IMAGES_PER_EXAMPLE * _IMAGE_PART_BYTES + _TEXT_BYTES
+
 _NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _DATA_URL_RE = re.compile(r"data:image/([a-zA-Z0-9.+-]+);base64,", re.IGNORECASE)
 _IMAGE_FORMATS = frozenset({"jpeg", "jpg", "png", "webp"})
@@ -171,9 +184,10 @@ def _check_image(part: dict[str, Any], where: str, out: Out) -> None:
         if m.group(1).lower() not in _IMAGE_FORMATS:
             out.append(("unsupported_image_format", f"{where}.image_url.url: images must be JPEG, PNG or WEBP"))
         encoded = len(url) - m.end()
+        padding = 2 if url.endswith("==") else 1 if url.endswith("=") else 0  # "=" stands for no data
         if encoded == 0:
             out.append(("invalid_image_url", f"{where}.image_url.url: the data URL holds no data"))
-        elif encoded * 3 // 4 > MAX_IMAGE_BYTES:
+        elif encoded * 3 // 4 - padding > MAX_IMAGE_BYTES:
             out.append(("image_too_large", f"{where}.image_url.url: images must be at most 10 MB"))
         return
     out.append(("invalid_image_url", f"{where}.image_url.url: must be an https URL or a base64 data URL"))

@@ -236,11 +236,18 @@ class StatsAccumulator:
             self.n_missing_user += 1
         if longest > self.context_limit:
             self.n_over_context += 1
-        # The line's bytes with one line ending, so that a last line without one still matches.
+        # One key for the same line whatever its ending (LF, CRLF, or none: the last line, a
+        # CR-ended one), at the cost of no copy for the usual line: bytes lines (as read) are
+        # keyed with one LF; str lines (long lines are decoded without their ending) without.
+        # A valid example's line is never empty; indexing is cheaper than endswith.
         if type(line) is bytes:
-            key = hash(line) if line.endswith(b"\n") else hash(line + b"\n")
-        else:
-            key = hash(line) if line.endswith("\n") else hash(line + "\n")  # type: ignore[arg-type, operator]
+            if line[-1] != 10:
+                line += b"\n"
+            elif line[-2:-1] == b"\r":
+                line = line[:-2] + b"\n"
+        elif line[-1] == "\n":
+            line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
+        key = hash(line)
         self._buckets[key & _BUCKET_MASK].append(key)
 
     def _distinct(self) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import _json
 from ._measure import FAST, MEASURES, Meter
+from ._reader import LongLine, read_lines
 from ._report import DatasetReport, Problem
-from ._rules import CHECKS, METHODS, Out
+from ._rules import CHECKS, MAX_LINE_BYTES, METHODS, Out
 from ._stats import StatsAccumulator, context_limit_for
 from ._tokens import get_token_counter
 
@@ -18,6 +20,12 @@ __all__ = ["MIN_EXAMPLES", "validate_dataset", "validate_lines"]
 
 MIN_EXAMPLES = 10
 _READ_BUFFER = 1 << 20
+# A long line (rare: images) takes the stdlib parser, and drops its bytes once decoded. On a
+# long line orjson reserves several times its size up front and, when the line is not JSON,
+# builds the error from a decoded copy of it (12x the line, traced, for a 32 MiB one); the
+# stdlib parser holds the line's text and its values, nothing more.
+_LONG_LINE = 1 << 20
+_BREAKS = re.compile("\r\n|\r|\n")
 
 
 _orjson_loads: Callable[[bytes], Any] | None
@@ -46,6 +54,7 @@ def validate_lines(
     model: str | None = None,
     path: str | None = None,
     use_orjson: bool = True,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> DatasetReport:
     """Validate JSONL lines (bytes or str, with or without their line ending) for ``method``.
 
@@ -55,9 +64,54 @@ def validate_lines(
     up for ``model`` (default 65,536). ``use_orjson=False`` forces the stdlib JSON parser
     (the results are the same; orjson, when installed, is only faster).
 
+    An item is cut into lines as a file is: a CR, LF or CRLF inside it ends a line (so
+    ``validate_lines(open(path, "rb"))``, which splits at LF only, numbers lines as
+    :func:`validate_dataset` does); one break at its end is its line ending. A line longer than
+    ``max_line_bytes`` (UTF-8 bytes, without its ending; default :data:`MAX_LINE_BYTES`, longer
+    than any valid example can be) is reported as ``line_too_long`` and not parsed.
+
     Raises ValueError for an unknown ``method``, a negative ``max_problems`` or a
-    non-positive ``context_limit``; TypeError for a line that is neither bytes nor str.
+    non-positive ``context_limit`` or ``max_line_bytes``; TypeError for a line that is neither
+    bytes nor str.
     """
+    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes)
+    return _validate(_cut(lines, max_line_bytes), method, max_problems, limit, path, use_orjson, max_line_bytes)
+
+
+def validate_dataset(
+    path: str | os.PathLike[str],
+    method: str = "supervised",
+    *,
+    max_problems: int = 100,
+    context_limit: int | None = None,
+    model: str | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> DatasetReport:
+    """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement").
+
+    Streams the file and returns a :class:`DatasetReport` with every problem counted and
+    line-numbered, and statistics over the valid examples. Call ``report.raise_for_problems()``
+    to turn problems into a :class:`~finetune_async.errors.DatasetError`.
+
+    CR, LF and CRLF each end a line. A line longer than ``max_line_bytes`` (default
+    :data:`MAX_LINE_BYTES`: no valid example is longer) is reported as ``line_too_long``
+    without being parsed or held: the validator holds at most one 1 MiB read and one line up
+    to the bound (and that line's parsed values), whatever the file's size or its longest
+    line, plus an 8-byte hash per example for duplicate detection.
+
+    Raises OSError if the file cannot be read; ValueError for an unknown ``method``, a
+    negative ``max_problems``, or a non-positive ``context_limit`` or ``max_line_bytes``.
+    """
+    name = os.fspath(path)
+    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes)
+    with open(name, "rb", buffering=_READ_BUFFER) as f:
+        return _validate(read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes)
+
+
+def _check_arguments(
+    method: str, max_problems: int, context_limit: int | None, model: str | None, max_line_bytes: int
+) -> int:
+    """The context limit to use; raises ValueError for a bad argument."""
     if method not in CHECKS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if max_problems < 0:
@@ -65,6 +119,21 @@ def validate_lines(
     limit = context_limit if context_limit is not None else context_limit_for(model)
     if limit <= 0:
         raise ValueError("context_limit must be positive")
+    if max_line_bytes <= 0:
+        raise ValueError("max_line_bytes must be positive")
+    return limit
+
+
+def _validate(
+    lines: Iterable[bytes | str | LongLine],
+    method: str,
+    max_problems: int,
+    limit: int,
+    path: str | None,
+    use_orjson: bool,
+    max_line_bytes: int,
+) -> DatasetReport:
+    """The loop over lines already cut: no break inside, perhaps one at the end; LongLine over the bound."""
     check = CHECKS[method]
     fast = FAST[method]
     measure = MEASURES[method]
@@ -72,7 +141,9 @@ def validate_lines(
     meter = Meter(counter)
     stats = StatsAccumulator(limit, counter.method)
     add = stats.add
-    fast_loads = _orjson_loads if use_orjson else None
+    # Without orjson fast_max is -1 and fast_loads is never called (json.loads: only a callable).
+    fast_loads: Callable[[bytes], Any] = _orjson_loads or json.loads
+    fast_max = _LONG_LINE if use_orjson and _orjson_loads is not None else -1
     decode = _json.decode
     scan = _json.scan
 
@@ -80,39 +151,56 @@ def validate_lines(
     n_problems = 0
     n_examples = 0
     out: Out = []
-    obj: Any
-    for lineno, raw in enumerate(lines, 1):
-        if type(raw) is not bytes and type(raw) is not str:
-            raw = _coerce(raw)
+    obj: Any = None
+    text: str | None = None
+    raw: bytes | str | LongLine | None
+    lineno = 0
+    # Not enumerate(): it keeps the previous line alive while the next one is read.
+    for raw in lines:
+        lineno += 1  # noqa: SIM113 (see above)
         # Parse: the one step that touches every byte. Errors are classified on the slow path.
         try:
-            if fast_loads is not None and type(raw) is bytes:
+            if type(raw) is bytes and len(raw) <= fast_max:
                 obj = fast_loads(raw)
+            elif type(raw) is str:
+                obj = scan(raw)
+            elif type(raw) is bytes:  # a long line, or no orjson
+                if len(raw) > _LONG_LINE:
+                    # Its text, decoded without the line ending (from a view, not a copy), stands
+                    # for the line from here on, duplicate key included: the bytes go before
+                    # parsing, so a line is held twice at most (text and values), not three times.
+                    end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+                    raw = text = str(memoryview(raw)[:end], "utf-8")
+                else:
+                    text = raw.decode("utf-8")
+                obj = scan(text)
             else:
-                obj = scan(raw.decode("utf-8") if type(raw) is bytes else raw)  # type: ignore[arg-type]
+                obj = None
+                out.append(_too_long(raw, max_line_bytes))  # type: ignore[arg-type]
         except (ValueError, RecursionError):
-            obj = _parse_slow(raw, decode, out)
+            obj = _parse_slow(raw, text, decode, out)
         if type(obj) is dict:
             n_examples += 1
             m = fast(obj, meter)
             if m is not None:
-                add(m, raw)
-                continue
-            check(obj, out)
-            if not out:
-                add(measure(obj, meter), raw)
-                continue
+                add(m, raw)  # type: ignore[arg-type]
+            else:
+                check(obj, out)
+                if not out:
+                    add(measure(obj, meter), raw)  # type: ignore[arg-type]
         elif not out:
             n_examples += 1
             out.append(("not_an_object", f"a line must be a JSON object, not {_json.type_name(obj)}"))
         elif out[0][0] != "blank_line":
             n_examples += 1
-        # Record the line's problems (the rare path).
-        for code, message in out:
-            n_problems += 1
-            if len(problems) < max_problems:
-                problems.append(Problem(lineno, code, message))
-        out.clear()
+        if out:  # record the line's problems (the rare path)
+            for code, message in out:
+                n_problems += 1
+                if len(problems) < max_problems:
+                    problems.append(Problem(lineno, code, message))
+            out.clear()
+        # Let this line go before the next is read: a line may be 100+ MiB (images).
+        raw = obj = text = None
 
     file_problems: list[Problem] = []
     if n_examples == 0:
@@ -135,6 +223,75 @@ def validate_lines(
     )
 
 
+def _too_long(line: LongLine, max_line_bytes: int) -> tuple[str, str]:
+    if max_line_bytes == MAX_LINE_BYTES:
+        why = (
+            f"longer than any valid example can be ({MAX_LINE_BYTES:,} bytes: ten 10 MB images "
+            "as base64 data URLs and a full context of text)"
+        )
+    else:
+        why = f"longer than max_line_bytes ({max_line_bytes:,} bytes)"
+    return ("line_too_long", f"a line of {line.size:,} bytes is {why}; it was not parsed")
+
+
+def _cut(items: Iterable[object], max_line_bytes: int) -> Iterator[bytes | str | LongLine]:
+    """The lines of the caller's items: an item is one line unless a break is inside it.
+
+    A one-line item is passed on as it is, its ending included (the parsers take it as
+    whitespace, the duplicate hash evens endings out); other items are cut as a file is.
+    """
+    for item in items:
+        if type(item) is bytes:
+            n = len(item)
+            # One line: no LF before the last byte, and no CR but one right before a final LF.
+            if item.find(b"\n", 0, n - 1) < 0 and (
+                b"\r" not in item or (item.find(b"\r") == n - 2 and item.endswith(b"\n"))
+            ):
+                if n > max_line_bytes and n - _ending(item) > max_line_bytes:
+                    yield LongLine(n - _ending(item))
+                else:
+                    yield item
+            else:
+                for line in item.splitlines():
+                    yield LongLine(len(line)) if len(line) > max_line_bytes else line
+        elif type(item) is str:
+            n = len(item)
+            if item.find("\n", 0, n - 1) < 0 and (
+                "\r" not in item or (item.find("\r") == n - 2 and item.endswith("\n"))
+            ):
+                yield _bounded_text(item, max_line_bytes)
+            else:
+                parts = _BREAKS.split(item)
+                if parts[-1] == "":
+                    parts.pop()  # the item's own ending
+                for piece in parts:
+                    yield _bounded_text(piece, max_line_bytes)
+        else:
+            yield from _cut((_coerce(item),), max_line_bytes)
+
+
+def _ending(line: bytes | str) -> int:
+    """The length of the one line ending ``line`` has (0, 1 or 2)."""
+    if isinstance(line, bytes):
+        return 2 if line.endswith(b"\r\n") else 1 if line.endswith((b"\n", b"\r")) else 0
+    return 2 if line.endswith("\r\n") else 1 if line.endswith(("\n", "\r")) else 0
+
+
+def _bounded_text(line: str, max_line_bytes: int) -> str | LongLine:
+    """``line``, or a LongLine when it is over the bound in UTF-8 (without its ending)."""
+    if len(line) * 4 <= max_line_bytes:  # at most 4 bytes a character: within the bound
+        return line
+    # The ending is ASCII: its characters are its bytes. isascii() reads a flag, not the text.
+    size = (len(line) if line.isascii() else _utf8_size(line)) - _ending(line)
+    return LongLine(size) if size > max_line_bytes else line
+
+
+def _utf8_size(text: str) -> int:
+    """The UTF-8 length of ``text``, encoded 1 Mi characters at a time (never all of it at once)."""
+    step = 1 << 20
+    return sum(len(text[i : i + step].encode("utf-8", "surrogatepass")) for i in range(0, len(text), step))
+
+
 def _coerce(raw: object) -> bytes | str:
     if isinstance(raw, str):
         return str(raw)
@@ -143,23 +300,25 @@ def _coerce(raw: object) -> bytes | str:
     raise TypeError(f"lines must be bytes or str, not {type(raw).__name__}")
 
 
-def _parse_slow(raw: bytes | str, decode: Callable[[str], Any], out: Out) -> Any:
+def _parse_slow(raw: bytes | str | LongLine | None, text: str | None, decode: Callable[[str], Any], out: Out) -> Any:
     """Parse a line the fast path refused, strictly, saying why in ``out`` if it fails.
 
     Also the fallback for orjson, which refuses some valid JSON the stdlib takes (integers
     beyond 64 bits, escaped lone surrogates): the stdlib decides, so both paths agree.
+    ``text`` is the line already decoded, if it was: a long line is never decoded twice.
     """
-    if type(raw) is bytes:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if not raw.strip():
-                out.append(("blank_line", "blank line"))
-            else:
-                out.append(("invalid_utf8", f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
-            return None
-    else:
-        text = str(raw)
+    if text is None:
+        if type(raw) is bytes:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not raw or raw.isspace():
+                    out.append(("blank_line", "blank line"))
+                else:
+                    out.append(("invalid_utf8", f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
+                return None
+        else:
+            text = str(raw)
     try:
         return decode(text)
     except (ValueError, RecursionError) as exc:
@@ -168,39 +327,8 @@ def _parse_slow(raw: bytes | str, decode: Callable[[str], Any], out: Out) -> Any
 
 
 def _bad_line(text: str, exc: BaseException) -> tuple[str, str]:
-    if not text.strip():
+    if not text or text.isspace():  # not strip(): that would copy a long line
         return ("blank_line", "blank line")
     if text.startswith("\ufeff"):
         return ("invalid_json", "invalid JSON: the line starts with a byte order mark (save as UTF-8 without BOM)")
     return ("invalid_json", _json_error(exc))
-
-
-def validate_dataset(
-    path: str | os.PathLike[str],
-    method: str = "supervised",
-    *,
-    max_problems: int = 100,
-    context_limit: int | None = None,
-    model: str | None = None,
-) -> DatasetReport:
-    """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement").
-
-    Streams the file (constant memory, apart from an 8-byte hash per example for duplicate
-    detection) and returns a :class:`DatasetReport` with every problem counted and line-numbered,
-    and statistics over the valid examples. Call ``report.raise_for_problems()`` to turn
-    problems into a :class:`~finetune_async.errors.DatasetError`.
-
-    Raises OSError if the file cannot be read, ValueError for an unknown ``method``.
-    """
-    name = os.fspath(path)
-    if method not in CHECKS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    with open(name, "rb", buffering=_READ_BUFFER) as f:
-        return validate_lines(
-            f,
-            method,
-            max_problems=max_problems,
-            context_limit=context_limit,
-            model=model,
-            path=name,
-        )

@@ -17,6 +17,7 @@ from ._lines import VALID, dumps
 
 def test_public_names() -> None:
     assert set(ds.__all__) == {
+        "MAX_LINE_BYTES",
         "DatasetReport",
         "DatasetStats",
         "Distribution",
