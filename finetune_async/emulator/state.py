@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune_async.datasets import MAX_LINE_BYTES
+from finetune_async.datasets._reader import LongLine, read_lines
+
 from . import graders
 from ._catalog import BASE_MODELS, BaseModel, resolve_base
 from ._util import APIError, bad_request, new_id, not_found, now, short_id
@@ -174,16 +177,22 @@ def _noise(seed: int, step: int, salt: int) -> float:
 
 
 def _check_legacy(path: Path) -> DatasetCheck:
-    """babbage-002 / davinci-002 lines: ``{"prompt": str, "completion": str}``."""
+    """babbage-002 / davinci-002 lines: ``{"prompt": str, "completion": str}``.
+
+    Read as the validator reads chat files (CR, LF and CRLF end a line; a line past
+    ``MAX_LINE_BYTES`` is refused on its line, never held), so line numbers agree with it.
+    """
     n = 0
     tokens = 0
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
+        for lineno, raw in enumerate(read_lines(fh, MAX_LINE_BYTES), 1):
+            if isinstance(raw, LongLine):
+                return DatasetCheck(n, tokens, f"line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
+            if raw.isspace() or not raw:
                 continue
             try:
                 obj = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a line
                 return DatasetCheck(n, tokens, f"line {lineno}: not valid JSON")
             if (
                 not isinstance(obj, dict)
