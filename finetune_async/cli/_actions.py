@@ -45,6 +45,8 @@ def titled(title: str, table: Table) -> Group:
 def print_report(console: Console, report: DatasetReport, *, stats: bool = True) -> None:
     """The validation verdict, every problem kept with its line, and the statistics."""
     name = os.path.basename(report.path or "dataset")
+    if report.method_note is not None:
+        console.print(Text(report.method_note, style="dim"))
     if report.ok:
         line = Text("✓ ", style="bold green")
         line.append(f"{name}: {report.n_examples} examples, no problems ({report.method})")

@@ -230,9 +230,14 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--method", type=click.Choice(METHODS), default="supervised", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="The training method to check the lines for (default: recognised from the lines' shape).",
+)
 @json_option
-def validate(file: str, method: str, as_json: bool) -> int:
+def validate(file: str, method: str | None, as_json: bool) -> int:
     """Check a JSONL training file before paying for a job.
 
     Prints every problem with its line number (exit 1), or the statistics: examples, tokens,
@@ -253,14 +258,13 @@ def validate(file: str, method: str, as_json: bool) -> int:
 @click.option(
     "--method",
     type=click.Choice(METHODS),
-    default="supervised",
-    show_default=True,
-    help="The training method to validate the file for.",
+    default=None,
+    help="The training method to validate the file for (default: recognised from the lines' shape).",
 )
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @client_options
 @json_option
-def upload(file: str, purpose: str, method: str, no_validate: bool, as_json: bool) -> int:
+def upload(file: str, purpose: str, method: str | None, no_validate: bool, as_json: bool) -> int:
     """Upload a file, with a progress bar; prints its file id.
 
     A fine-tune file is validated first (as `validate` does) and not uploaded if it has
@@ -271,7 +275,7 @@ def upload(file: str, purpose: str, method: str, no_validate: bool, as_json: boo
         if not report.ok:
             if as_json:
                 raise CommandError(
-                    f"{os.path.basename(file)}: {report.n_problems} problem(s) for {method}; not uploaded"
+                    f"{os.path.basename(file)}: {report.n_problems} problem(s) for {report.method}; not uploaded"
                     " (pass --no-validate to upload anyway)",
                     kind="invalid_file",
                     code="validation_failed",

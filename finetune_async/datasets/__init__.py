@@ -6,6 +6,12 @@ Nothing here makes a request or downloads anything.
 
 Decisions worth knowing:
 
+- Without a method, the first line shaped like a method's example chooses it (DPO: ``input``
+  with ``preferred_output``/``non_preferred_output``; supervised: ``messages`` ending with the
+  assistant's answer; reinforcement: ``messages`` the model answers, with reference keys), and
+  the report says so (``method_detected``, ``method_note``); lines before it are checked as
+  supervised. :func:`shape_of` is that rule.
+
 - A line ends at CR, LF or CRLF, in any mix (a CRLF split between two reads is one break);
   the first line is line 1. :func:`validate_lines` cuts each item it is given the same way: a
   break inside an item starts a new line (so a lone CR in a str or bytes item is a line break,
@@ -48,7 +54,11 @@ Lines
     ``invalid_json``        the line is not one JSON value (NaN/Infinity and a BOM included)
     ``blank_line``          an empty or whitespace-only line
     ``not_an_object``       the line is JSON but not an object
+    ``wrong_method``        shaped like another method's example than the one checked (the
+                            message says which), instead of that line's unknown keys
 File (``line`` is None)
+    ``method_mismatch``     every line is shaped like another method's example (or the legacy
+                            prompt/completion format): the message names the method to use
     ``empty_file``          no examples at all
     ``too_few_examples``    fewer than 10 examples (non-blank lines)
 Structure
@@ -101,16 +111,18 @@ DPO
 """
 
 from ._report import DatasetReport, DatasetStats, Distribution, Problem
-from ._rules import MAX_LINE_BYTES
+from ._rules import LEGACY_SHAPE, MAX_LINE_BYTES, shape_of
 from ._split import split_dataset
 from ._validate import validate_dataset, validate_lines
 
 __all__ = [
+    "LEGACY_SHAPE",
     "MAX_LINE_BYTES",
     "DatasetReport",
     "DatasetStats",
     "Distribution",
     "Problem",
+    "shape_of",
     "split_dataset",
     "validate_dataset",
     "validate_lines",

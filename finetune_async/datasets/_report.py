@@ -88,6 +88,10 @@ class DatasetReport:
 
     method: str
     path: str | None = None
+    #: True when no method was given and the lines' shape chose ``method``.
+    method_detected: bool = False
+    #: How the method was chosen, when it was detected ("method not given: assumed dpo, ...").
+    method_note: str | None = None
     n_examples: int = 0
     problems: list[Problem] = field(factory=list)
     n_problems: int = 0
@@ -113,6 +117,8 @@ class DatasetReport:
         return {
             "ok": self.ok,
             "method": self.method,
+            "method_detected": self.method_detected,
+            "method_note": self.method_note,
             "path": self.path,
             "n_examples": self.n_examples,
             "n_problems": self.n_problems,

@@ -16,7 +16,17 @@ from typing import Any
 from ._json import is_json_text
 from ._json import type_name as _type_name
 
-__all__ = ["CHECKS", "METHODS", "Out", "check_dpo", "check_reinforcement", "check_supervised"]
+__all__ = [
+    "CHECKS",
+    "LEGACY_SHAPE",
+    "METHODS",
+    "Out",
+    "check_dpo",
+    "check_reinforcement",
+    "check_supervised",
+    "mismatch",
+    "shape_of",
+]
 
 Out = list[tuple[str, str]]
 
@@ -491,3 +501,54 @@ CHECKS: dict[str, Callable[[dict[str, Any], Out], None]] = {
     "reinforcement": check_reinforcement,
 }
 METHODS = tuple(CHECKS)
+
+
+# ---------------------------------------------------------------- shapes
+
+#: The shape of the prompt/completion lines of babbage-002 and davinci-002 (not a method here).
+LEGACY_SHAPE = "prompt/completion"
+
+
+def shape_of(obj: dict[str, Any]) -> str | None:
+    """What kind of example the object looks like, from its keys alone: a method's name,
+    :data:`LEGACY_SHAPE`, or None when it looks like none of them.
+
+    Reinforcement lines are chat messages the model answers (no assistant answer at the end)
+    with reference keys of the user's own beside them; supervised lines end with the answer and
+    have only the chat keys. Anything between (an answer and other keys, or neither) is None:
+    such a line is a broken example of the method checked, whose own problems say more.
+    """
+    if "input" in obj and ("preferred_output" in obj or "non_preferred_output" in obj):
+        return "dpo"
+    messages = obj.get("messages")
+    if type(messages) is not list:
+        return LEGACY_SHAPE if "prompt" in obj and "completion" in obj else None
+    last = messages[-1] if messages else None
+    answered = type(last) is dict and last.get("role") == "assistant"
+    references = bool(obj.keys() - _SUPERVISED_TOP)
+    if answered and not references:
+        return "supervised"
+    if references and not answered:
+        return "reinforcement"
+    return None
+
+
+def _looks(shape: str, obj: dict[str, Any]) -> str:
+    if shape == "dpo":
+        return "input, preferred_output, non_preferred_output"
+    if shape == LEGACY_SHAPE:
+        return "prompt, completion: the legacy format of babbage-002 and davinci-002"
+    if shape == "reinforcement":
+        extra = sorted(str(k) for k in obj.keys() - _SUPERVISED_TOP)
+        return f"messages the model answers, beside {', '.join(_short(k, 30) for k in extra[:3])}"
+    return "messages ending with the assistant's answer"
+
+
+def mismatch(shape: str, method: str, obj: dict[str, Any], *, every: bool = False) -> str:
+    """The message for a line (or, with ``every``, a file) of ``shape`` checked for ``method``."""
+    what = f"a {shape} example ({_looks(shape, obj)}), not a {method} one"
+    if not every:
+        return f"looks like {what}"
+    if shape == LEGACY_SHAPE:
+        return f"every line looks like {what}; chat models need chat examples"
+    return f"every line looks like {what}: validate with method={shape!r}"

@@ -12,7 +12,7 @@ from . import _json
 from ._measure import FAST, MEASURES, Meter
 from ._reader import LongLine, read_lines
 from ._report import DatasetReport, Problem
-from ._rules import CHECKS, MAX_LINE_BYTES, METHODS, Out
+from ._rules import CHECKS, MAX_LINE_BYTES, METHODS, Out, mismatch, shape_of
 from ._stats import StatsAccumulator, context_limit_for
 from ._tokens import get_token_counter
 
@@ -47,7 +47,7 @@ def _json_error(exc: BaseException) -> str:
 
 def validate_lines(
     lines: Iterable[bytes | str],
-    method: str = "supervised",
+    method: str | None = None,
     *,
     max_problems: int = 100,
     context_limit: int | None = None,
@@ -56,7 +56,8 @@ def validate_lines(
     use_orjson: bool = True,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> DatasetReport:
-    """Validate JSONL lines (bytes or str, with or without their line ending) for ``method``.
+    """Validate JSONL lines (bytes or str, with or without their line ending) for ``method``
+    (``None``: the shape of the lines decides, see :func:`validate_dataset`).
 
     The sans-I/O core of :func:`validate_dataset`: lines are consumed one at a time and never
     kept. Every problem is counted; at most ``max_problems`` line problems are kept in the
@@ -80,7 +81,7 @@ def validate_lines(
 
 def validate_dataset(
     path: str | os.PathLike[str],
-    method: str = "supervised",
+    method: str | None = None,
     *,
     max_problems: int = 100,
     context_limit: int | None = None,
@@ -88,6 +89,12 @@ def validate_dataset(
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> DatasetReport:
     """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement").
+
+    Without a ``method``, the first line shaped like one of them decides (lines before it are
+    checked as supervised), and the report says so: ``method_detected``, ``method_note``. A
+    line shaped like another method than the one checked gets one ``wrong_method`` problem
+    saying what it looks like instead of a list of unknown keys; when every line does, the
+    file gets one ``method_mismatch`` problem naming the method to use.
 
     Streams the file and returns a :class:`DatasetReport` with every problem counted and
     line-numbered, and statistics over the valid examples. Call ``report.raise_for_problems()``
@@ -109,10 +116,10 @@ def validate_dataset(
 
 
 def _check_arguments(
-    method: str, max_problems: int, context_limit: int | None, model: str | None, max_line_bytes: int
+    method: str | None, max_problems: int, context_limit: int | None, model: str | None, max_line_bytes: int
 ) -> int:
     """The context limit to use; raises ValueError for a bad argument."""
-    if method not in CHECKS:
+    if method is not None and method not in CHECKS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if max_problems < 0:
         raise ValueError("max_problems must be >= 0")
@@ -126,7 +133,7 @@ def _check_arguments(
 
 def _validate(
     lines: Iterable[bytes | str | LongLine],
-    method: str,
+    given: str | None,
     max_problems: int,
     limit: int,
     path: str | None,
@@ -134,6 +141,11 @@ def _validate(
     max_line_bytes: int,
 ) -> DatasetReport:
     """The loop over lines already cut: no break inside, perhaps one at the end; LongLine over the bound."""
+    method = given or "supervised"
+    undecided = given is None
+    detected_line: int | None = None
+    # Lines shaped like another method than the one checked: how many of each shape.
+    mismatched: dict[str, int] = {}
     check = CHECKS[method]
     fast = FAST[method]
     measure = MEASURES[method]
@@ -152,6 +164,7 @@ def _validate(
     n_examples = 0
     out: Out = []
     obj: Any = None
+    first_mismatch: dict[str, Any] = {}
     text: str | None = None
     raw: bytes | str | LongLine | None
     lineno = 0
@@ -181,6 +194,11 @@ def _validate(
             obj = _parse_slow(raw, text, decode, out)
         if type(obj) is dict:
             n_examples += 1
+            if undecided and (shape := shape_of(obj)) in CHECKS:
+                # The first line shaped like a method decides: rare, once per file.
+                assert shape is not None
+                method, undecided, detected_line = shape, False, lineno
+                check, fast, measure = CHECKS[method], FAST[method], MEASURES[method]
             m = fast(obj, meter)
             if m is not None:
                 add(m, raw)  # type: ignore[arg-type]
@@ -188,6 +206,13 @@ def _validate(
                 check(obj, out)
                 if not out:
                     add(measure(obj, meter), raw)  # type: ignore[arg-type]
+                elif (shape := shape_of(obj)) not in (None, method) and _MISFIT.intersection(c for c, _ in out):
+                    assert shape is not None
+                    # What the line is, not every key the method does not know.
+                    out[:] = [("wrong_method", mismatch(shape, method, obj))]
+                    mismatched[shape] = mismatched.get(shape, 0) + 1
+                    if len(mismatched) == 1 and mismatched[shape] == 1:
+                        first_mismatch = obj
         elif not out:
             n_examples += 1
             out.append(("not_an_object", f"a line must be a JSON object, not {_json.type_name(obj)}"))
@@ -203,6 +228,12 @@ def _validate(
         raw = obj = text = None
 
     file_problems: list[Problem] = []
+    if len(mismatched) == 1 and next(iter(mismatched.values())) == n_examples:
+        # Every line is of one other shape: one problem says so, not one per line.
+        (shape,) = mismatched
+        problems = [p for p in problems if p.code != "wrong_method"]
+        n_problems -= n_examples
+        file_problems.append(Problem(None, "method_mismatch", mismatch(shape, method, first_mismatch, every=True)))
     if n_examples == 0:
         file_problems.append(Problem(None, "empty_file", "the file holds no examples"))
     elif n_examples < MIN_EXAMPLES:
@@ -213,14 +244,34 @@ def _validate(
                 f"the file holds {n_examples} examples; fine-tuning needs at least {MIN_EXAMPLES}",
             )
         )
+    note = None
+    if given is None:
+        where = " (no line showed a shape)" if detected_line is None else f", from the shape of line {detected_line}"
+        note = f"method not given: assumed {method}{where}"
     return DatasetReport(
         method=method,
+        method_detected=given is None,
+        method_note=note,
         path=path,
         n_examples=n_examples,
         problems=file_problems + problems,
         n_problems=n_problems + len(file_problems),
         stats=stats.finish(),
     )
+
+
+# Problems that a line of another method's shape has (keys the method does not know, or lacks):
+# only then is "it looks like a dpo example" more use than the problems themselves.
+_MISFIT = frozenset(
+    {
+        "unknown_key",
+        "missing_messages",
+        "missing_input",
+        "missing_output",
+        "missing_assistant_message",
+        "role_not_allowed",
+    }
+)
 
 
 def _too_long(line: LongLine, max_line_bytes: int) -> tuple[str, str]:

@@ -95,6 +95,25 @@ def test_validate_reports_every_problem_with_its_line(tmp_path: Path) -> None:
     assert {(p["line"], p["code"]) for p in report["problems"]} >= {(2, "invalid_json"), (3, "unknown_role")}
 
 
+def test_validate_recognises_a_dpo_file_and_names_a_wrong_method(tmp_path: Path) -> None:
+    from tests.data import dpo_rows
+
+    dpo = tmp_path / "dpo.jsonl"
+    dpo.write_bytes(b"".join(json.dumps(row).encode() + b"\n" for row in dpo_rows(60)))
+    proc = run_cli("validate", str(dpo))
+    assert proc.returncode == 0, proc.stdout
+    assert "method not given: assumed dpo, from the shape of line 1" in proc.stdout
+    assert "60 examples, no problems (dpo)" in proc.stdout
+    wrong = run_cli("validate", str(dpo), "--method", "supervised")
+    assert wrong.returncode == 1
+    assert "unknown key" not in wrong.stdout
+    assert "file: [method_mismatch] every line looks like a dpo example" in wrong.stdout
+    assert "method='dpo'" in wrong.stdout
+    assert wrong.stdout.count("\n") < 10, wrong.stdout  # one problem, not sixty
+    report = run_json("validate", str(dpo), base_url="unused")
+    assert (report["method"], report["method_detected"]) == ("dpo", True)
+
+
 def test_upload_validates_first_then_uploads(emulators: EmulatorThread, datasets: dict[str, Path]) -> None:
     url = emulators.url("fast")
     proc = run_cli("upload", str(datasets["valid"]), base_url=url)

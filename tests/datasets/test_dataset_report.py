@@ -17,11 +17,13 @@ from ._lines import VALID, dumps
 
 def test_public_names() -> None:
     assert set(ds.__all__) == {
+        "LEGACY_SHAPE",
         "MAX_LINE_BYTES",
         "DatasetReport",
         "DatasetStats",
         "Distribution",
         "Problem",
+        "shape_of",
         "split_dataset",
         "validate_dataset",
         "validate_lines",

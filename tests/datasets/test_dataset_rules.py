@@ -441,7 +441,9 @@ def test_broken_line_also_fails_validate_dataset(tmp_path: Any, method: str, lin
 def test_every_code_is_documented_and_exercised() -> None:
     documented = set(re.findall(r"^    ``([a-z0-9_]+)``", ds.__doc__ or "", re.MULTILINE))
     # line_too_long needs a line of 156 MiB: test_dataset_lines.py exercises it.
+    # wrong_method and method_mismatch: test_dataset_shapes.py.
     exercised = {c[3] for c in CASES} | {"empty_file", "too_few_examples", "line_too_long"}
+    exercised |= {"wrong_method", "method_mismatch"}
     assert exercised == documented
 
 
