@@ -2,7 +2,9 @@
 
 ``structure(data, cls)`` / ``structure_list(items, cls)`` decode JSON, ``to_dict(obj)`` gives it
 back (``finetune_async.models._converter`` documents the rules). Enums accept values the SDK
-does not know; fields it does not know are kept in ``model_extra``.
+does not know; fields it does not know are kept in ``model_extra`` and read as attributes.
+Every model also has the official SDK's ``model_dump()``, ``model_dump_json()``, ``to_dict()``,
+``to_json()`` and ``model_fields_set`` (``finetune_async.models._dump`` documents the rules).
 """
 
 from ._base import BaseModel

@@ -27,12 +27,16 @@ Decoding rules
   by a copy of the converter with cattrs' detailed validation on, so a valid payload never
   pays for it.
 
+* The decoders also record which optional keys the JSON did not hold (a bit mask, written
+  only when one is missing; ``_state`` explains it), so that ``to_dict`` gives the JSON back.
+
 Encoding rules (``to_dict``)
 ----------------------------
-The JSON shape: optional fields (those with a ``None`` default, i.e. not required by the
-schema) are omitted when ``None``; required nullable fields (``FineTuningJob.error``...) are
-written as ``null``; enums become their string; ``model_extra`` is merged back (known fields
-win on a clash); ``request_id`` is never written.
+The JSON shape, as the official SDK's ``to_dict()`` gives it (``_dump`` does the work): the
+keys the API sent, ``null`` values included; a key it did not send stays out; enums become
+their string; ``model_extra`` is merged back (known fields win on a clash); ``request_id`` is
+never written. A model built by hand writes the fields it was given, ``None`` ones excepted.
+Request parameters (:func:`to_json_param`) leave out every optional field that is ``None``.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.fns import identity
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, override
 
 from ..errors import FineTuneError
 from . import files, fine_tuning, graders, models, permissions, uploads
 from ._base import BaseModel
+from ._dump import Dumper
 from ._enums import OpenStrEnum
+from ._state import class_plan, set_unset_mask
 from .graders import GRADER_TYPES
 
 __all__ = [
@@ -297,11 +303,14 @@ def _model_structure_hook(
         model_extra=override(omit=True),
     )
     setattr_ = object.__setattr__
+    optional_bits = [(name, bit) for name, bit, _ in class_plan(cls).fields if bit]
 
     def structure_model(data: Any, _: Any) -> M:
         obj = generated(data, cls)
         if not known.issuperset(data):
             setattr_(obj, "model_extra", {k: v for k, v in data.items() if k not in known})
+        # __init__ marked the None fields unset, as for a hand-built object: the JSON decides.
+        set_unset_mask(obj, sum(bit for name, bit in optional_bits if name not in data))
         return obj
 
     def structure_optional_model(data: Any, _: Any) -> M | None:
@@ -322,14 +331,15 @@ def _make_slot_decoder(
 
     It does what cattrs' generated function does (each field through the converter's hook for
     its type, required fields required, absent optional ones left at their default, unknown
-    keys into ``model_extra``) but fills the object's slots directly instead of calling the
-    keyword-only ``__init__``, and inlines the conversions of primitive, literal, optional
-    and enum fields (nested models call their own generated decoder). That halves the cost of
-    decoding an event or a job, which is most of what this SDK adds to a request (see
-    benchmarks/bench_client.py). The fields' types, hooks and defaults all come from
-    ``attrs.fields`` and this converter, so there is nothing to keep in step by hand. Classes
-    with validators, converters, non-init fields, factories other than ``model_extra``'s or a
-    post-init hook are left to cattrs.
+    keys into ``model_extra``) and records the absent optional keys in the unset mask, but it
+    fills the object's slots directly instead of calling the keyword-only ``__init__``, and
+    inlines the conversions of primitive, literal, optional and enum fields (nested models call
+    their own generated decoder). That halves the cost of decoding an event or a job, which is
+    most of what this SDK adds to a request (see benchmarks/bench_client.py). The fields'
+    types, hooks and defaults all come from ``attrs.fields`` and this converter, so there is
+    nothing to keep in step by hand. Classes with validators, converters, non-init fields,
+    factories other than ``model_extra``'s or a post-init hook of their own (``BaseModel``'s
+    only marks hand-built objects, which decoded ones are not) are left to cattrs.
     """
     gen = _DecoderSource(conv)
     body = gen.model_lines(cls)
@@ -356,6 +366,7 @@ class _DecoderSource:
             "__aon": _AUTO_OR_NUMBER_CLASSES,
             "__bad_aon": _auto_or_number,
             "__bad_object": _json_object,
+            "__set_unset": set_unset_mask,
         }
         self.namespace.update({name: kind for kind, name in _INLINE_PRIMITIVES.items()})
 
@@ -367,7 +378,7 @@ class _DecoderSource:
 
     def model_lines(self, cls: type) -> list[str] | None:
         """Statements decoding the dict ``o`` into ``obj``; None if the class is not for us."""
-        if "__slots__" not in cls.__dict__ or hasattr(cls, "__attrs_post_init__"):
+        if "__slots__" not in cls.__dict__ or not _own_post_init_only(cls):
             return None
         fields = attrs.fields(cls)
         lines = [f"obj = __new({self.name(cls)})"]
@@ -381,15 +392,36 @@ class _DecoderSource:
             if field.name == "model_extra":
                 if not (isinstance(field.default, attrs.Factory) and field.default.factory is dict):  # type: ignore[arg-type]
                     return None
-                known = self.name(frozenset(f.name for f in fields if f.init and f.name != "model_extra"))
-                extra = f"{{k: v for k, v in o.items() if k not in {known}}}"
-                lines.append(f"{set_}(obj, {{}} if {known}.issuperset(o) else {extra})")
+                lines.extend(self.extra_lines(cls, set_))
                 continue
             field_lines = self.field_lines(field, set_)
             if field_lines is None:
                 return None
             lines.extend(field_lines)
         return lines
+
+    def extra_lines(self, cls: type, set_: str) -> list[str]:
+        """Statements setting ``model_extra`` and, if an optional key is absent, the unset mask."""
+        plan = class_plan(cls)
+        known = self.name(plan.names)
+        extra = f"{{k: v for k, v in o.items() if k not in {known}}}"
+        optional = [(name, bit) for name, bit, _ in plan.fields if bit]
+        if not optional:
+            return [f"{set_}(obj, {{}} if {known}.issuperset(o) else {extra})"]
+        # Required keys are there (or decoding failed above), so a payload without extras and
+        # of the full length holds every optional key too: the common case costs one len().
+        mask = " | ".join(f"(0 if {name!r} in o else {bit})" for name, bit in optional)
+        return [
+            f"if len(o) == {len(plan.names)} and {known}.issuperset(o):",
+            f"    {set_}(obj, {{}})",
+            f"elif {known}.issuperset(o):",
+            f"    {set_}(obj, {{}})",
+            f"    __set_unset(obj, {mask})",
+            "else:",
+            f"    {set_}(obj, {extra})",
+            f"    m = {mask}",
+            "    if m: __set_unset(obj, m)",
+        ]
 
     def field_lines(self, field: attrs.Attribute[Any], set_: str) -> list[str] | None:
         """Statements setting one field of ``obj`` from ``o``."""
@@ -402,6 +434,7 @@ class _DecoderSource:
         keeps_null = not convert or convert[0] == "if v is not None:" or _is_auto_or_number(field.type)
         if field.default is None and keeps_null:
             # The conversion keeps null as it is, so absent and null come to the same: one lookup.
+            # (extra_lines records which keys were absent.)
             return [f"v = o.get({key})", *convert, f"{set_}(obj, v)"]
         default = self.name(field.default)
         if not convert:
@@ -440,6 +473,12 @@ class _DecoderSource:
         return [f"v = {hook}(v, {self.name(t)})"]
 
 
+def _own_post_init_only(cls: type) -> bool:
+    """True if ``cls`` has no post-init hook but ``BaseModel``'s (which the decoders need not run)."""
+    hook = getattr(cls, "__attrs_post_init__", None)
+    return hook is None or hook is BaseModel.__attrs_post_init__
+
+
 def _lazy_hook(conv: cattrs.Converter, t: Any, namespace: dict[str, Any], name: str) -> Callable[[Any, Any], Any]:
     """A hook that looks the real one up at its first call, then puts it in its place.
 
@@ -462,27 +501,6 @@ def _unstructure_enum(value: Any) -> Any:
     return str.__str__(value)
 
 
-def _model_unstructure_hook(cls: type[BaseModel], conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
-    attrs.resolve_types(cls)
-    fields = attrs.fields(cls)
-    known = frozenset(f.name for f in fields if f.init and f.name != "model_extra")
-    # Optional fields (default None) are left out when None; required ones always written.
-    overrides: dict[str, Any] = {f.name: override(omit_if_default=True) for f in fields if f.init and f.default is None}
-    overrides["model_extra"] = override(omit=True)
-    generated = make_dict_unstructure_fn(cls, conv, **overrides)
-
-    def unstructure_model(obj: Any) -> dict[str, Any]:
-        out = generated(obj)
-        extra = obj.model_extra
-        if extra:
-            for key, value in extra.items():
-                if key not in known:
-                    out[key] = conv.unstructure(value)
-        return out
-
-    return unstructure_model
-
-
 def _configure(conv: cattrs.Converter) -> None:
     # Later registrations take precedence over earlier ones and over cattrs' defaults.
     conv.register_structure_hook_func(_is_literal, _passthrough)
@@ -501,7 +519,8 @@ def _configure(conv: cattrs.Converter) -> None:
 
     conv.register_unstructure_hook_func(_is_literal, identity)
     conv.register_unstructure_hook(OpenStrEnum, _unstructure_enum)
-    conv.register_unstructure_hook_factory(_is_model, _model_unstructure_hook)
+    # The same JSON shape as to_dict (defined below, hence the late lookup).
+    conv.register_unstructure_hook_func(_is_model, lambda obj: to_dict(obj))
 
 
 def _public_classes() -> Iterable[type]:
@@ -593,12 +612,18 @@ def json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+_JSON_SHAPE = Dumper(json=True, exclude_unset=True)
+_REQUEST_SHAPE = Dumper(json=True, request=True)
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
-    """The JSON shape of a model (see the module docstring for what is omitted)."""
+    """The JSON shape of a model: ``obj.to_dict(mode="json")`` (see the module docstring).
+
+    Raises ``TypeError`` if ``obj`` is not a model.
+    """
     if not isinstance(obj, BaseModel):
         raise TypeError(f"to_dict() expects a finetune_async model, got {type(obj).__name__}")
-    result: dict[str, Any] = converter.unstructure(obj)
-    return result
+    return _JSON_SHAPE.model(obj)
 
 
 def to_json_param(value: Any) -> Any:
@@ -610,7 +635,7 @@ def to_json_param(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, BaseModel):
-        return to_dict(value)
+        return _REQUEST_SHAPE.model(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, str):

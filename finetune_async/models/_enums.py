@@ -19,7 +19,8 @@ class OpenStrEnum(str, Enum):
     declared members (it is not in ``list(Cls)`` nor ``Cls.__members__``), whose ``value`` and
     ``str()`` are the string, that compares and hashes equal to the string, and that is created
     once and reused for the same value. Declared members compare equal to their string as
-    well, so ``job.status == "running"`` works whichever side is a plain ``str``.
+    well, so ``job.status == "running"`` works whichever side is a plain ``str``. ``repr()``
+    is the value's (``'running'``), as for the official SDK's plain-string fields.
     """
 
     def __str__(self) -> str:
@@ -29,9 +30,10 @@ class OpenStrEnum(str, Enum):
         return str.__format__(str.__str__(self), format_spec)
 
     def __repr__(self) -> str:
-        if self._name_ is None:
-            return f"<{type(self).__name__} (unknown): {self._value_!r}>"
-        return f"<{type(self).__name__}.{self._name_}: {self._value_!r}>"
+        # The value, as the official SDK's plain-string fields show: a model's repr reads
+        # status='running', and so do notebooks (IPython's pretty printer uses this repr).
+        # ``is_known`` and ``type()`` tell a declared member from a value the SDK does not know.
+        return repr(self._value_)
 
     @property
     def is_known(self) -> bool:

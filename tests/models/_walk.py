@@ -67,13 +67,15 @@ def enum_type(field: attrs.Attribute[Any]) -> type[OpenStrEnum] | None:
 
 
 def without_optional_nulls(data: dict[str, Any], cls: type[BaseModel]) -> dict[str, Any]:
-    """What ``to_dict(structure(data, cls))`` must equal: ``data`` normalised in two ways only.
+    """What ``to_json_param(structure(data, cls))`` (the request shape) must equal.
+
+    ``data`` normalised in two ways only (``to_dict`` gives ``data`` back unchanged):
 
     * keys of optional model fields (``None`` default) whose value is null are removed, as
-      ``to_dict`` omits optional fields that are ``None`` (nulls inside free-form JSON such as
-      event ``data``, and required nullable fields, are kept);
+      request parameters leave out optional fields that are ``None`` (nulls inside free-form
+      JSON such as event ``data``, and required nullable fields, are kept);
     * a missing field with a constant default (``Upload.object``, which the schema leaves
-      optional) is filled in with it, as ``to_dict`` always writes it.
+      optional) is filled in with it, as a request parameter always writes it.
     """
     result = copy.deepcopy(data)
     for obj, model in list(model_dicts(result, cls)):

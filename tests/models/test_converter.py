@@ -37,7 +37,6 @@ from finetune_async.models._converter import set_request_id
 from finetune_async.models._converter import structure as converter_structure
 
 from . import examples as ex
-from ._walk import without_optional_nulls
 
 
 def test_single_converter_exports() -> None:
@@ -100,7 +99,7 @@ def test_unknown_fields_are_kept_top_level_and_nested() -> None:
     assert job.method.supervised.model_extra == {"mode": "lora"}
     assert job.method.supervised.hyperparameters is not None
     assert job.method.supervised.hyperparameters.model_extra == {"new_knob": "x"}
-    assert to_dict(job) == without_optional_nulls(payload, FineTuningJob)
+    assert to_dict(job) == payload
 
 
 def test_extras_do_not_override_known_fields_in_to_dict() -> None:
@@ -156,7 +155,7 @@ def test_set_request_id_rejects_non_models() -> None:
 # ------------------------------------------------------------------------------------ to_dict
 
 
-def test_to_dict_omits_optional_none_but_keeps_required_null() -> None:
+def test_to_dict_omits_absent_fields_but_keeps_nulls() -> None:
     job = structure(ex.JOB_FAILED, FineTuningJob)
     out = to_dict(job)
     assert "method" not in out
@@ -229,9 +228,9 @@ def test_auto_or_number_hyperparameters(payload: dict[str, Any]) -> None:
     hp = structure(payload, Hyperparameters)
     for key, value in payload.items():
         assert getattr(hp, key) == value
-    expected = {k: v for k, v in payload.items() if v is not None}
-    assert to_dict(hp) == expected
-    assert to_dict(structure(expected, SupervisedHyperparameters)) == expected
+    assert to_dict(hp) == payload  # a null sent stays
+    assert to_json_param(hp) == {k: v for k, v in payload.items() if v is not None}
+    assert to_dict(structure(payload, SupervisedHyperparameters)) == payload
 
 
 def test_dpo_beta() -> None:
