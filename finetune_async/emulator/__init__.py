@@ -9,7 +9,9 @@
         emu.faults.inject("POST:/v1/fine_tuning/jobs", "lost")
         ...
 
-Also ``python -m finetune_async.emulator --port 8089`` and the ``finetune_emulator`` pytest fixture.
+Also ``python -m finetune_async.emulator --port 8089``, :class:`EmulatorThread` (served from a
+background thread, for synchronous code) and the ``finetune_emulator`` / ``finetune_emulator_sync``
+pytest fixtures.
 The emulator is an independent implementation of the wire contract: it does not import the
 SDK's client, models or transport, so each checks the other.
 """
@@ -20,11 +22,13 @@ from .faults import Fault, FaultRule, Faults
 from .server import Emulator, serve
 from .state import EmulatorState
 from .store import Store
+from .threaded import EmulatorThread
 from .webhooks import sign as sign_webhook
 
 __all__ = [
     "Emulator",
     "EmulatorState",
+    "EmulatorThread",
     "Fault",
     "FaultRule",
     "Faults",
