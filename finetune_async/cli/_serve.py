@@ -7,14 +7,13 @@ options reaches :class:`~finetune_async.emulator.Emulator` under its own name.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._output import print_json_line
+
+if TYPE_CHECKING:
+    from finetune_async.emulator import Emulator
 
 __all__ = ["serve_emulator_json"]
 
@@ -28,7 +27,7 @@ def serve_emulator_json(argv: list[str]) -> int:
     webhook secret without a URL, and :class:`SystemExit` (status 2) for arguments the
     emulator's parser refuses.
     """
-    from finetune_async.emulator._cli import build_parser
+    from finetune_async.emulator._cli import build_parser, serve_until_stopped
     from finetune_async.emulator.faults import Faults
 
     from ._app import EXIT_USAGE, CommandError
@@ -43,34 +42,17 @@ def serve_emulator_json(argv: list[str]) -> int:
         options["faults"] = Faults.parse(options["faults"])
     except ValueError as exc:
         raise CommandError(f"--faults: {exc}", kind="usage_error", param="--faults", exit_code=EXIT_USAGE) from None
-    try:
-        asyncio.run(_serve(options))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return serve_until_stopped(options, _say_where)
 
 
-async def _serve(options: dict[str, Any]) -> None:
-    from finetune_async.emulator import Emulator
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Not on Windows' default loop: Ctrl-C then arrives as KeyboardInterrupt.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    async with Emulator(**options) as emu:
-        print_json_line(
-            {
-                "object": "emulator",
-                "base_url": emu.base_url,
-                "azure_endpoint": emu.azure_endpoint,
-                "host": emu.host,
-                "port": emu.port,
-                "pid": os.getpid(),
-            }
-        )
-        await stop.wait()
+def _say_where(emu: Emulator) -> None:
+    print_json_line(
+        {
+            "object": "emulator",
+            "base_url": emu.base_url,
+            "azure_endpoint": emu.azure_endpoint,
+            "host": emu.host,
+            "port": emu.port,
+            "pid": os.getpid(),
+        }
+    )

@@ -7,10 +7,15 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .faults import Faults
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from .server import Emulator
+
+__all__ = ["build_parser", "main", "serve_until_stopped"]
 
 
 def build_parser(prog: str = "python -m finetune_async.emulator") -> argparse.ArgumentParser:
@@ -39,7 +44,20 @@ def build_parser(prog: str = "python -m finetune_async.emulator") -> argparse.Ar
     return p
 
 
-async def _run(args: argparse.Namespace, faults: Faults) -> None:
+def serve_until_stopped(options: Mapping[str, Any], on_ready: Callable[[Emulator], None]) -> int:
+    """Serve ``Emulator(**options)`` until SIGINT or SIGTERM, calling ``on_ready(emu)`` once it
+    listens; the exit status: 0, or 1 when it cannot listen (the reason on stderr)."""
+    try:
+        asyncio.run(_run(options, on_ready))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run(options: Mapping[str, Any], on_ready: Callable[[Emulator], None]) -> None:
     from .server import Emulator
 
     stop = asyncio.Event()
@@ -48,20 +66,14 @@ async def _run(args: argparse.Namespace, faults: Faults) -> None:
         # Not available on Windows' default loop; Ctrl-C then arrives as KeyboardInterrupt.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Emulator(
-        host=args.host,
-        port=args.port,
-        job_seconds=args.job_seconds,
-        faults=faults,
-        data_dir=args.data_dir,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret,
-        api_keys=args.api_keys,
-        training_available=args.training_available,
-    ) as emu:
-        print(f"finetune-async emulator listening on {emu.base_url}", flush=True)
-        print(f"  OPENAI_BASE_URL={emu.base_url}   (Azure endpoint: {emu.azure_endpoint})", flush=True)
+    async with Emulator(**options) as emu:
+        on_ready(emu)
         await stop.wait()
+
+
+def _say_where(emu: Emulator) -> None:
+    print(f"finetune-async emulator listening on {emu.base_url}", flush=True)
+    print(f"  OPENAI_BASE_URL={emu.base_url}   (Azure endpoint: {emu.azure_endpoint})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +86,4 @@ def main(argv: list[str] | None = None) -> int:
         faults = Faults.parse(args.faults)
     except ValueError as exc:
         parser.error(f"--faults: {exc}")
-    try:
-        asyncio.run(_run(args, faults))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return serve_until_stopped({**vars(args), "faults": faults}, _say_where)
