@@ -164,7 +164,7 @@ def _validate(
     n_examples = 0
     out: Out = []
     obj: Any = None
-    first_mismatch: dict[str, Any] = {}
+    every_line = ""  # the file's problem, should every line be of the first mismatch's shape
     text: str | None = None
     raw: bytes | str | LongLine | None
     lineno = 0
@@ -212,7 +212,8 @@ def _validate(
                     out[:] = [("wrong_method", mismatch(shape, method, obj))]
                     mismatched[shape] = mismatched.get(shape, 0) + 1
                     if len(mismatched) == 1 and mismatched[shape] == 1:
-                        first_mismatch = obj
+                        # Its words, not the object: a line's values may be 100+ MiB.
+                        every_line = mismatch(shape, method, obj, every=True)
         elif not out:
             n_examples += 1
             out.append(("not_an_object", f"a line must be a JSON object, not {_json.type_name(obj)}"))
@@ -230,10 +231,9 @@ def _validate(
     file_problems: list[Problem] = []
     if len(mismatched) == 1 and next(iter(mismatched.values())) == n_examples:
         # Every line is of one other shape: one problem says so, not one per line.
-        (shape,) = mismatched
         problems = [p for p in problems if p.code != "wrong_method"]
         n_problems -= n_examples
-        file_problems.append(Problem(None, "method_mismatch", mismatch(shape, method, first_mismatch, every=True)))
+        file_problems.append(Problem(None, "method_mismatch", every_line))
     if n_examples == 0:
         file_problems.append(Problem(None, "empty_file", "the file holds no examples"))
     elif n_examples < MIN_EXAMPLES:
