@@ -298,8 +298,7 @@ def main() -> int:
         cost = floor[row] / ours[row]
         speedup = ours[row] / official[row]
         print(
-            f"{row:34} {floor[row]:>10,.0f} {ours[row]:>15,.0f} {official[row]:>10,.0f} "
-            f"{cost:>13.2f}x {speedup:>9.1f}x"
+            f"{row:34} {floor[row]:>10,.0f} {ours[row]:>15,.0f} {official[row]:>10,.0f} {cost:>13.2f}x {speedup:>9.1f}x"
         )
     ours_import = import_time("finetune_async")
     openai_import = import_time("openai")

@@ -116,8 +116,10 @@ def main() -> int:
     ]
     if not args.skip_file:
         cases.append(("files.content (max_file_bytes 1 GiB)", "file"))
-    print(f"bench_hostile: a gzip bomb of {compressed / 1e6:.1f} MB inflating to {inflated / 1e6:,.0f} MB, "
-          f"Python {sys.version.split()[0]}")
+    print(
+        f"bench_hostile: a gzip bomb of {compressed / 1e6:.1f} MB inflating to {inflated / 1e6:,.0f} MB, "
+        f"Python {sys.version.split()[0]}"
+    )
     print(f"{'call':<50}{'RSS before':>12}{'peak RSS':>10}{'seconds':>9}  raised")
     print("-" * 100)
     try:
@@ -127,8 +129,10 @@ def main() -> int:
             proc.start()
             stats = results.get(timeout=600)
             proc.join()
-            print(f"{label:<50}{stats['before']:>9.0f} MB{stats['peak']:>7.0f} MB{stats['seconds']:>9.2f}  "
-                  f"{stats['outcome']}")
+            print(
+                f"{label:<50}{stats['before']:>9.0f} MB{stats['peak']:>7.0f} MB{stats['seconds']:>9.2f}  "
+                f"{stats['outcome']}"
+            )
     finally:
         server.terminate()
         server.join()

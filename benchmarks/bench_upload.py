@@ -60,8 +60,10 @@ def _upload(base_url: str, path: str, result: Any) -> None:
 
 
 def _make_file(path: str, size: int) -> str:
-    line = (b'{"messages": [{"role": "user", "content": "%08d ' + b"x" * 200 + b'"}, '
-            b'{"role": "assistant", "content": "ok"}]}\n')
+    line = (
+        b'{"messages": [{"role": "user", "content": "%08d ' + b"x" * 200 + b'"}, '
+        b'{"role": "assistant", "content": "ok"}]}\n'
+    )
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
     with open(path, "wb") as fh:

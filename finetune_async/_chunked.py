@@ -211,7 +211,8 @@ async def upload_file_chunked(
         if sole is not None:
             raise sole from None
         raise
-    completed = await client.uploads.complete(upload_id, part_ids=[state.parts[i] for i in range(len(offsets))],
-                                              md5=md5, **opts)
+    completed = await client.uploads.complete(
+        upload_id, part_ids=[state.parts[i] for i in range(len(offsets))], md5=md5, **opts
+    )
     await anyio.to_thread.run_sync(state.remove)
     return completed

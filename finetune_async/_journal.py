@@ -277,9 +277,7 @@ class Journal:
         ).fetchone()
         if row is None:
             return None
-        return FileRow(
-            sha256=row[0], purpose=row[1], filename=row[2], size=row[3], file_id=row[4], updated_at=row[5]
-        )
+        return FileRow(sha256=row[0], purpose=row[1], filename=row[2], size=row[3], file_id=row[4], updated_at=row[5])
 
     def file_intent(self, sha256: str, purpose: str, filename: str, size: int) -> None:
         """Before an upload is sent: a file with this name may exist from here on."""

@@ -367,12 +367,16 @@ def _flatten(key: str, value: object, option: str, *, allow_lists: bool) -> list
     if isinstance(value, (str, int, float)):
         return [(key, str(value))]
     if isinstance(value, Mapping):
-        return [pair for sub, item in value.items() for pair in _flatten(f"{key}[{sub}]", item, option,
-                                                                         allow_lists=allow_lists)]
+        return [
+            pair
+            for sub, item in value.items()
+            for pair in _flatten(f"{key}[{sub}]", item, option, allow_lists=allow_lists)
+        ]
     if allow_lists and isinstance(value, (list, tuple)):
         return [pair for item in value for pair in _flatten(key, item, option, allow_lists=False)]
-    raise TypeError(f"{option}: {key!r} must be a str, number, bool, None or a mapping of those, "
-                    f"not {type(value).__name__}")
+    raise TypeError(
+        f"{option}: {key!r} must be a str, number, bool, None or a mapping of those, not {type(value).__name__}"
+    )
 
 
 def _body_mapping(value: object) -> Mapping[str, Any] | None:
@@ -848,8 +852,18 @@ class Transport:
     def _send_call(self, call: _Call[Any]) -> Awaitable[Response]:
         c = call
         return self._send(
-            c.method, c.path, c.query, c.json_body, c.form, c.files, c.starts, c.info, c.attempt, c.file_content,
-            c.options, c.stream,
+            c.method,
+            c.path,
+            c.query,
+            c.json_body,
+            c.form,
+            c.files,
+            c.starts,
+            c.info,
+            c.attempt,
+            c.file_content,
+            c.options,
+            c.stream,
         )
 
     async def _send(
@@ -1077,9 +1091,7 @@ class StreamedBody:
 
     __slots__ = ("_closed", "_limit", "_method", "_read", "_resp", "_setting", "_url")
 
-    def __init__(
-        self, resp: aiohttp.ClientResponse, limit: int | None, setting: str, method: str, url: str
-    ) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, limit: int | None, setting: str, method: str, url: str) -> None:
         self._resp = resp
         self._limit = limit
         self._setting = setting
@@ -1222,7 +1234,6 @@ def _error_cap(limit: int | None) -> int:
     return ERROR_BODY_LIMIT if limit is None else min(limit, ERROR_BODY_LIMIT)
 
 
-
 def _origin_of(url: URL) -> tuple[str, str, int | None]:
     """(scheme, host, port) of ``url``; the port is the scheme's default when not given."""
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
@@ -1240,7 +1251,6 @@ def _replayable(source: object) -> bool:
     """Whether an upload body can be sent again for a redirect: bytes and paths (reopened)
     can, and so can a factory (a fresh iterator each time); a file object may not rewind."""
     return isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)) or callable(source)
-
 
 
 def _path_of(url: str) -> str:

@@ -91,8 +91,7 @@ class AsyncClient:
             api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
             if not api_key:
                 raise FineTuneError(
-                    "No API key: pass api_key=... or set OPENAI_API_KEY "
-                    "(for Azure OpenAI use AsyncClient.azure(...))."
+                    "No API key: pass api_key=... or set OPENAI_API_KEY (for Azure OpenAI use AsyncClient.azure(...))."
                 )
             _auth = ApiKeyAuth(api_key)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")

@@ -329,9 +329,7 @@ class WaitTimeoutError(FineTuneError, TimeoutError):
     #: How many ids the message names before "and N more".
     SHOWN = 5
 
-    def __init__(
-        self, statuses: Mapping[str, str | None], *, waited: float, timeout: float, kind: str = "job"
-    ) -> None:
+    def __init__(self, statuses: Mapping[str, str | None], *, waited: float, timeout: float, kind: str = "job") -> None:
         self.statuses = dict(statuses)
         self.waited = waited
         self.timeout = timeout
@@ -379,9 +377,7 @@ class DatasetError(FineTuneError):
         self.path = path
         #: Every problem found, including those beyond the report's cap.
         self.total = max(total or 0, len(problems))
-        shown = "; ".join(
-            f"line {p.line}: {p.message}" if p.line is not None else p.message for p in problems[:5]
-        )
+        shown = "; ".join(f"line {p.line}: {p.message}" if p.line is not None else p.message for p in problems[:5])
         more = f" (and {self.total - 5} more)" if self.total > 5 else ""
         where = f"{path}: " if path else ""
         super().__init__(f"{where}{self.total} problem(s): {shown}{more}")

@@ -81,9 +81,7 @@ async def wait_for_file_processing(
             if file.status in (FileStatus.PROCESSED, FileStatus.ERROR):
                 return file
             await anyio.sleep(poll_interval)
-    raise WaitTimeoutError(
-        {file_id: status}, waited=time.monotonic() - started, timeout=max_wait_seconds, kind="file"
-    )
+    raise WaitTimeoutError({file_id: status}, waited=time.monotonic() - started, timeout=max_wait_seconds, kind="file")
 
 
 class _Seen:

@@ -40,7 +40,7 @@ class SpecChecker:
 
     def __call__(self, info: ft.RequestInfo) -> None:
         prefix = "/v1"
-        path = info.path[len(prefix):] if info.path.startswith(prefix) else info.path
+        path = info.path[len(prefix) :] if info.path.startswith(prefix) else info.path
         template = match_path(info.method, path) if SPEC_AVAILABLE else path
         assert template is not None, f"{info.method} {path} is not an operation of the spec"
         self.operations.add((info.method, template))
@@ -53,7 +53,7 @@ class SpecChecker:
             fields: dict[str, Any] = {name: "<binary>" for name in info.files}
             for key, value in (info.form or {}).items():
                 if key.startswith("expires_after["):
-                    fields.setdefault("expires_after", {})[key[len("expires_after["):-1]] = (
+                    fields.setdefault("expires_after", {})[key[len("expires_after[") : -1]] = (
                         int(value) if value.isdigit() else value
                     )
                 else:

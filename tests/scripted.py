@@ -41,12 +41,18 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None, request_id: str = "req_test"
 ) -> web.Response:
     all_headers = {"x-request-id": request_id, **(headers or {})}
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                        headers=all_headers)
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json", headers=all_headers
+    )
 
 
-def error_response(status: int, message: str = "nope", code: str | None = None,
-                   headers: dict[str, str] | None = None, request_id: str = "req_err") -> web.Response:
+def error_response(
+    status: int,
+    message: str = "nope",
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    request_id: str = "req_err",
+) -> web.Response:
     body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
     return json_response(body, status, headers, request_id)
 
@@ -58,9 +64,7 @@ async def scripted_server(handler: Handler, *, prefix: str = "/v1") -> AsyncIter
 
     async def record(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        server.seen.append(
-            Seen(request.method, request.path, dict(request.query), dict(request.headers), body)
-        )
+        server.seen.append(Seen(request.method, request.path, dict(request.query), dict(request.headers), body))
         return await handler(request)
 
     app = web.Application()

@@ -31,9 +31,10 @@ async def test_azure_paths_query_and_api_key_header() -> None:
             return json_response({"object": "list", "data": [job_json()], "has_more": False})
         return json_response(job_json())
 
-    async with scripted_server(handler, prefix="") as server, ft.AsyncClient.azure(
-        endpoint=server.base_url, api_key="azure-key", api_version="2025-04-01-preview"
-    ) as client:
+    async with (
+        scripted_server(handler, prefix="") as server,
+        ft.AsyncClient.azure(endpoint=server.base_url, api_key="azure-key", api_version="2025-04-01-preview") as client,
+    ):
         await client.fine_tuning.jobs.retrieve("ftjob-abc")
         await client.fine_tuning.jobs.list(limit=5)
     first, second = server.seen
@@ -78,9 +79,10 @@ async def test_entra_token_is_cached_until_it_expires() -> None:
         calls.append(time.time())
         return _jwt(expiry[0])
 
-    async with scripted_server(lambda r: _ok(), prefix="") as server, ft.AsyncClient.azure(
-        endpoint=server.base_url, azure_ad_token_provider=provider, api_version="v1"
-    ) as client:
+    async with (
+        scripted_server(lambda r: _ok(), prefix="") as server,
+        ft.AsyncClient.azure(endpoint=server.base_url, azure_ad_token_provider=provider, api_version="v1") as client,
+    ):
         for _ in range(3):
             await client.fine_tuning.jobs.retrieve("ftjob-abc")
         assert len(calls) == 1
@@ -111,9 +113,10 @@ async def test_entra_access_token_object_and_refresh_after_401() -> None:
             return error_response(401, "token revoked")
         return json_response(job_json())
 
-    async with scripted_server(handler, prefix="") as server, ft.AsyncClient.azure(
-        endpoint=server.base_url, azure_ad_token_provider=provider, api_version="v1"
-    ) as client:
+    async with (
+        scripted_server(handler, prefix="") as server,
+        ft.AsyncClient.azure(endpoint=server.base_url, azure_ad_token_provider=provider, api_version="v1") as client,
+    ):
         job = await client.fine_tuning.jobs.retrieve("ftjob-abc")
     assert job.id == "ftjob-abc"
     assert issued == ["tok-0", "tok-1"]
@@ -123,8 +126,9 @@ async def test_api_key_never_in_repr_str_errors_or_logs(caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
 
     async def handler(request: web.Request) -> web.Response:
-        return error_response(401, "Incorrect API key provided", code="invalid_api_key",
-                              headers={"retry-after-ms": "1"})
+        return error_response(
+            401, "Incorrect API key provided", code="invalid_api_key", headers={"retry-after-ms": "1"}
+        )
 
     async with scripted_server(handler) as server:
         client = ft.AsyncClient(api_key=SECRET, base_url=server.base_url, organization="org-x")

@@ -47,9 +47,7 @@ def make_client(kind: str, origin: str, **kwargs: Any) -> ft.AsyncClient:
         # An opaque token is fetched afresh for every request.
         return ENTRA_TOKEN
 
-    return ft.AsyncClient.azure(
-        endpoint=origin, azure_ad_token_provider=provider, api_version=AZURE_VERSION, **kwargs
-    )
+    return ft.AsyncClient.azure(endpoint=origin, azure_ad_token_provider=provider, api_version=AZURE_VERSION, **kwargs)
 
 
 def prefix_of(kind: str) -> str:
@@ -232,9 +230,7 @@ def file_json() -> dict[str, Any]:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_same_origin_redirect_of_a_read_is_followed_once(kind: str, status: int) -> None:
-    async with two_origins(moved_within(status)) as (origin, _other), make_client(
-        kind, origin.base_url
-    ) as client:
+    async with two_origins(moved_within(status)) as (origin, _other), make_client(kind, origin.base_url) as client:
         job = await client.fine_tuning.jobs.retrieve("ftjob-abc")
     assert job.id == "ftjob-abc"
     path = f"{prefix_of(kind)}/fine_tuning/jobs/ftjob-abc"
@@ -247,9 +243,7 @@ async def test_same_origin_redirect_of_a_read_is_followed_once(kind: str, status
 @pytest.mark.parametrize("status", [307, 308])
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_same_origin_307_308_of_a_create_is_posted_again_once(kind: str, status: int) -> None:
-    async with two_origins(moved_within(status)) as (origin, _other), make_client(
-        kind, origin.base_url
-    ) as client:
+    async with two_origins(moved_within(status)) as (origin, _other), make_client(kind, origin.base_url) as client:
         job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file="file-train")
     assert job.id == "ftjob-abc"
     path = f"{prefix_of(kind)}/fine_tuning/jobs"
@@ -264,9 +258,7 @@ async def test_same_origin_307_308_of_a_create_is_posted_again_once(kind: str, s
 async def test_same_origin_307_of_an_upload_from_a_path_reopens_the_file(status: int, tmp_path: Path) -> None:
     path = tmp_path / "train.jsonl"
     path.write_bytes(b'{"a": 1}\n' * 1000)
-    async with two_origins(moved_within(status)) as (origin, _other), make_client(
-        "bearer", origin.base_url
-    ) as client:
+    async with two_origins(moved_within(status)) as (origin, _other), make_client("bearer", origin.base_url) as client:
         created = await client.files.create(file=path)
     assert created.id == "file-abc"
     assert [(s.method, s.path) for s in origin.seen] == [("POST", "/v1/files"), ("POST", "/moved/v1/files")]
@@ -277,9 +269,7 @@ async def test_same_origin_307_of_an_upload_from_a_path_reopens_the_file(status:
 async def test_same_origin_307_of_an_upload_from_a_stream_is_not_replayed(status: int) -> None:
     """A file object may not be readable twice: the redirect is refused, not half-followed."""
     stream = io.BytesIO(b'{"a": 1}\n' * 1000)
-    async with two_origins(moved_within(status)) as (origin, _other), make_client(
-        "bearer", origin.base_url
-    ) as client:
+    async with two_origins(moved_within(status)) as (origin, _other), make_client("bearer", origin.base_url) as client:
         with pytest.raises(ft.RedirectError, match="cannot be sent again") as caught:
             await client.files.create(file=("train.jsonl", stream))
     assert [(s.method, s.path) for s in origin.seen] == [("POST", "/v1/files")]

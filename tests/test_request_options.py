@@ -55,8 +55,9 @@ RECIPES: dict[str, Recipe] = {
     "files.delete": Recipe(lambda c, o: c.files.delete("file-abc", **o), "json"),
     "files.content": Recipe(lambda c, o: c.files.content("file-abc", **o), None),
     "uploads.create": Recipe(
-        lambda c, o: c.uploads.create(bytes=1, filename="u.jsonl", mime_type="application/jsonl",
-                                      purpose="fine-tune", **o),
+        lambda c, o: c.uploads.create(
+            bytes=1, filename="u.jsonl", mime_type="application/jsonl", purpose="fine-tune", **o
+        ),
         "json",
     ),
     "uploads.complete": Recipe(lambda c, o: c.uploads.complete("upload_abc", part_ids=["part_1"], **o), "json"),
@@ -162,9 +163,10 @@ def form_fields(seen: Seen) -> dict[str, str]:
 @pytest.mark.parametrize("name", sorted(RECIPES))
 async def test_the_four_options_reach_the_wire(name: str) -> None:
     recipe = RECIPES[name]
-    async with scripted_server(answer_404) as server, ft.AsyncClient(
-        api_key="sk-test-wire", base_url=server.base_url, max_retries=0, timeout=30
-    ) as client:
+    async with (
+        scripted_server(answer_404) as server,
+        ft.AsyncClient(api_key="sk-test-wire", base_url=server.base_url, max_retries=0, timeout=30) as client,
+    ):
         with pytest.raises(ft.NotFoundError):
             await recipe.call(
                 client,
@@ -209,18 +211,20 @@ def slow(seconds: float) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def test_a_per_call_timeout_overrides_a_longer_client_timeout() -> None:
-    async with scripted_server(slow(1.0)) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=60
-    ) as client:
+    async with (
+        scripted_server(slow(1.0)) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=60) as client,
+    ):
         with pytest.raises(ft.APITimeoutError):
             await client.fine_tuning.jobs.retrieve("ftjob-abc", timeout=0.2)
         assert client.timeout.total == 60  # the client's own setting is untouched
 
 
 async def test_a_per_call_timeout_overrides_a_shorter_client_timeout() -> None:
-    async with scripted_server(slow(0.4)) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=0.1
-    ) as client:
+    async with (
+        scripted_server(slow(0.4)) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=0.1) as client,
+    ):
         with pytest.raises(ft.APITimeoutError):
             await client.fine_tuning.jobs.retrieve("ftjob-abc")
         job = await client.fine_tuning.jobs.retrieve("ftjob-abc", timeout=ft.Timeout(total=10))
@@ -231,9 +235,10 @@ async def test_a_per_call_timeout_overrides_a_shorter_client_timeout() -> None:
 
 async def test_a_per_call_timeout_bounds_each_attempt_not_the_retries_together() -> None:
     """The official SDK's meaning: each try gets the timeout afresh; the retries are not inside it."""
-    async with scripted_server(slow(1.0)) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_retries=2
-    ) as client:
+    async with (
+        scripted_server(slow(1.0)) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_retries=2) as client,
+    ):
         with pytest.raises(ft.APITimeoutError):
             await client.fine_tuning.jobs.retrieve("ftjob-abc", timeout=0.15)
     assert len(server.seen) == 3
@@ -260,10 +265,16 @@ async def ok(request: web.Request) -> web.Response:
 async def test_extra_headers_are_merged_last_and_none_or_omit_removes_one() -> None:
     import openai
 
-    async with scripted_server(ok) as server, ft.AsyncClient(
-        api_key="sk-test-headers", base_url=server.base_url, organization="org-default", project="proj-default",
-        default_headers={"X-Team": "a"},
-    ) as client:
+    async with (
+        scripted_server(ok) as server,
+        ft.AsyncClient(
+            api_key="sk-test-headers",
+            base_url=server.base_url,
+            organization="org-default",
+            project="proj-default",
+            default_headers={"X-Team": "a"},
+        ) as client,
+    ):
         await client.fine_tuning.jobs.retrieve(
             "ftjob-abc",
             extra_headers={"openai-organization": "org-call", "X-Team": "b", "User-Agent": "ported/1.0"},
@@ -312,9 +323,10 @@ async def test_malformed_extra_headers_are_refused_before_sending(headers: dict[
 
 
 async def test_extra_query_merges_over_parameters_and_defaults() -> None:
-    async with scripted_server(ok, prefix="") as server, ft.AsyncClient.azure(
-        endpoint=server.base_url, api_key="azure-key", api_version="2024-10-21"
-    ) as client:
+    async with (
+        scripted_server(ok, prefix="") as server,
+        ft.AsyncClient.azure(endpoint=server.base_url, api_key="azure-key", api_version="2024-10-21") as client,
+    ):
         await client.fine_tuning.jobs.list(limit=5, extra_query={"limit": 7, "include": True})
         await client.fine_tuning.jobs.retrieve("ftjob-abc", extra_query={"api-version": "2025-04-01-preview"})
         await client.fine_tuning.jobs.retrieve("ftjob-abc", extra_query={"api-version": None})
@@ -336,8 +348,12 @@ async def test_extra_query_rides_on_every_page_but_the_cursor_wins() -> None:
         return json_response(pages[request.query.get("after") if request.query.get("after") != "x" else None])
 
     async with scripted_server(handler) as server, ft.AsyncClient(api_key="sk-t", base_url=server.base_url) as c:
-        ids = [job.id async for job in c.fine_tuning.jobs.list(extra_query={"after": "x", "tag": "t"},
-                                                              extra_headers={"X-Probe": "p"})]
+        ids = [
+            job.id
+            async for job in c.fine_tuning.jobs.list(
+                extra_query={"after": "x", "tag": "t"}, extra_headers={"X-Probe": "p"}
+            )
+        ]
     assert ids == ["ftjob-1", "ftjob-2"]
     assert [s.query for s in server.seen] == [{"after": "x", "tag": "t"}, {"after": "ftjob-1", "tag": "t"}]
     assert all(s.headers["X-Probe"] == "p" for s in server.seen)
@@ -370,8 +386,17 @@ async def test_extra_body_merges_into_the_json_body() -> None:
 
 async def test_extra_body_on_a_multipart_create_becomes_form_fields() -> None:
     async def handler(request: web.Request) -> web.Response:
-        return json_response({"id": "file-1", "object": "file", "bytes": 3, "created_at": 1, "filename": "w.jsonl",
-                              "purpose": "fine-tune", "status": "processed"})
+        return json_response(
+            {
+                "id": "file-1",
+                "object": "file",
+                "bytes": 3,
+                "created_at": 1,
+                "filename": "w.jsonl",
+                "purpose": "fine-tune",
+                "status": "processed",
+            }
+        )
 
     async with scripted_server(handler) as server, ft.AsyncClient(api_key="sk-t", base_url=server.base_url) as c:
         await c.files.create(
@@ -415,9 +440,10 @@ async def test_a_credential_in_extra_headers_never_shows(caplog: pytest.LogCaptu
         return json_response(job_json())
 
     errors: list[BaseException] = []
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_retries=1
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_retries=1) as client,
+    ):
         for job_id in ("gone", "boom", "slow"):
             with pytest.raises(ft.FineTuneError) as caught:
                 await client.fine_tuning.jobs.retrieve(job_id, extra_headers=secret_headers, timeout=0.2)
@@ -442,9 +468,10 @@ async def test_a_credential_in_extra_headers_never_follows_a_redirect_to_another
         async def redirect(request: web.Request) -> web.Response:
             raise web.HTTPTemporaryRedirect(other.base_url + request.path_qs)
 
-        async with scripted_server(redirect) as origin, ft.AsyncClient(
-            api_key="sk-test", base_url=origin.base_url
-        ) as client:
+        async with (
+            scripted_server(redirect) as origin,
+            ft.AsyncClient(api_key="sk-test", base_url=origin.base_url) as client,
+        ):
             with pytest.raises(ft.RedirectError):
                 await client.fine_tuning.jobs.retrieve("ftjob-abc", extra_headers={"X-Api-Key": SECRET})
     assert other.seen == []

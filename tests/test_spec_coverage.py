@@ -40,8 +40,7 @@ async def test_every_operation_is_sent_and_valid(client: ft.AsyncClient, spec_ch
     )
     part = await client.uploads.parts.create(upload.id, data=data)
     await client.uploads.complete(upload.id, part_ids=[part.id], md5=hashlib.md5(data).hexdigest())
-    spare = await client.uploads.create(bytes=1, filename="c.jsonl", mime_type="application/jsonl",
-                                        purpose="fine-tune")
+    spare = await client.uploads.create(bytes=1, filename="c.jsonl", mime_type="application/jsonl", purpose="fine-tune")
     await client.uploads.cancel(spare.id)
 
     job = await client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=file.id)
@@ -63,8 +62,9 @@ async def test_every_operation_is_sent_and_valid(client: ft.AsyncClient, spec_ch
     await client.fine_tuning.checkpoints.permissions.retrieve(checkpoint)
     await client.fine_tuning.checkpoints.permissions.delete(checkpoint, perms.data[0].id)
 
-    grader = ft.StringCheckGrader(type="string_check", name="g", input="{{sample.output_text}}",
-                                  reference="x", operation="eq")
+    grader = ft.StringCheckGrader(
+        type="string_check", name="g", input="{{sample.output_text}}", reference="x", operation="eq"
+    )
     await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="x")
     await client.fine_tuning.alpha.graders.validate(grader=grader)
 

@@ -167,11 +167,15 @@ async def test_x_should_retry_true_never_retries_a_mistaken_request(status: int)
 
 
 async def test_gives_up_after_max_retries_with_the_last_error() -> None:
-    answers = [error_response(500, f"boom {i}", headers={"retry-after-ms": "1"}, request_id=f"req_{i}")
-               for i in range(5)]
-    async with scripted_server(sequence(*answers)) as server, make_client(  # type: ignore[arg-type]
-        server.base_url, max_retries=3
-    ) as client:
+    answers = [
+        error_response(500, f"boom {i}", headers={"retry-after-ms": "1"}, request_id=f"req_{i}") for i in range(5)
+    ]
+    async with (
+        scripted_server(sequence(*answers)) as server,
+        make_client(  # type: ignore[arg-type]
+            server.base_url, max_retries=3
+        ) as client,
+    ):
         with pytest.raises(ft.InternalServerError) as caught:
             await client.fine_tuning.jobs.retrieve("ftjob-abc")
     assert server.count("GET", JOB_PATH) == 4
@@ -210,9 +214,12 @@ async def test_read_timeout_raises_api_timeout_error() -> None:
         await asyncio.sleep(2)
         return json_response(job_json())
 
-    async with scripted_server(slow) as server, make_client(  # type: ignore[arg-type]
-        server.base_url, timeout=ft.Timeout(total=0.2), max_retries=1
-    ) as client:
+    async with (
+        scripted_server(slow) as server,
+        make_client(  # type: ignore[arg-type]
+            server.base_url, timeout=ft.Timeout(total=0.2), max_retries=1
+        ) as client,
+    ):
         with pytest.raises(ft.APITimeoutError) as caught:
             await client.fine_tuning.jobs.retrieve("ftjob-abc")
     assert caught.value.maybe_sent is True
@@ -243,9 +250,12 @@ async def test_request_id_is_kept_on_models_and_pages() -> None:
 
 
 async def test_headers_auth_user_agent_org_project() -> None:
-    async with scripted_server(sequence(json_response(job_json()))) as server, ft.AsyncClient(
-        api_key="sk-test-headers", base_url=server.base_url, organization="org-1", project="proj-1"
-    ) as client:
+    async with (
+        scripted_server(sequence(json_response(job_json()))) as server,
+        ft.AsyncClient(
+            api_key="sk-test-headers", base_url=server.base_url, organization="org-1", project="proj-1"
+        ) as client,
+    ):
         await client.fine_tuning.jobs.retrieve("ftjob-abc")
     headers = server.seen[0].headers
     assert headers["Authorization"] == "Bearer sk-test-headers"

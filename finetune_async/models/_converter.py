@@ -324,9 +324,7 @@ def _model_structure_hook(
 _INLINE_PRIMITIVES: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
-def _make_slot_decoder(
-    cls: type[M], conv: cattrs.Converter, optional: bool
-) -> Callable[[Any, Any], M | None] | None:
+def _make_slot_decoder(cls: type[M], conv: cattrs.Converter, optional: bool) -> Callable[[Any, Any], M | None] | None:
     """Generate the fast decoder of a frozen, slotted model class; ``None`` if it is not one.
 
     It does what cattrs' generated function does (each field through the converter's hook for

@@ -77,9 +77,7 @@ def request_options(options: Options) -> RequestOptions:
 
 
 #: The parameters that go into a path, with an id of each kind for error messages.
-IdName = Literal[
-    "file_id", "upload_id", "fine_tuning_job_id", "fine_tuned_model_checkpoint", "permission_id", "model"
-]
+IdName = Literal["file_id", "upload_id", "fine_tuning_job_id", "fine_tuned_model_checkpoint", "permission_id", "model"]
 _ID_EXAMPLES: Mapping[IdName, str] = {
     "file_id": "file-abc123",
     "upload_id": "upload_abc123",
@@ -130,8 +128,10 @@ def path_id(value: object, name: IdName) -> str:
 def _path_like(value: str) -> bool:
     """True when ``value``, or any decoding of its escapes, would not stay one plain segment."""
     while True:
-        if value in _DOT_SEGMENTS or not value.strip() or any(
-            ch in _PATH_LIKE or unicodedata.category(ch) in ("Cc", "Cs") for ch in value
+        if (
+            value in _DOT_SEGMENTS
+            or not value.strip()
+            or any(ch in _PATH_LIKE or unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
         ):
             return True
         if "%" not in value:

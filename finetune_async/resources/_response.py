@@ -547,8 +547,8 @@ class ResponseView:
     def _nested(self) -> list[str]:
         from ._base import Resource
 
-        names = getattr(type(self._target), "__slots__", ()) if isinstance(self._target, Resource) else vars(
-            self._target
+        names = (
+            getattr(type(self._target), "__slots__", ()) if isinstance(self._target, Resource) else vars(self._target)
         )
         return sorted(
             n for n in names if not n.startswith("_") and isinstance(getattr(self._target, n, None), Resource)

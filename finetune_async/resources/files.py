@@ -112,9 +112,7 @@ class Files(Resource):
         rest = opts.without_body()
 
         async def find(since: float) -> FileObject | None:
-            return await self._find_created(
-                purpose=sent_purpose, filename=name, size=size, since=since, options=rest
-            )
+            return await self._find_created(purpose=sent_purpose, filename=name, size=size, since=since, options=rest)
 
         created = await self._request(
             FileObject,

@@ -50,7 +50,10 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
                 try:
                     waited[job.id] = await ft.wait_for_job(
                         # Generous: with 30% of requests failing the run takes 16-46 s here.
-                        client, job.id, timeout=120, on_event=lambda e: on_event[job.id].append(e.id)
+                        client,
+                        job.id,
+                        timeout=120,
+                        on_event=lambda e: on_event[job.id].append(e.id),
                     )
                 except (ft.JobFailedError, ft.JobCancelledError) as exc:
                     waited[job.id] = exc

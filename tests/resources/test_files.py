@@ -103,8 +103,15 @@ async def test_file_over_the_files_api_limit_goes_through_uploads(
 
 
 def _file_json(request_name: str = "x.jsonl") -> dict[str, object]:
-    return {"id": "file-1", "object": "file", "bytes": 3, "created_at": 1, "filename": request_name,
-            "purpose": "fine-tune", "status": "processed"}
+    return {
+        "id": "file-1",
+        "object": "file",
+        "bytes": 3,
+        "created_at": 1,
+        "filename": request_name,
+        "purpose": "fine-tune",
+        "status": "processed",
+    }
 
 
 def _file_parts(seen: list[Seen]) -> list[tuple[str | None, str | None, bytes]]:
@@ -133,12 +140,18 @@ def _file_parts(seen: list[Seen]) -> list[tuple[str | None, str | None, bytes]]:
         (lambda p: p, "train.jsonl", "application/jsonl"),
         (lambda p: p.open("rb"), "train.jsonl", "application/jsonl"),
     ],
-    ids=["3-tuple", "3-tuple-other-type", "3-tuple-file", "2-tuple-path", "4-tuple", "3-tuple-none", "path",
-         "open-file"],
+    ids=[
+        "3-tuple",
+        "3-tuple-other-type",
+        "3-tuple-file",
+        "2-tuple-path",
+        "4-tuple",
+        "3-tuple-none",
+        "path",
+        "open-file",
+    ],
 )
-async def test_file_shapes_of_the_official_sdk(
-    tmp_path: Path, make: object, name: str, content_type: str
-) -> None:
+async def test_file_shapes_of_the_official_sdk(tmp_path: Path, make: object, name: str, content_type: str) -> None:
     path = tmp_path / "train.jsonl"
     path.write_bytes(DATA)
     given = make(path)  # type: ignore[operator]
@@ -146,9 +159,10 @@ async def test_file_shapes_of_the_official_sdk(
     async def handler(request: web.Request) -> web.Response:
         return json_response(_file_json())
 
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url) as client,
+    ):
         await client.files.create(file=given, purpose="fine-tune")
     if hasattr(given, "close"):
         given.close()
@@ -179,16 +193,30 @@ async def test_a_tuple_upload_round_trips_through_the_emulator(client: ft.AsyncC
         (12, TypeError, "file"),
         ([b"a"], TypeError, "file"),
     ],
-    ids=["1-tuple", "5-tuple", "bytes-name", "str-data", "int-data", "int-type", "part-headers", "empty-name",
-         "crlf-name", "crlf-type", "text-file", "int", "list"],
+    ids=[
+        "1-tuple",
+        "5-tuple",
+        "bytes-name",
+        "str-data",
+        "int-data",
+        "int-type",
+        "part-headers",
+        "empty-name",
+        "crlf-name",
+        "crlf-type",
+        "text-file",
+        "int",
+        "list",
+    ],
 )
 async def test_bad_file_shapes_are_refused_naming_file(file: object, error: type, match: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         return json_response(_file_json())
 
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url) as client,
+    ):
         with pytest.raises(error, match=match):
             await client.files.create(file=file)  # type: ignore[arg-type]
     assert server.seen == []

@@ -50,48 +50,76 @@ ENDPOINTS = [
     Endpoint("files.delete", "file_id", "DELETE", ("files", ID), lambda c, i: c.files.delete(i)),
     Endpoint("files.content", "file_id", "GET", ("files", ID, "content"), lambda c, i: c.files.content(i)),
     Endpoint(
-        "uploads.parts.create", "upload_id", "POST", ("uploads", ID, "parts"),
+        "uploads.parts.create",
+        "upload_id",
+        "POST",
+        ("uploads", ID, "parts"),
         lambda c, i: c.uploads.parts.create(i, data=b"x"),
     ),
     Endpoint(
-        "uploads.complete", "upload_id", "POST", ("uploads", ID, "complete"),
+        "uploads.complete",
+        "upload_id",
+        "POST",
+        ("uploads", ID, "complete"),
         lambda c, i: c.uploads.complete(i, part_ids=["part_1"]),
     ),
     Endpoint("uploads.cancel", "upload_id", "POST", ("uploads", ID, "cancel"), lambda c, i: c.uploads.cancel(i)),
     Endpoint(
-        "jobs.retrieve", "fine_tuning_job_id", "GET", ("fine_tuning", "jobs", ID),
+        "jobs.retrieve",
+        "fine_tuning_job_id",
+        "GET",
+        ("fine_tuning", "jobs", ID),
         lambda c, i: c.fine_tuning.jobs.retrieve(i),
     ),
     *(
         Endpoint(
-            f"jobs.{action}", "fine_tuning_job_id", "POST", ("fine_tuning", "jobs", ID, action),
+            f"jobs.{action}",
+            "fine_tuning_job_id",
+            "POST",
+            ("fine_tuning", "jobs", ID, action),
             lambda c, i, action=action: getattr(c.fine_tuning.jobs, action)(i),
         )
         for action in ("cancel", "pause", "resume")
     ),
     Endpoint(
-        "jobs.list_events", "fine_tuning_job_id", "GET", ("fine_tuning", "jobs", ID, "events"),
+        "jobs.list_events",
+        "fine_tuning_job_id",
+        "GET",
+        ("fine_tuning", "jobs", ID, "events"),
         lambda c, i: _page(c.fine_tuning.jobs.list_events(i)),
     ),
     Endpoint(
-        "jobs.checkpoints.list", "fine_tuning_job_id", "GET", ("fine_tuning", "jobs", ID, "checkpoints"),
+        "jobs.checkpoints.list",
+        "fine_tuning_job_id",
+        "GET",
+        ("fine_tuning", "jobs", ID, "checkpoints"),
         lambda c, i: _page(c.fine_tuning.jobs.checkpoints.list(i)),
     ),
     Endpoint(
-        "permissions.create", "fine_tuned_model_checkpoint", "POST", ("fine_tuning", "checkpoints", ID, "permissions"),
+        "permissions.create",
+        "fine_tuned_model_checkpoint",
+        "POST",
+        ("fine_tuning", "checkpoints", ID, "permissions"),
         lambda c, i: c.fine_tuning.checkpoints.permissions.create(i, project_ids=["proj_1"]),
     ),
     Endpoint(
-        "permissions.retrieve", "fine_tuned_model_checkpoint", "GET", ("fine_tuning", "checkpoints", ID, "permissions"),
+        "permissions.retrieve",
+        "fine_tuned_model_checkpoint",
+        "GET",
+        ("fine_tuning", "checkpoints", ID, "permissions"),
         lambda c, i: c.fine_tuning.checkpoints.permissions.retrieve(i),
     ),
     Endpoint(
-        "permissions.delete", "fine_tuned_model_checkpoint", "DELETE",
+        "permissions.delete",
+        "fine_tuned_model_checkpoint",
+        "DELETE",
         ("fine_tuning", "checkpoints", ID, "permissions", "cp_abc"),
         lambda c, i: c.fine_tuning.checkpoints.permissions.delete(i, "cp_abc"),
     ),
     Endpoint(
-        "permissions.delete", "permission_id", "DELETE",
+        "permissions.delete",
+        "permission_id",
+        "DELETE",
         ("fine_tuning", "checkpoints", "ft:gpt-4o-mini:org::ckpt-step-1", "permissions", ID),
         lambda c, i: c.fine_tuning.checkpoints.permissions.delete("ft:gpt-4o-mini:org::ckpt-step-1", i),
     ),
@@ -146,14 +174,16 @@ def rig() -> Iterator[Rig]:
 
     @asynccontextmanager
     async def serving() -> AsyncIterator[ft.AsyncClient]:
-        async with scripted_server(handler) as server, ft.AsyncClient(
-            api_key="sk-test-ids", base_url=server.base_url, max_retries=0
-        ) as client:
+        async with (
+            scripted_server(handler) as server,
+            ft.AsyncClient(api_key="sk-test-ids", base_url=server.base_url, max_retries=0) as client,
+        ):
             yield client
 
-    with anyio.from_thread.start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(
-        serving()
-    ) as client:
+    with (
+        anyio.from_thread.start_blocking_portal("asyncio") as portal,
+        portal.wrap_async_context_manager(serving()) as client,
+    ):
         yield Rig(portal, client, received)
 
 
@@ -180,13 +210,71 @@ def check(rig: Rig, endpoint: Endpoint, value: object) -> bool:
 
 
 CRAFTED = [
-    ".", "..", "...", ".a", "a.", "", " ", "\t", "\u3000", "%20", "%20%20",
-    "/", "a/b", "../cancel", "\\", "a\\b", "?", "a?b", "#", "a#b",
-    "%2E", "%2e", "%2E%2E", "%2e%2E", ".%2E", "%2F", "a%2Fb", "%2f", "%5C", "%5c", "%3F", "%23",
-    "%252E%252E", "%252F", "%25", "%", "50%", "%zz", "%2", "%E9", "%C3%A9",
-    "\x00", "a\x00b", "a\nb", "\r", "\x7f", "\x85", "\ud800",
-    "a b", " ftjob-abc", "é", "日本語", "🙂", "a+b", "a;b", "a=b&c", "@", "!$'()*,", "[]", "<>\"{}|^`",
-    "ft:gpt-4o-mini:org:suffix:id", "ft:gpt-4o-mini-2024-07-18:org::ckpt-step-10", "~", "-", "_",
+    ".",
+    "..",
+    "...",
+    ".a",
+    "a.",
+    "",
+    " ",
+    "\t",
+    "\u3000",
+    "%20",
+    "%20%20",
+    "/",
+    "a/b",
+    "../cancel",
+    "\\",
+    "a\\b",
+    "?",
+    "a?b",
+    "#",
+    "a#b",
+    "%2E",
+    "%2e",
+    "%2E%2E",
+    "%2e%2E",
+    ".%2E",
+    "%2F",
+    "a%2Fb",
+    "%2f",
+    "%5C",
+    "%5c",
+    "%3F",
+    "%23",
+    "%252E%252E",
+    "%252F",
+    "%25",
+    "%",
+    "50%",
+    "%zz",
+    "%2",
+    "%E9",
+    "%C3%A9",
+    "\x00",
+    "a\x00b",
+    "a\nb",
+    "\r",
+    "\x7f",
+    "\x85",
+    "\ud800",
+    "a b",
+    " ftjob-abc",
+    "é",
+    "日本語",
+    "🙂",
+    "a+b",
+    "a;b",
+    "a=b&c",
+    "@",
+    "!$'()*,",
+    "[]",
+    '<>"{}|^`',
+    "ft:gpt-4o-mini:org:suffix:id",
+    "ft:gpt-4o-mini-2024-07-18:org::ckpt-step-10",
+    "~",
+    "-",
+    "_",
 ]
 
 ids = st.one_of(

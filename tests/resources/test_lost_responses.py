@@ -66,9 +66,7 @@ async def test_refused_creates_are_retried(client: ft.AsyncClient, emulator: Emu
     assert await count_jobs(client) == 1
 
 
-async def test_two_identical_creates_with_lost_answers_get_two_jobs(
-    client: ft.AsyncClient, emulator: Emulator
-) -> None:
+async def test_two_identical_creates_with_lost_answers_get_two_jobs(client: ft.AsyncClient, emulator: Emulator) -> None:
     """Reconciliation never hands one call's job to another identical call."""
     training = (await client.files.create(file=("t.jsonl", DATA))).id
     emulator.faults.inject(JOBS, "lost", count=1)
@@ -87,9 +85,7 @@ async def test_lost_file_create_ends_with_exactly_one_file(client: ft.AsyncClien
     assert (await client.files.content(created.id)).content == DATA
 
 
-async def test_lost_upload_completion_ends_with_exactly_one_file(
-    client: ft.AsyncClient, emulator: Emulator
-) -> None:
+async def test_lost_upload_completion_ends_with_exactly_one_file(client: ft.AsyncClient, emulator: Emulator) -> None:
     upload = await client.uploads.create(
         bytes=len(DATA), filename="up.jsonl", mime_type="application/jsonl", purpose="fine-tune"
     )
@@ -142,13 +138,13 @@ async def test_ambiguous_create_without_retries_raises_and_says_so(emulator: Emu
 
 
 @pytest.mark.parametrize("mark_creates", [True, False], ids=["marked", "unmarked"])
-async def test_a_lost_create_with_per_call_options_is_still_recognised(
-    emulator: Emulator, mark_creates: bool
-) -> None:
+async def test_a_lost_create_with_per_call_options_is_still_recognised(emulator: Emulator, mark_creates: bool) -> None:
     """extra_body is merged before the marker is added, and the lookups go with the call's
     headers: the job a lost answer left behind is found, by its marker or by its fields."""
     async with ft.AsyncClient(
-        api_key="sk-test", base_url=emulator.base_url, settle_window=ft.SettleWindow(minimum=1.0),
+        api_key="sk-test",
+        base_url=emulator.base_url,
+        settle_window=ft.SettleWindow(minimum=1.0),
         mark_creates=mark_creates,
     ) as client:
         training = (await client.files.create(file=("t.jsonl", DATA))).id

@@ -30,9 +30,7 @@ async def ported_script(client: Any, workdir: Path) -> dict[str, Any]:
     train_path.write_bytes(jsonl(supervised_rows(12)))
     with train_path.open("rb") as handle:
         train = await client.files.create(file=handle, purpose="fine-tune")
-    dpo = await client.files.create(
-        file=("dpo.jsonl", jsonl(dpo_rows(12)), "application/jsonl"), purpose="fine-tune"
-    )
+    dpo = await client.files.create(file=("dpo.jsonl", jsonl(dpo_rows(12)), "application/jsonl"), purpose="fine-tune")
 
     dpo_job = await client.fine_tuning.jobs.create(
         model="gpt-4o-mini-2024-07-18",

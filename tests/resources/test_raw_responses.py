@@ -101,8 +101,10 @@ async def test_every_endpoint_answers_raw_and_nested_resources_too(client: ft.As
         (await client.fine_tuning.with_raw_response.jobs.checkpoints.list(job.id), ft.Page),
         (await client.with_raw_response.fine_tuning.jobs.retrieve(job.id), ft.FineTuningJob),
         (await client.fine_tuning.alpha.graders.with_raw_response.validate(grader=GRADER), ft.ValidateGraderResponse),
-        (await client.fine_tuning.alpha.graders.with_raw_response.run(grader=GRADER, model_sample="x"),
-         ft.RunGraderResponse),
+        (
+            await client.fine_tuning.alpha.graders.with_raw_response.run(grader=GRADER, model_sample="x"),
+            ft.RunGraderResponse,
+        ),
         (await client.models.with_raw_response.list(), ft.Page),
     ]
     checkpoint = checks[6][0].parse().data[0].fine_tuned_model_checkpoint
@@ -120,10 +122,15 @@ async def test_every_endpoint_answers_raw_and_nested_resources_too(client: ft.As
     done = await client.uploads.with_raw_response.complete(
         upload.parse().id, part_ids=[part.parse().id], md5=hashlib.md5(DATA).hexdigest()
     )
-    spare = (await client.uploads.create(bytes=1, filename="c.jsonl", mime_type="application/jsonl",
-                                         purpose="fine-tune")).id
-    checks += [(upload, ft.Upload), (part, ft.UploadPart), (done, ft.Upload),
-               (await client.uploads.with_raw_response.cancel(spare), ft.Upload)]
+    spare = (
+        await client.uploads.create(bytes=1, filename="c.jsonl", mime_type="application/jsonl", purpose="fine-tune")
+    ).id
+    checks += [
+        (upload, ft.Upload),
+        (part, ft.UploadPart),
+        (done, ft.Upload),
+        (await client.uploads.with_raw_response.cancel(spare), ft.Upload),
+    ]
     other = await client.fine_tuning.jobs.create(model=MODEL, training_file=file_id)
     checks.append((await jobs.cancel(other.id), ft.FineTuningJob))
     checks.append((await client.files.with_raw_response.delete(file_id), ft.FileDeleted))
@@ -219,9 +226,10 @@ async def test_streaming_stops_at_the_file_cap_and_closes_the_connection() -> No
         await response.write_eof()
         return response
 
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_file_bytes=1024 * 1024
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_file_bytes=1024 * 1024) as client,
+    ):
         received = 0
 
         async def read_all() -> None:
@@ -246,9 +254,10 @@ async def test_a_stream_left_unread_is_released_on_exit() -> None:
             return web.Response(body=b"abc" * 1000, content_type="application/octet-stream")
         return json_response({"id": "file-abc"})
 
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, connection_limit=1
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, connection_limit=1) as client,
+    ):
         for _ in range(3):  # with one connection, a leaked stream would block the next request
             with anyio.fail_after(5):
                 async with client.files.with_streaming_response.content("file-abc") as response:
@@ -258,9 +267,10 @@ async def test_a_stream_left_unread_is_released_on_exit() -> None:
 
 
 async def test_a_streaming_error_status_raises_on_entry() -> None:
-    async with scripted_server(lambda request: _not_found()) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url
-    ) as client:
+    async with (
+        scripted_server(lambda request: _not_found()) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url) as client,
+    ):
         with pytest.raises(ft.NotFoundError):
             async with client.files.with_streaming_response.content("file-abc"):
                 pytest.fail("entered the block of a failed request")
@@ -285,9 +295,10 @@ async def test_a_stalled_or_dropped_stream_raises_the_sdks_errors() -> None:
             request.transport.close()
         return response
 
-    async with scripted_server(handler) as server, ft.AsyncClient(
-        api_key="sk-test", base_url=server.base_url, max_retries=0
-    ) as client:
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient(api_key="sk-test", base_url=server.base_url, max_retries=0) as client,
+    ):
         for file_id, error in (("file-stall", ft.APITimeoutError), ("file-drop", ft.APIConnectionError)):
             pieces: list[bytes] = []
 

@@ -41,7 +41,11 @@ class Graders(Resource):
         if item is not None:
             body["item"] = dict(item)
         return await self._request(
-            RunGraderResponse, "POST", "/fine_tuning/alpha/graders/run", json_body=body, idempotent=True,
+            RunGraderResponse,
+            "POST",
+            "/fine_tuning/alpha/graders/run",
+            json_body=body,
+            idempotent=True,
             options=options,
         )
 

@@ -10,8 +10,11 @@ from finetune_async.emulator import Emulator
 
 async def test_run_string_check_grader(client: ft.AsyncClient) -> None:
     grader = ft.StringCheckGrader(
-        type="string_check", name="exact", input="{{sample.output_text}}",
-        reference="{{item.answer}}", operation="eq",
+        type="string_check",
+        name="exact",
+        input="{{sample.output_text}}",
+        reference="{{item.answer}}",
+        operation="eq",
     )
     hit = await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="42", item={"answer": "42"})
     miss = await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="41", item={"answer": "42"})
@@ -22,8 +25,11 @@ async def test_run_string_check_grader(client: ft.AsyncClient) -> None:
 
 async def test_run_with_a_plain_dict_grader(client: ft.AsyncClient) -> None:
     grader = {
-        "type": "text_similarity", "name": "sim", "input": "{{sample.output_text}}",
-        "reference": "hello world", "evaluation_metric": "fuzzy_match",
+        "type": "text_similarity",
+        "name": "sim",
+        "input": "{{sample.output_text}}",
+        "reference": "hello world",
+        "evaluation_metric": "fuzzy_match",
     }
     result = await client.fine_tuning.alpha.graders.run(grader=grader, model_sample="hello world")
     assert 0.99 <= result.reward <= 1.0

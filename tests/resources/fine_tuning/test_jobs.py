@@ -31,9 +31,10 @@ async def until(client: ft.AsyncClient, job_id: str, *statuses: str, within: flo
 @pytest.fixture
 async def slow_client(spec_checker: SpecChecker) -> AsyncIterator[ft.AsyncClient]:
     """A client of an emulator whose jobs take ten seconds, for steering running jobs."""
-    async with Emulator(job_seconds=10.0) as emu, ft.AsyncClient(
-        api_key="sk-test", base_url=emu.base_url, request_hooks=[spec_checker]
-    ) as c:
+    async with (
+        Emulator(job_seconds=10.0) as emu,
+        ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, request_hooks=[spec_checker]) as c,
+    ):
         yield c
 
 
@@ -116,15 +117,16 @@ async def test_dpo_and_reinforcement_jobs(client: ft.AsyncClient) -> None:
     dpo = await client.fine_tuning.jobs.create(
         model="gpt-4o-2024-08-06",
         training_file=await upload(client, dpo_rows(10), "dpo.jsonl"),
-        method=ft.Method(
-            type=ft.MethodType.DPO, dpo=ft.DpoMethod(hyperparameters=ft.DpoHyperparameters(beta=0.1))
-        ),
+        method=ft.Method(type=ft.MethodType.DPO, dpo=ft.DpoMethod(hyperparameters=ft.DpoHyperparameters(beta=0.1))),
     )
     assert dpo.method is not None
     assert dpo.method.type == "dpo"
     grader = ft.StringCheckGrader(
-        type="string_check", name="exact", input="{{sample.output_text}}",
-        reference="{{item.reference_answer}}", operation="eq",
+        type="string_check",
+        name="exact",
+        input="{{sample.output_text}}",
+        reference="{{item.reference_answer}}",
+        operation="eq",
     )
     rft = await client.fine_tuning.jobs.create(
         model="o4-mini-2025-04-16",
