@@ -151,7 +151,7 @@ def _check_hyperparameters(hp: Any, method: str, param: str) -> dict[str, Any]:
 
 
 def _auto_epochs(n: int) -> int:
-    # DATA-RULES.md: target 3; more for tiny sets, fewer for huge ones.
+    # n_epochs="auto" as OpenAI's data-preparation cookbook gives it: target 3; more for tiny sets, fewer for huge ones.
     if n * 3 < 100:
         return min(25, 100 // max(n, 1))
     if n * 3 > 25_000:
