@@ -150,7 +150,9 @@ async def wait_for_job(
         waiter = Waiter()
         slot = waiter.only_slot = watch.register(job_id, waiter, poll_interval)
         try:
-            # WatchState.wait, inlined: one coroutine frame less for each of ten thousand waiters.
+            # WatchState.wait, inlined on purpose: its coroutine would cost each parked waiter 224
+            # bytes more (tracemalloc, 10,000 parked waiters: 9.90 MiB inlined, 12.03 MiB calling
+            # it), 2.1 MiB of bench_waiters' 90 MB peak RSS, whose target is 100 MB.
             while not waiter.ended:
                 fut = watch.park(waiter)
                 if fut is None:
