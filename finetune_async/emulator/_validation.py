@@ -20,9 +20,9 @@ __all__ = [
     "check_metadata",
     "is_int",
     "is_number",
-    "metadata_filter",
     "parse_limit",
     "require_object",
+    "validate_metadata_filter",
 ]
 
 
@@ -120,7 +120,7 @@ def check_integrations(value: Any) -> list[Any] | None:
     return value
 
 
-def metadata_filter(query: Iterable[tuple[str, str]]) -> tuple[dict[str, str] | None, bool]:
+def validate_metadata_filter(query: Iterable[tuple[str, str]]) -> tuple[dict[str, str] | None, bool]:
     """Parse ``metadata[k]=v`` pairs (deepObject) and ``metadata=null`` from a query string:
     (the pairs or None, whether only jobs without metadata are asked for)."""
     pairs: dict[str, str] = {}

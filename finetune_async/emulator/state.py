@@ -21,25 +21,44 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+# ``X as X``: the module's public names from before the split, importable from here as they were.
+from ._datasets import MIN_EXAMPLES as MIN_EXAMPLES
+from ._datasets import DatasetCheck as DatasetCheck
 from ._datasets import DatasetChecks
+from ._datasets import check_dataset as check_dataset
+from ._earlier_names import EarlierNames
+from ._job_request import MAX_SEED as MAX_SEED
 from ._lifecycle import TERMINAL
 from ._util import now
+from ._validation import check_expires_after as check_expires_after
+from ._validation import check_filename as check_filename
+from ._validation import parse_limit as parse_limit
+from ._validation import validate_metadata_filter as validate_metadata_filter
+from .files import FILE_PURPOSES as FILE_PURPOSES
+from .files import MAX_FILE_BYTES as MAX_FILE_BYTES
 from .files import Files
 from .jobs import Jobs
 from .models import Models, Permissions
 from .store import JobRecord, Store
+from .uploads import MAX_HELD_FACTOR as MAX_HELD_FACTOR
+from .uploads import MAX_PART_BYTES as MAX_PART_BYTES
+from .uploads import MAX_UPLOAD_BYTES as MAX_UPLOAD_BYTES
+from .uploads import UPLOAD_PURPOSES as UPLOAD_PURPOSES
+from .uploads import UPLOAD_TTL as UPLOAD_TTL
 from .uploads import Uploads
 
 __all__ = ["TERMINAL", "EmulatorState"]
 
 
-class EmulatorState:
+class EmulatorState(EarlierNames):
     """All API behaviour over one :class:`Store`: ``files``, ``uploads``, ``jobs``, ``models``
     and ``permissions``, sharing ``datasets`` (the dataset checks).
 
     ``on_terminal(job)`` is called once when a job reaches ``succeeded``, ``failed`` or
     ``cancelled`` (the webhook sender listens there). ``job_seconds`` and
     ``training_available`` may be set while the emulator runs; they apply to new jobs.
+    The methods of the state before its split (``create_job``, ``list_files``, …) still work
+    (:mod:`._earlier_names`); each calls its resource.
     """
 
     def __init__(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .._validation import metadata_filter, parse_limit
+from .._validation import parse_limit, validate_metadata_filter
 from ._http import Route, json_response, read_json, state
 
 __all__ = ["ROUTES"]
@@ -18,7 +18,7 @@ async def create_job(request: web.Request) -> web.StreamResponse:
 
 async def list_jobs(request: web.Request) -> web.StreamResponse:
     q = request.query
-    metadata, no_metadata = metadata_filter(q.items())
+    metadata, no_metadata = validate_metadata_filter(q.items())
     return json_response(
         state(request).jobs.listing(
             limit=parse_limit(q.get("limit"), 20), after=q.get("after"), metadata=metadata, no_metadata=no_metadata
