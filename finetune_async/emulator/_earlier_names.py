@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ._lifecycle import results_csv
 from ._util import APIError
 from .files import Files
 from .jobs import Jobs
@@ -96,8 +97,6 @@ class EarlierNames:
 
     def results_csv(self, job: JobRecord) -> bytes:
         """:func:`._lifecycle.results_csv`."""
-        from ._lifecycle import results_csv
-
         return results_csv(job)
 
     def list_jobs(
