@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 import finetune_async as ft
-from finetune_async.datasets import DatasetReport, Distribution
+from finetune_async.datasets import Distribution
 
 from ._display import JobView, UploadProgress
 from ._metrics import Metrics, metrics_table
@@ -42,7 +42,7 @@ def titled(title: str, table: Table) -> Group:
     return Group(Text(title, style="bold"), table)
 
 
-def print_report(console: Console, report: DatasetReport, *, stats: bool = True) -> None:
+def print_report(console: Console, report: ft.DatasetReport, *, stats: bool = True) -> None:
     """The validation verdict, every problem kept with its line, and the statistics."""
     name = os.path.basename(report.path or "dataset")
     if report.method_note is not None:
@@ -67,7 +67,7 @@ def print_report(console: Console, report: DatasetReport, *, stats: bool = True)
         console.print(stats_table(report))
 
 
-def stats_table(report: DatasetReport) -> Group:
+def stats_table(report: ft.DatasetReport) -> Group:
     """The statistics of the examples that passed, and what training on them would bill."""
     s = report.stats
     table = Table(show_header=False)

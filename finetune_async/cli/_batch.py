@@ -1,8 +1,5 @@
-"""``finetune-async batch SPECS``: run a batch of fine-tunes (see :func:`finetune_async.run_batch`).
-
-Registered on the group by ``_app.py`` (``cli.add_command(batch)``); this module only needs the
-helpers defined above that line, so importing it from the bottom of ``_app.py`` works.
-"""
+"""``finetune-async batch SPECS``: run a batch of fine-tunes (see :func:`finetune_async.run_batch`):
+the spec file's reader, the live table and the command."""
 
 from __future__ import annotations
 
@@ -23,9 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 import finetune_async as ft
-from finetune_async.batch import DEFAULT_MAX_CONCURRENT, BatchSpec
+from finetune_async.batch import DEFAULT_MAX_CONCURRENT
 
-from ._app import EXIT_FAILED, EXIT_OK, _settings, client_options, json_option, run_async
+from ._context import EXIT_FAILED, EXIT_OK, client_options, current_settings, json_option, run_async
 from ._output import err_console, fmt_duration, out_console, print_json
 
 __all__ = ["BatchView", "batch", "load_specs"]
@@ -47,7 +44,7 @@ _FINISHED = frozenset({"succeeded", "failed", "cancelled", "invalid", "error"})
 LIVE_ROWS = 25
 
 
-def load_specs(path: str | Path) -> tuple[list[BatchSpec], str | None]:
+def load_specs(path: str | Path) -> tuple[list[ft.BatchSpec], str | None]:
     """Specs from a YAML or JSONL file; ``(specs, batch_id or None)``.
 
     YAML: a list of spec objects, or an object with ``specs`` (the list), optional ``defaults``
@@ -99,7 +96,7 @@ def load_specs(path: str | Path) -> tuple[list[BatchSpec], str | None]:
         if not isinstance(item, Mapping):
             raise ValueError(f"{source}: spec {number} is not an object")
         try:
-            written = BatchSpec.from_dict({**defaults, **item})
+            written = ft.BatchSpec.from_dict({**defaults, **item})
             # The key comes from the spec as written; only then are its paths made absolute.
             specs.append(
                 attrs.evolve(
@@ -289,7 +286,7 @@ def batch(
         raise click.BadParameter(f"specs with the same key: {', '.join(repeated[:5])}", param_hint="SPECS")
     journal_path = journal or str(Path(specs_file).with_suffix(".batch.sqlite"))
     rerun = _rerun_command(specs_file, journal, batch_id)
-    settings = _settings()
+    settings = current_settings()
     if cancel_on_interrupt:
         settings.interrupt_note = (
             f"Interrupted. Unfinished jobs were cancelled. `{rerun}` goes on with the specs that had no job"
@@ -302,7 +299,7 @@ def batch(
         )
     view = BatchView(err_console(), [s.spec_key for s in specs], quiet=as_json)
 
-    async def go(client: ft.AsyncClient) -> ft.BatchReport:
+    async def run_specs(client: ft.AsyncClient) -> ft.BatchReport:
         with view:
             return await ft.run_batch(
                 client,
@@ -315,7 +312,7 @@ def batch(
                 restart_cancelled=restart_cancelled,
             )
 
-    report = run_async(go)
+    report = run_async(run_specs)
     settings.interrupt_note = None
     if as_json:
         print_json(report.as_dict())

@@ -13,24 +13,31 @@ import os
 import sys
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 import finetune_async as ft
-from finetune_async.datasets import DatasetReport, validate_dataset
 
 from ._actions import checkpoints_table, print_metrics, print_report, upload_files, watch_job
+from ._context import (
+    EXIT_FAILED,
+    EXIT_OK,
+    NoApiKey,
+    Settings,
+    client_options,
+    current_settings,
+    json_option,
+    run_loop,
+    still_running_note,
+)
 from ._display import JobView
 from ._metrics import load_metrics
 from ._output import err_console, fmt_duration, out_console, print_json
 
-if TYPE_CHECKING:
-    from ._app import Settings
-
-__all__ = ["run_demo"]
+__all__ = ["demo", "run_demo"]
 
 SUFFIX = "demo"
 DEMO_KEY = "sk-emulator-demo"
@@ -41,18 +48,41 @@ def _step(console: Console, number: int, title: str) -> None:
     console.print(Text(f"[{number}/6] {title}", style="bold blue"))
 
 
+@click.command()
+@click.option("--live", is_flag=True, help="Run on the real service (OPENAI_API_KEY, OPENAI_BASE_URL), after asking.")
+@click.option("--yes", "-y", is_flag=True, help="With --live: do not ask before starting a paid job.")
+@click.option("--model", default="gpt-4.1-mini-2025-04-14", show_default=True, help="The base model.")
+@click.option(
+    "--job-seconds",
+    type=click.FloatRange(min=0.5),
+    default=9.0,
+    show_default=True,
+    help="How long the embedded emulator's job takes.",
+)
+@client_options
+@json_option
+def demo(live: bool, yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
+    """The whole flow on a bundled sample dataset: validate, upload, create, watch, checkpoints, metrics.
+
+    Runs on an emulator of the API embedded in this process, in about ten seconds: no network,
+    no cost, and an OPENAI_API_KEY or OPENAI_BASE_URL in the environment is neither used nor
+    sent anywhere. With --live it runs on the configured service instead: it validates, says
+    what the job would cost (epochs, billed tokens) and asks before sending anything (--yes
+    skips the question; without a terminal --yes is required).
+    """
+    return run_demo(current_settings(), live=live, yes=yes, model=model, job_seconds=job_seconds, as_json=as_json)
+
+
 def run_demo(settings: Settings, *, live: bool, yes: bool, model: str, job_seconds: float, as_json: bool) -> int:
     """Run the demo; the exit status (0 when the job succeeded).
 
-    ``live`` runs it on the configured service (raises the CLI's no-key error without a key,
+    ``live`` runs it on the configured service (raises :class:`NoApiKey` without a key,
     and :class:`click.UsageError` when it cannot ask and ``yes`` is not given).
     """
     console = out_console()
     real = live
     have_key = bool(settings.api_key or os.environ.get("OPENAI_API_KEY"))
     if real and not have_key:
-        from ._app import NoApiKey
-
         raise NoApiKey("demo --live needs an API key: set OPENAI_API_KEY or pass --api-key")
     quiet = as_json
     data = resources.files("finetune_async.data")
@@ -74,16 +104,14 @@ def run_demo(settings: Settings, *, live: bool, yes: bool, model: str, job_secon
             else:
                 console.print("On a local emulator of the API: no OPENAI_API_KEY, so nothing leaves this machine.")
             _step(console, 1, "Validate the sample dataset")
-        reports = [validate_dataset(train, method="supervised"), validate_dataset(valid, method="supervised")]
+        reports = [ft.validate_dataset(train, method="supervised"), ft.validate_dataset(valid, method="supervised")]
         if not quiet:
             print_report(console, reports[0])
             print_report(console, reports[1], stats=False)
         if not all(r.ok for r in reports):
-            return 1
+            return EXIT_FAILED
         if real and not _confirm(settings, reports[0], model, yes=yes):
-            return 0
-        from ._app import run_loop
-
+            return EXIT_OK
         summary = run_loop(_flow(settings, console, train, valid, model, real, job_seconds, quiet))
     summary["validation"] = reports[0].as_dict()
     elapsed = time.monotonic() - started
@@ -97,10 +125,10 @@ def run_demo(settings: Settings, *, live: bool, yes: bool, model: str, job_secon
         if not real:
             console.print("Next: `finetune-async emulator` serves the same API on port 8089 for your own code;")
             console.print("`finetune-async demo --live` runs this demo on the real service (it asks first).")
-    return 0 if job.status == "succeeded" else 1
+    return EXIT_OK if job.status == "succeeded" else EXIT_FAILED
 
 
-def _confirm(settings: Settings, report: DatasetReport, model: str, *, yes: bool) -> bool:
+def _confirm(settings: Settings, report: ft.DatasetReport, model: str, *, yes: bool) -> bool:
     """Say what the job would spend and ask; False when the answer is no."""
     s = report.stats
     target = settings.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -169,10 +197,7 @@ async def _flow(
             _step(console, 4, "Train: live events")
         settings.interrupt_note = "Demo interrupted; the emulator and its job are gone."
         if real:
-            settings.interrupt_note = (
-                f"Stopped watching. Job {job.id} is still running (it was not cancelled): "
-                f"`finetune-async wait {job.id}` to watch it again, `finetune-async cancel {job.id}` to stop it."
-            )
+            settings.interrupt_note = still_running_note(job.id)
         with JobView(console, quiet=quiet) as view:
             final = await watch_job(client, job.id, view)
         view.summary(final)

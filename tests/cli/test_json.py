@@ -127,9 +127,9 @@ def test_every_kind_of_error_is_json_on_stderr(
 
 
 def test_every_command_that_prints_data_takes_json() -> None:
-    from finetune_async.cli._app import _all_commands
+    from finetune_async.cli._app import cli
 
-    commands = _all_commands().commands
+    commands = cli.commands
     assert {"batch", "emulator", "demo", "events", "checkpoints"} <= set(commands)
     without = [name for name, command in commands.items() if "as_json" not in {p.name for p in command.params}]
     assert without == []
