@@ -228,6 +228,25 @@ def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> di
     }
 
 
+# Jobs on the slow emulator run from 24 s to 120 s after their create (see ``emulators``).
+SLOW_JOB_SECONDS = 120.0
+# What a Ctrl-C test needs of the job it interrupts: still running when it looks again.
+INTERRUPT_MARGIN = 45.0
+
+
+@pytest.fixture
+def interrupt_job(emulators: EmulatorThread, files: dict[str, dict[str, str]], slow_jobs: dict[str, str]) -> str:
+    """A job on the slow emulator that will not have finished ``INTERRUPT_MARGIN`` seconds from now.
+
+    The session's ``interrupt`` job while it has that long left; after that (a loaded machine can
+    take minutes to reach the Ctrl-C tests) a new one, which the next tests reuse. The test still
+    waits for it to be running."""
+    job = get_job(emulators.url("slow"), slow_jobs["interrupt"])
+    if time.time() + INTERRUPT_MARGIN >= job["created_at"] + SLOW_JOB_SECONDS:
+        slow_jobs["interrupt"] = create_job(emulators, files, "slow", metadata={"role": "interrupt"})
+    return slow_jobs["interrupt"]
+
+
 def get_job(base_url: str, job_id: str) -> dict[str, Any]:
     """The job as the API answers (stdlib HTTP, independent of the CLI and the SDK)."""
     request = urllib.request.Request(

@@ -47,11 +47,11 @@ def test_wait_shows_a_live_progress_bar(
 def test_ctrl_c_stops_watching_and_the_job_keeps_running(
     command: list[str],
     emulators: EmulatorThread,
-    slow_jobs: dict[str, str],
+    interrupt_job: str,
     terminal: list[Terminal],
 ) -> None:
     url = emulators.url("slow")
-    job_id = slow_jobs["interrupt"]
+    job_id = interrupt_job
     assert wait_for_status(url, job_id, {"running"})["status"] == "running"
     term = Terminal([*command, job_id], cli_env(url))
     terminal.append(term)
