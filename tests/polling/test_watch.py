@@ -473,7 +473,7 @@ def fault_stream(rnd: random.Random, rate: float, kinds: list[str]) -> Iterator[
         yield rnd.choice(kinds) if rnd.random() < rate else "ok"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     batches=st.lists(
         st.tuples(
