@@ -205,7 +205,7 @@ def mode_main(conn: Connection, args: argparse.Namespace, webhooks: bool) -> Non
 
 
 async def main(args: argparse.Namespace) -> None:
-    from finetune_async._watch import DEFAULT_BACKOFF, WEBHOOK_BACKOFF
+    from finetune_async._watch_planner import DEFAULT_BACKOFF, WEBHOOK_BACKOFF
 
     modes = {"polling": [False], "webhooks": [True], "both": [False, True]}[args.mode]
     rows = []

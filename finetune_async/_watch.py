@@ -30,17 +30,7 @@ import attrs
 from ._ratelimit import RateLimiter
 from ._retry import server_delay
 from ._transport import Timeout
-from ._watch_planner import (
-    DEFAULT_BACKOFF,
-    PAGE_SIZE,
-    TERMINAL,
-    WEBHOOK_BACKOFF,
-    Backoff,
-    Planner,
-    Request,
-    Slot,
-    next_poll_delay,
-)
+from ._watch_planner import DEFAULT_BACKOFF, PAGE_SIZE, TERMINAL, WEBHOOK_BACKOFF, Backoff, Planner, Request, Slot
 from .errors import RateLimitError
 
 if TYPE_CHECKING:
@@ -48,20 +38,8 @@ if TYPE_CHECKING:
 
     from .client import AsyncClient
 
-__all__ = [
-    "DEFAULT_BACKOFF",
-    "PAGE_SIZE",
-    "TERMINAL",
-    "WEBHOOK_BACKOFF",
-    "Backoff",
-    "Slot",
-    "Waiter",
-    "WatchState",
-    "WatchStats",
-    "next_poll_delay",
-    "unique",
-    "watch_of",
-]
+# TERMINAL is re-exported for batch.py, which imports it from here.
+__all__ = ["TERMINAL", "Waiter", "WatchState", "WatchStats", "unique", "watch_of"]
 
 #: Request deadline of a polling request: a hung poll must not hold a waiter for the
 #: client's default ten minutes, the next poll will do.
@@ -103,14 +81,17 @@ class Waiter:
         return fut
 
     def disarm(self) -> None:
+        """Forget the future armed last (the waiter is awake)."""
         self._wakeup = None
 
     def nudge(self) -> None:
+        """Wake the waiter if it sleeps on its armed future."""
         fut = self._wakeup
         if fut is not None and not fut.done():
             fut.set_result(None)
 
     def job_ended(self, slot: Slot) -> None:
+        """``slot``'s watch is over: keep it for the waiter to take, and wake it."""
         if self.ended is None:
             self.ended = [slot]
         else:
@@ -161,6 +142,7 @@ class WatchState:
 
     @property
     def webhooks(self) -> int:
+        """How many webhook hubs are attached (set by :meth:`~finetune_async.WebhookHub.attach`)."""
         return self._webhooks
 
     @webhooks.setter
@@ -197,6 +179,7 @@ class WatchState:
         self._subscribers.setdefault(job_id, []).append(waiter)
 
     def unsubscribe(self, job_id: str, waiter: Waiter) -> None:
+        """Stop nudging ``waiter`` for ``job_id`` (idempotent)."""
         subs = self._subscribers.get(job_id)
         if subs is not None and waiter in subs:
             subs.remove(waiter)
@@ -232,6 +215,7 @@ class WatchState:
         return fut
 
     def unpark(self, waiter: Waiter) -> None:
+        """``waiter`` is awake again (called once its parked future is done or it gave up)."""
         waiter.disarm()
         self._parked.pop(waiter, None)
         if self._asked_to_drive is waiter:

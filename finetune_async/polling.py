@@ -26,7 +26,8 @@ import anyio
 
 from ._callbacks import call_maybe_async
 from ._retry import is_transient
-from ._watch import DEFAULT_BACKOFF, TERMINAL, Waiter, next_poll_delay, unique
+from ._watch import Waiter, unique
+from ._watch_planner import DEFAULT_BACKOFF, TERMINAL, next_poll_delay
 from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError, WaitTimeoutError
 from .models import (
     FileObject,

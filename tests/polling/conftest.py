@@ -41,8 +41,8 @@ def create_job(client: ft.AsyncClient, training_file: str) -> CreateJob:
 
 @pytest.fixture
 async def slow_emulator() -> AsyncIterator[Emulator]:
-    """Jobs that take five seconds, for pausing and cancelling mid-way."""
-    async with Emulator(job_seconds=5.0) as emu:
+    """Jobs that take two and a half seconds (running from 0.5 s on), for pausing and cancelling mid-way."""
+    async with Emulator(job_seconds=2.5) as emu:
         yield emu
 
 

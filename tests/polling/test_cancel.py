@@ -23,7 +23,8 @@ def connections_in_use(client: ft.AsyncClient) -> int:
 
 
 async def test_cancelling_waiters_mid_request_leaves_nothing_behind() -> None:
-    async with Emulator(job_seconds=4.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
+    # Jobs outlast the cancellation at 1 s, and not by much: the survivor waits for the end of its own.
+    async with Emulator(job_seconds=2.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
         good = (await client.files.create(file=("good.jsonl", GOOD))).id
         ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
         # Slow answers, so that cancellation lands while requests are in flight.
@@ -59,7 +60,7 @@ async def _drain(it: object) -> None:
 
 
 async def test_timeout_and_early_exit_leave_nothing_behind() -> None:
-    async with Emulator(job_seconds=3.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
+    async with Emulator(job_seconds=1.5) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
         good = (await client.files.create(file=("good.jsonl", GOOD))).id
         ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
         before = tasks_now()

@@ -18,7 +18,8 @@ N = 50
 
 async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
     async with (
-        Emulator(job_seconds=3.0) as emu,
+        # Jobs long enough for a cancel 0.3 s in (even one applied a second late) to land mid-run.
+        Emulator(job_seconds=2.0) as emu,
         ft.AsyncClient(
             api_key="sk-test",
             base_url=emu.base_url,
@@ -122,7 +123,7 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
 async def test_many_waiters_share_the_watch_under_faults() -> None:
     """wait_for_job from many tasks, coalesced into sweeps, with faults on the polling routes."""
     async with (
-        Emulator(job_seconds=2.0) as emu,
+        Emulator(job_seconds=1.0) as emu,
         ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, max_retries=10) as client,
     ):
         good = (await client.files.create(file=("good.jsonl", GOOD))).id

@@ -123,15 +123,15 @@ async def test_outage_keeps_the_wait_alive(emulator: Emulator, client: ft.AsyncC
     async with anyio.create_task_group() as tg:
 
         async def heal() -> None:
-            await anyio.sleep(2.0)
+            await anyio.sleep(0.5)
             emulator.faults.clear()
 
         tg.start_soon(heal)
         job = await ft.wait_for_job(client, job_id, timeout=30)
     assert job.status == "succeeded"
-    # Polls kept failing and the wait went on: at the jittered backoff after errors (0.25-0.5 s,
-    # then 0.5-1 s, then 1-2 s) at least three polls fall within the 2 s outage, and only three
-    # for sure (asking for four made this test fail now and then).
+    # Polls kept failing and the wait went on. The backoff after errors is instant here (a test
+    # about logic), so the polls that fail are paced by the rate ceiling: many fall within the
+    # half-second outage; three for sure however loaded the machine is.
     assert len(emulator.faults.history) >= 3
 
 

@@ -432,6 +432,13 @@ class FakeDriver:
             _, _, what = heapq.heappop(self._events)
             self._handle(what)
 
+    def drain(self) -> None:
+        """Let every answer still on its way arrive (and every webhook)."""
+        while self._events:
+            when, _, what = heapq.heappop(self._events)
+            self.clock.now = max(self.clock.now, when)
+            self._handle(what)
+
     def _handle(self, what: Any) -> None:
         planner, clock = self.planner, self.clock
         if isinstance(what, str):  # a webhook
@@ -473,7 +480,7 @@ def fault_stream(rnd: random.Random, rate: float, kinds: list[str]) -> Iterator[
         yield rnd.choice(kinds) if rnd.random() < rate else "ok"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     batches=st.lists(
         st.tuples(
@@ -524,13 +531,14 @@ def test_property_no_job_is_lost_and_the_ceiling_holds(
                     if hooks:
                         driver.at(clock.now + runs + 0.1, job_id)
         driver.step(fault, until=START + pending[0][0] if pending else horizon)
+    driver.drain()
     assert set(driver.ended) == set(want)
     assert len(driver.reported) == len(set(driver.reported))  # each end told once
     for slot in driver.ended.values():
         assert slot.error is None
         assert slot.job is not None
         assert slot.job.status == "succeeded"
-        assert not slot.in_flight
+        assert not slot.in_flight  # a request still out when a page showed the end has settled since
     # Never more requests in a one-second window than the ceiling.
     stamps = driver.grants
     lo = 0
