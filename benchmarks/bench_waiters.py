@@ -111,6 +111,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace, webhooks: bool) -> dict[str, Any]:
     import finetune_async as ft
+    from finetune_async._watch import watch_of
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() if webhooks else None
     arrived: dict[str, float] = {}
@@ -165,7 +166,7 @@ async def run(args: argparse.Namespace, webhooks: bool) -> dict[str, Any]:
                         for job_id in ids:
                             tg.start_soon(wait, job_id)
             elapsed = time.monotonic() - started
-            requests = client._watch.requests
+            requests = watch_of(client).requests
         parent.send("report")
         finished: dict[str, float] = await anyio.to_thread.run_sync(parent.recv)
         parent.send("stop")

@@ -1,6 +1,6 @@
 """finetune_async: an async-first SDK for the OpenAI fine-tuning API.
 
-The public names live here and nowhere else; see ``API.md`` in the project's docs.
+The public names live here and nowhere else; ``docs/api.md`` in the repository describes each one.
 
 The batch runner and the dataset helpers are imported on first use (``ft.run_batch``,
 ``from finetune_async import validate_dataset``, …): a process that only calls the API, or

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 
 import anyio
 
@@ -42,14 +43,16 @@ class RateLimiter:
     used does not depend on how many wait; a waiter cancelled while queued gives its turn to
     the next one). A single scheduler can instead ask :meth:`delay` and :meth:`take` without
     waiting, to decide what to send once it may. ``rate=math.inf`` (or ``None`` in the client)
-    turns the ceiling off.
+    turns the ceiling off. ``clock`` (monotonic seconds; default :func:`time.monotonic`) lets a
+    test run the limiter in virtual time.
     """
 
-    __slots__ = ("_last", "_lock", "_not_before", "_reserve", "_stamps", "granted", "rate")
+    __slots__ = ("_clock", "_last", "_lock", "_not_before", "_reserve", "_stamps", "granted", "rate")
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, clock: Callable[[], float] | None = None) -> None:
         if not rate > 0:
             raise ValueError("the request rate must be > 0")
+        self._clock = time.monotonic if clock is None else clock
         self.rate = float(rate)
         #: How many grants were given (for statistics and tests).
         self.granted = 0
@@ -91,17 +94,17 @@ class RateLimiter:
     def delay(self, *, urgent: bool = False) -> float:
         """Seconds until a grant may be taken (0.0: now), for an urgent or a routine request."""
         if math.isinf(self.rate):
-            return max(0.0, self._not_before - time.monotonic())
+            return max(0.0, self._not_before - self._clock())
         cap = self.cap
         if urgent and cap >= 2:
             at = max(self._last + URGENT_GAP * MARGIN / self.rate, self._window_free_at(cap))
         else:
             at = max(self._last + self.interval, self._window_free_at(cap - self._reserve))
-        return max(0.0, max(at, self._not_before) - time.monotonic())
+        return max(0.0, max(at, self._not_before) - self._clock())
 
     def take(self) -> None:
         """Record a grant now (after :meth:`delay` said 0.0)."""
-        now = time.monotonic()
+        now = self._clock()
         # Measured from the grant itself (not from when it was due), so a late wake-up never
         # lets two requests out closer together than the spacing.
         self._last = now
@@ -127,7 +130,7 @@ class RateLimiter:
         """The request of the last grant is leaving only now (it was handed to another task):
         count it from this moment, so the ceiling holds for what goes on the wire."""
         if not math.isinf(self.rate):
-            now = time.monotonic()
+            now = self._clock()
             self._last = max(self._last, now)
             if self._stamps:
                 self._stamps[-1] = max(self._stamps[-1], now)
@@ -135,7 +138,7 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Let no request out for ``seconds`` (capped at a minute): the server asked us to slow down."""
         if seconds > 0 and math.isfinite(seconds):
-            self._not_before = max(self._not_before, time.monotonic() + min(seconds, MAX_PENALTY))
+            self._not_before = max(self._not_before, self._clock() + min(seconds, MAX_PENALTY))
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate}, reserve={self._reserve})"

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finetune_async import _ratelimit
 from finetune_async._ratelimit import MARGIN, RateLimiter
 
 
 class FakeClock:
-    """Stands in for ``time`` in the limiter's module: the property tests run in virtual time."""
+    """The limiter's clock in virtual time: ``RateLimiter(rate, clock=fake.monotonic)``."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -26,10 +25,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(_ratelimit, "time", fake)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def most_in_window(stamps: list[float]) -> int:
@@ -59,7 +56,7 @@ async def test_routine_grants_are_spaced() -> None:
 
 
 def test_urgent_requests_skip_the_spacing_but_not_the_window(clock: FakeClock) -> None:
-    limiter = RateLimiter(20)
+    limiter = RateLimiter(20, clock=clock.monotonic)
     limiter.take()
     # A routine request waits for the spacing; an urgent one only for a short gap.
     assert limiter.delay() == pytest.approx(MARGIN / 20)
@@ -73,7 +70,7 @@ def test_urgent_requests_skip_the_spacing_but_not_the_window(clock: FakeClock) -
 
 
 def test_reserve_keeps_room_for_urgent_requests(clock: FakeClock) -> None:
-    limiter = RateLimiter(20)
+    limiter = RateLimiter(20, clock=clock.monotonic)
     limiter.reserve = 100  # capped at a quarter of the window
     assert limiter.reserve == 5
     assert limiter.interval == pytest.approx(MARGIN / 15)
@@ -89,7 +86,7 @@ def test_reserve_keeps_room_for_urgent_requests(clock: FakeClock) -> None:
         limiter.take()
     assert limiter.delay(urgent=True) > 0.7
     # Below two grants a window there is nothing to keep.
-    slow = RateLimiter(1.5)
+    slow = RateLimiter(1.5, clock=clock.monotonic)
     slow.reserve = 1
     assert slow.reserve == 0
     assert slow.delay(urgent=True) == 0.0
@@ -107,20 +104,18 @@ def test_property_never_above_the_ceiling(rate: float, reserve: int, requests: l
     """Whatever the mix of urgent and routine requests and however they arrive, no one-second
     window holds more than ``floor(rate)`` grants, nor more routine grants than the reserve leaves."""
     clock = FakeClock()
-    limiter = RateLimiter(rate)
+    limiter = RateLimiter(rate, clock=clock.monotonic)
     limiter.reserve = reserve
     granted: list[float] = []
     routine: list[float] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_ratelimit, "time", clock)
-        for gap, urgent in requests:
-            clock.now += gap
-            clock.now += limiter.delay(urgent=urgent)
-            assert limiter.delay(urgent=urgent) == 0.0
-            limiter.take()
-            granted.append(clock.now)
-            if not urgent:
-                routine.append(clock.now)
+    for gap, urgent in requests:
+        clock.now += gap
+        clock.now += limiter.delay(urgent=urgent)
+        assert limiter.delay(urgent=urgent) == 0.0
+        limiter.take()
+        granted.append(clock.now)
+        if not urgent:
+            routine.append(clock.now)
     assert most_in_window(granted) <= int(rate)
     assert most_in_window(routine) <= int(rate) - limiter.reserve
     assert limiter.granted == len(requests)

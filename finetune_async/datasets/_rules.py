@@ -4,7 +4,7 @@ Each check takes the parsed line (a dict) and a list to which it appends ``(code
 pairs; it appends nothing for a valid line. The checks walk the dict with plain code (no
 schema engine) and only format a message when something is wrong, so a valid line costs a few
 dict lookups per message. The rules follow ``fine-tuning-training-data.yaml`` and
-``DATA-RULES.md``; the codes are listed in :mod:`finetune_async.datasets`.
+OpenAI's fine-tuning guides; the codes are listed in :mod:`finetune_async.datasets`.
 """
 
 from __future__ import annotations

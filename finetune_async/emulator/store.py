@@ -6,7 +6,7 @@ bytes live under ``DIR/files``, so a restarted emulator loads the same files, up
 events, checkpoints and permissions. Without one, bytes go to a temporary directory removed
 on :meth:`Store.close`.
 
-The store knows nothing about the lifecycle: :mod:`.state` decides, the store remembers.
+The store knows nothing about the lifecycle: the resources (:mod:`.state`) decide, the store remembers.
 What changes together is written together: :meth:`Store.transaction` makes the writes inside
 it one SQLite transaction, so a process killed at any instant leaves each change whole or not
 at all (a job's row and the events of the same step, a file and the upload it completes).

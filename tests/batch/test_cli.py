@@ -115,11 +115,13 @@ def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorPr
 
 
 def test_the_command_is_part_of_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    # _app.py adds the command at first use (the module imports _app's helpers).
+    # The group (cli/_app.py) holds the command of cli/_batch.py, which runs on the shared context.
     import finetune_async.cli._app as app
     import finetune_async.cli._batch as module
+    import finetune_async.cli._context as context
 
-    assert module.run_async is app.run_async
+    assert module.run_async is context.run_async
+    assert app.cli.commands["batch"] is batch
     assert batch.name == "batch"
     assert app.run(["batch", "--help"]) == 0
     assert "SPECS" in capsys.readouterr().out

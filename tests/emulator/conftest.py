@@ -95,5 +95,7 @@ async def openai_client() -> AsyncIterator[OpenAIClient]:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(job_seconds=1.0) as emu:
+    """A fresh emulator whose jobs finish in a fifth of a second: the tests that take it are about
+    what the emulator answers, not about time (those that are start their own, at their own pace)."""
+    async with Emulator(job_seconds=0.2) as emu:
         yield emu

@@ -63,7 +63,7 @@ async def test_concurrent_creates_share_one_check(emulator: Emulator) -> None:
         assert emulator.state.dataset_checks == 3
         async with session.delete(f"{base}/files/{train}") as resp:
             assert resp.status == 200
-        assert not [key for key in emulator.state._dataset_cache if key[0] == train]
+        assert not emulator.state.datasets.holds(train)
 
 
 async def test_a_create_whose_client_hangs_up_does_not_cancel_the_check_for_the_others() -> None:

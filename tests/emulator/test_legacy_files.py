@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune_async.emulator.state import _check_legacy
+from finetune_async.emulator._datasets import check_legacy
 
 
 def _lines(n: int) -> list[bytes]:
@@ -20,7 +20,7 @@ def _lines(n: int) -> list[bytes]:
 def test_every_line_ending_counts(tmp_path: Path, ending: bytes) -> None:
     path = tmp_path / "legacy.jsonl"
     path.write_bytes(ending.join(_lines(12)) + ending)
-    check = _check_legacy(path)
+    check = check_legacy(path)
     assert check.problem is None
     assert check.n_examples == 12
 
@@ -28,14 +28,14 @@ def test_every_line_ending_counts(tmp_path: Path, ending: bytes) -> None:
 def test_a_line_past_the_bound_is_refused_on_its_line_without_being_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import finetune_async.emulator.state as state
+    import finetune_async.emulator._datasets as datasets
 
-    monkeypatch.setattr(state, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(datasets, "MAX_LINE_BYTES", 1 << 20)
     path = tmp_path / "legacy.jsonl"
     path.write_bytes(b"\n".join([*_lines(2), b'{"prompt": "' + b"x" * (16 << 20) + b'"}', *_lines(2)]) + b"\n")
     tracemalloc.start()
     try:
-        check = _check_legacy(path)
+        check = check_legacy(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -47,5 +47,5 @@ def test_a_line_past_the_bound_is_refused_on_its_line_without_being_held(
 def test_nested_too_deeply_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "legacy.jsonl"
     path.write_bytes(b"[" * 100_000 + b"\n")
-    check = _check_legacy(path)
+    check = check_legacy(path)
     assert check.problem == "line 1: not valid JSON"

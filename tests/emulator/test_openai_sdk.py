@@ -38,7 +38,7 @@ async def wait_for(client: Any, job_id: str, statuses: Collection[str], within: 
             seen.append(job.status)
             if job.status in statuses:
                 return job
-            await anyio.sleep(0.05)
+            await anyio.sleep(0.02)
 
 
 async def test_supervised_job_end_to_end(
@@ -264,7 +264,7 @@ async def test_cancel_pause_resume(spec_checker: SpecChecker, openai_client: Ope
         assert paused.status == "paused"
         assert paused.estimated_finish is None
         steps_then = len((await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data)
-        await anyio.sleep(0.5)
+        await anyio.sleep(0.3)
         assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "paused"
         assert len((await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data) == steps_then
         with pytest.raises(openai.BadRequestError):

@@ -15,7 +15,7 @@ from .conftest import OpenAIClient
 async def test_state_survives_a_restart(tmp_path: Path, openai_client: OpenAIClient) -> None:
     data_dir = tmp_path / "emu"
     body = jsonl(supervised_rows(12))
-    async with Emulator(job_seconds=2.0, data_dir=data_dir) as emu:
+    async with Emulator(job_seconds=1.0, data_dir=data_dir) as emu:
         client = openai_client(emu.base_url)
         train = await client.files.create(file=("t.jsonl", body), purpose="fine-tune")
         job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id, suffix="kept")
@@ -27,7 +27,7 @@ async def test_state_survives_a_restart(tmp_path: Path, openai_client: OpenAICli
         events_before = [e.id for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data]
     assert (data_dir / "emulator.sqlite3").is_file()
 
-    async with Emulator(job_seconds=2.0, data_dir=data_dir) as emu:
+    async with Emulator(job_seconds=1.0, data_dir=data_dir) as emu:
         client = openai_client(emu.base_url)
         assert (await client.files.retrieve(train.id)).bytes == len(body)
         assert (await client.files.content(train.id)).content == body

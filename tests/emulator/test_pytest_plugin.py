@@ -18,6 +18,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,13 +98,14 @@ SETUPS = {
 }
 
 
-# Plugins of this machine that a user's file has nothing to do with: they only cost start-up time.
-QUIET_PLUGINS = ["-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:benchmark"]
+# Plugins of this machine that a user's file has nothing to do with: they only cost start-up time
+# (hypothesis's alone is a second of imports).
+QUIET_PLUGINS = ["-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:benchmark", "-p", "no:hypothesispytest"]
 
 
-def run_user_tests(
+def start_user_tests(
     tmp_path: Path, prelude: str, mark: str, ini: list[str], options: list[str]
-) -> subprocess.CompletedProcess[str]:
+) -> subprocess.Popen[str]:
     source = USER_TESTS.replace("# FIXTURES\n", prelude).replace("# MARK\n", f"{mark}\n" if mark else "")
     (tmp_path / "test_user.py").write_text(source)
     lines = ["[pytest]", "filterwarnings = error", *ini]
@@ -111,18 +113,33 @@ def run_user_tests(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "pytest", "-W", "error", "-p", "timeout", "--timeout", "30", "-q"]
     command += [*QUIET_PLUGINS, *options, "test_user.py"]
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def user_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """Each setup's run of the user's file, all started at once: separate processes, so together
+    they take about the time of the slowest, not of all of them in a row."""
+    runs: dict[str, subprocess.Popen[str]] = {}
+    for setup, args in SETUPS.items():
+        if not setup.startswith("pytest-asyncio") or importlib.util.find_spec("pytest_asyncio") is not None:
+            runs[setup] = start_user_tests(tmp_path_factory.mktemp("user"), *args)
+    yield runs
+    for proc in runs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 @pytest.mark.parametrize("setup", list(SETUPS))
-def test_a_users_test_file_passes(tmp_path: Path, setup: str) -> None:
-    if setup.startswith("pytest-asyncio") and importlib.util.find_spec("pytest_asyncio") is None:
+def test_a_users_test_file_passes(user_runs: dict[str, subprocess.Popen[str]], setup: str) -> None:
+    if setup not in user_runs:
         # Not a skip: the promise is about pytest-asyncio, and the dev extra installs it.
         pytest.fail("pytest-asyncio is not installed: pip install -e '.[dev]'")
-    result = run_user_tests(tmp_path, *SETUPS[setup])
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "3 passed" in result.stdout, output
+    stdout, stderr = user_runs[setup].communicate(timeout=120)
+    output = stdout + stderr
+    assert user_runs[setup].returncode == 0, output
+    assert "3 passed" in stdout, output
 
 
 def test_pytest_fixtures_explains_both(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
 async def test_signed_webhooks_for_each_terminal_status(openai_client: OpenAIClient) -> None:
     async with (
         receiver(fail_first=1) as (url, received),
-        Emulator(job_seconds=0.5, webhook_url=url, webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05)) as emu,
+        Emulator(job_seconds=0.2, webhook_url=url, webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05)) as emu,
     ):
         client = openai_client(emu.base_url)
         good = await client.files.create(file=("t.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")

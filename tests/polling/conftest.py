@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 import finetune_async as ft
+from finetune_async._watch import watch_of
 from finetune_async.emulator import Emulator
 from tests.data import jsonl, supervised_rows
 
@@ -46,12 +47,9 @@ async def slow_emulator() -> AsyncIterator[Emulator]:
 
 
 def assert_idle(client: ft.AsyncClient) -> None:
-    """Nothing left behind in the client's watch: no slot, no subscriber, nobody driving."""
-    watch = client._watch
-    assert watch._slots == {}
-    assert watch._subscribers == {}
-    assert watch._idle == {}
-    assert not watch._driving
+    """Nothing left behind in the client's watch: no job watched, no subscriber, nobody parked or driving."""
+    stats = watch_of(client).stats()
+    assert (stats.watched, stats.subscribed, stats.parked, stats.driving) == (0, 0, 0, False)
 
 
 def tasks_now() -> set[asyncio.Task[object]]:

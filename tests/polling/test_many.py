@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 import finetune_async as ft
+from finetune_async._watch import watch_of
 from finetune_async.emulator import Emulator
 from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
 
@@ -79,5 +80,5 @@ async def test_many_jobs_under_one_rate_ceiling_with_few_requests() -> None:
         window = max(sum(1 for s in stamps if t <= s < t + 1.0) for t in stamps)
         assert window <= rate
         # ...and far fewer requests than jobs: the listing gives a hundred at a time.
-        assert client._watch.requests == len(stamps) < 150
+        assert watch_of(client).requests == len(stamps) < 150
         assert_idle(client)

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import finetune_async as ft
+from finetune_async._watch import watch_of
 from finetune_async.emulator import Emulator, sign_webhook
 from tests.polling.conftest import GOOD, MODEL, assert_idle
 
@@ -238,7 +239,7 @@ async def test_webhook_wakes_wait_for_job_promptly() -> None:
             assert streamed[-1] == "The job has successfully completed"
             assert sorted(e.job_id for e in received) == sorted(job_ids)
             hub.detach(client)
-            assert client._watch.webhooks == 0
+            assert watch_of(client).webhooks == 0
             assert_idle(client)
     finally:
         await runner.cleanup()
@@ -272,7 +273,7 @@ async def test_jobs_ending_together_are_read_a_page_at_a_time() -> None:
             # half second it took to create them). Retrieving each would take 150 requests.
             assert len(paths) <= 12, paths
             assert len(retrieves) <= 3, retrieves
-            assert client._watch.requests == len(paths)
+            assert watch_of(client).requests == len(paths)
             assert_idle(client)
     finally:
         await runner.cleanup()

@@ -1,0 +1,142 @@
+"""Checking the training and validation files a job names, once per file and method.
+
+:func:`check_dataset` reads a file and says what it found; :class:`DatasetChecks` runs that
+check off the event loop, once however many creates name the same file at the same moment,
+and keeps the answer until the file is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from finetune_async.datasets import MAX_LINE_BYTES
+from finetune_async.datasets._reader import LongLine, read_lines
+
+from .store import FileRecord, Store
+
+__all__ = ["MIN_EXAMPLES", "DatasetCheck", "DatasetChecks", "check_dataset", "check_legacy"]
+
+#: A training file needs at least this many examples (a validation file, one).
+MIN_EXAMPLES = 10
+
+_CheckKey = tuple[str, str, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetCheck:
+    """What validating a training or validation file found."""
+
+    n_examples: int
+    total_tokens: int
+    problem: str | None
+
+
+def check_legacy(path: Path) -> DatasetCheck:
+    """babbage-002 / davinci-002 lines: ``{"prompt": str, "completion": str}``.
+
+    Read as the validator reads chat files (CR, LF and CRLF end a line; a line past
+    ``MAX_LINE_BYTES`` is refused on its line, never held), so line numbers agree with it.
+    """
+    n = 0
+    tokens = 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(read_lines(fh, MAX_LINE_BYTES), 1):
+            if isinstance(raw, LongLine):
+                return DatasetCheck(n, tokens, f"line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
+            if raw.isspace() or not raw:
+                continue
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a line
+                return DatasetCheck(n, tokens, f"line {lineno}: not valid JSON")
+            if (
+                not isinstance(obj, dict)
+                or not isinstance(obj.get("prompt"), str)
+                or not isinstance(obj.get("completion"), str)
+            ):
+                return DatasetCheck(n, tokens, f'line {lineno}: expected {{"prompt": str, "completion": str}}')
+            n += 1
+            tokens += (len(obj["prompt"]) + len(obj["completion"])) // 4 + 2
+    return DatasetCheck(n, tokens, None)
+
+
+def check_dataset(path: Path, method: str, *, legacy: bool = False, validation: bool = False) -> DatasetCheck:
+    """Validate a training (or, with ``validation=True``, validation) file.
+
+    Uses :func:`finetune_async.datasets.validate_dataset` (or the legacy prompt/completion check
+    for babbage-002 and davinci-002). Returns the example count, the approximate tokens, and the
+    first problem as a readable sentence naming its line (None when the file is usable). A
+    validation file needs one example, a training file :data:`MIN_EXAMPLES`.
+    """
+    minimum = 1 if validation else MIN_EXAMPLES
+    if legacy:
+        result = check_legacy(path)
+    else:
+        # Imported lazily: only job validation needs the datasets package.
+        from finetune_async.datasets import validate_dataset
+
+        report = validate_dataset(path, method=method)
+        problems = [p for p in report.problems if not (validation and p.code == "too_few_examples")]
+        problem: str | None = None
+        if problems:
+            first = problems[0]
+            where = f"line {first.line}: " if first.line is not None else ""
+            more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+            problem = f"{where}{first.message} [{first.code}]{more}"
+        result = DatasetCheck(int(report.n_examples), int(report.stats.total_tokens), problem)
+    if result.problem is None and result.n_examples < minimum:
+        problem = f"the file has {result.n_examples} example(s), but must have at least {minimum}"
+        result = DatasetCheck(result.n_examples, result.total_tokens, problem)
+    return result
+
+
+class DatasetChecks:
+    """The checks in flight or done, per (file id, method, legacy, validation).
+
+    Every create naming a file waits on the same check; the answer is kept until
+    :meth:`forget` drops the file's checks (when the file is deleted).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._checks: dict[_CheckKey, asyncio.Future[DatasetCheck]] = {}
+        #: How many times a training or validation file was read and checked (for tests and
+        #: benchmarks: each file is checked once per method, however many jobs name it).
+        self.count = 0
+
+    async def check(self, rec: FileRecord, method: str, *, legacy: bool, validation: bool = False) -> DatasetCheck:
+        """What :func:`check_dataset` finds in ``rec``, checked at most once per key."""
+        key = (rec.id, method, legacy, validation)
+        check = self._checks.get(key)
+        if check is None:
+            self.count += 1
+            # Off the event loop (a large file must not stall other requests), and once however
+            # many creates name the file at the same moment: they all wait on this future.
+            path = self._store.blob_path(rec.path)
+            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation)
+            check = asyncio.get_running_loop().run_in_executor(None, run)
+            self._checks[key] = check
+            check.add_done_callback(functools.partial(self._forget_failed, key))
+        if check.done():
+            return check.result()
+        # Shielded: a create whose client hangs up (and whose handler is cancelled) does not
+        # cancel the check the others wait on.
+        return await asyncio.shield(check)
+
+    def holds(self, file_id: str) -> bool:
+        """Whether a check of ``file_id`` is kept (in flight or done)."""
+        return any(key[0] == file_id for key in self._checks)
+
+    def forget(self, file_id: str) -> None:
+        """Drop every check of ``file_id``: a file of that id is never read again."""
+        self._checks = {k: v for k, v in self._checks.items() if k[0] != file_id}
+
+    def _forget_failed(self, key: _CheckKey, check: asyncio.Future[DatasetCheck]) -> None:
+        # A check that raised (the blob unreadable, a bug) is not kept: the next create tries
+        # again. Asking for the exception also marks it seen when every waiter has gone.
+        if (check.cancelled() or check.exception() is not None) and self._checks.get(key) is check:
+            del self._checks[key]
