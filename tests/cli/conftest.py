@@ -5,18 +5,22 @@ process for the whole session (over real loopback HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import fcntl
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +35,14 @@ T = TypeVar("T")
 
 #: The key the tests use: no output may ever contain it.
 API_KEY = "sk-test-cli-SECRET-4f2a9c"
+
+#: Where the commands run by the tests keep their bytecode when the environment asks not to
+#: write it beside the sources (removed at exit).
+PYCACHE = tempfile.mkdtemp(prefix="finetune-async-cli-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, ignore_errors=True)
+
+#: How long a job on the ``slow`` emulator takes: a fifth of it before it runs, the rest running.
+SLOW_JOB_SECONDS = 40.0
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>()][0-9A-Za-z]?")
 
@@ -89,17 +101,16 @@ class EmulatorThread:
 
 @pytest.fixture(scope="session")
 def emulators() -> Iterator[EmulatorThread]:
-    """``fast``: jobs take 2 s. ``medium``: 4 s (long enough to watch). ``slow``: 120 s, of which
-    the first 24 s validate and queue (jobs stay running for pause, resume, cancel and Ctrl-C,
-    even when a loaded machine takes a minute to reach those tests).
+    """``fast``: jobs take 1 s. ``medium``: 4 s (long enough to watch a live bar). ``slow``: 40 s,
+    of which the first 8 s validate and queue; its jobs are parked (see :class:`ParkedJobs`).
     ``locked``: accepts one other key only. ``batch``: for the ``batch`` command's tests, which
     set its ``state.job_seconds`` to what each run needs."""
     thread = EmulatorThread(
-        fast={"job_seconds": 2.0},
+        fast={"job_seconds": 1.0},
         batch={"job_seconds": 6.0},
         medium={"job_seconds": 4.0},
-        slow={"job_seconds": 120.0},
-        locked={"job_seconds": 2.0, "api_keys": ["sk-the-only-good-key"]},
+        slow={"job_seconds": SLOW_JOB_SECONDS},
+        locked={"job_seconds": 1.0, "api_keys": ["sk-the-only-good-key"]},
     )
     thread.start()
     yield thread
@@ -108,8 +119,17 @@ def emulators() -> Iterator[EmulatorThread]:
 
 def cli_env(base_url: str | None, *, api_key: str | None = API_KEY, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FINETUNE_ASYNC_"))}
+    # The command backs off as the tests do (tests/conftest.py): at once, unless the run is on
+    # real backoff (FINETUNE_ASYNC_INSTANT_BACKOFF=0).
+    instant = os.environ.get("FINETUNE_ASYNC_INSTANT_BACKOFF")
+    if instant is not None:
+        env["FINETUNE_ASYNC_INSTANT_BACKOFF"] = instant
     env.pop("COLUMNS", None)
     env["PYTHONUNBUFFERED"] = "1"
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # Each command is a new interpreter, which without bytecode on disk compiles the
+        # package again (about 0.2 s a run): it goes to a cache outside the tree instead.
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
     if base_url is not None:
         env["OPENAI_BASE_URL"] = base_url
     if api_key is not None:
@@ -217,34 +237,82 @@ def finished_job(emulators: EmulatorThread, files: dict[str, dict[str, str]]) ->
     return job_id
 
 
+#: The jobs on the slow emulator, one per test that needs a job that does not end by itself.
+SLOW_ROLES = ("steer", "metrics", "timeout", "interrupt-wait", "interrupt-events", "interrupt-json")
+
+
+class ParkedJobs:
+    """Jobs that are running whenever a test needs them, however long the session took to get there.
+
+    Each job is paused (a paused job's clock stops) as soon as it starts running, by a thread of
+    the test process; :meth:`resume` hands a test its own job running again, with nearly all of
+    its running time (four fifths of ``SLOW_JOB_SECONDS``) ahead of it.
+    """
+
+    def __init__(self, base_url: str, jobs: dict[str, str]) -> None:
+        self.base_url = base_url
+        self.jobs = jobs
+        self._parked = {role: threading.Event() for role in jobs}
+        self._trouble: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._park_all, name="cli-test-parker", daemon=True)
+        self._thread.start()
+
+    def _park_all(self) -> None:
+        waiting = dict(self.jobs)
+        deadline = time.monotonic() + 10 * SLOW_JOB_SECONDS
+        while waiting and time.monotonic() < deadline:
+            for role, job_id in list(waiting.items()):
+                status = get_job(self.base_url, job_id)["status"]
+                if status in ("validating_files", "queued"):
+                    continue
+                if status == "running":
+                    try:
+                        status = job_action(self.base_url, job_id, "pause")["status"]
+                    except urllib.error.HTTPError as exc:  # it ended between the two requests
+                        status = f"not paused: {exc.code} {exc.read()[:200]!r}"
+                if status != "paused":
+                    self._trouble[role] = f"job {job_id} was {status} before it could be parked"
+                del waiting[role]
+                self._parked[role].set()
+            time.sleep(0.2)
+        for role in waiting:
+            self._trouble[role] = f"job {self.jobs[role]} did not start running"
+            self._parked[role].set()
+
+    def parked(self, role: str) -> str:
+        """The id of the job for ``role``, once paused: a job that does not end while the test runs."""
+        assert self._parked[role].wait(10 * SLOW_JOB_SECONDS), f"the {role} job was not parked in time"
+        assert role not in self._trouble, self._trouble[role]
+        return self.jobs[role]
+
+    def resume(self, role: str) -> str:
+        """The id of the job for ``role``, running again."""
+        job_id = self.parked(role)
+        assert job_action(self.base_url, job_id, "resume")["status"] == "running"
+        return job_id
+
+
 @pytest.fixture(scope="session", autouse=True)
-def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> dict[str, str]:
-    """Jobs on the slow emulator, created when the first CLI test starts so that they are
-    running by the time the tests that steer or interrupt them come: ``steer`` (pause, resume,
-    cancel) and ``interrupt`` (Ctrl-C while watching; it must keep running)."""
-    return {
-        "steer": create_job(emulators, files, "slow", metadata={"role": "steer"}),
-        "interrupt": create_job(emulators, files, "slow", metadata={"role": "interrupt"}),
-    }
+def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> ParkedJobs:
+    """One parked job on the slow emulator per role in ``SLOW_ROLES``, created when the first
+    CLI test starts: ``steer`` (pause, resume, cancel), ``metrics`` (read while running),
+    ``timeout`` (``wait --timeout`` on a job that does not end) and ``interrupt-*`` (Ctrl-C while
+    watching; the job must keep running)."""
 
+    async def create_all(client: ft.AsyncClient) -> dict[str, str]:
+        found = {}
+        for role in SLOW_ROLES:
+            job = await client.fine_tuning.jobs.create(
+                model="gpt-4o-mini",
+                training_file=files["slow"]["train"],
+                validation_file=files["slow"]["valid"],
+                metadata={"role": role},
+            )
+            found[role] = job.id
+        return found
 
-# Jobs on the slow emulator run from 24 s to 120 s after their create (see ``emulators``).
-SLOW_JOB_SECONDS = 120.0
-# What a Ctrl-C test needs of the job it interrupts: still running when it looks again.
-INTERRUPT_MARGIN = 45.0
-
-
-@pytest.fixture
-def interrupt_job(emulators: EmulatorThread, files: dict[str, dict[str, str]], slow_jobs: dict[str, str]) -> str:
-    """A job on the slow emulator that will not have finished ``INTERRUPT_MARGIN`` seconds from now.
-
-    The session's ``interrupt`` job while it has that long left; after that (a loaded machine can
-    take minutes to reach the Ctrl-C tests) a new one, which the next tests reuse. The test still
-    waits for it to be running."""
-    job = get_job(emulators.url("slow"), slow_jobs["interrupt"])
-    if time.time() + INTERRUPT_MARGIN >= job["created_at"] + SLOW_JOB_SECONDS:
-        slow_jobs["interrupt"] = create_job(emulators, files, "slow", metadata={"role": "interrupt"})
-    return slow_jobs["interrupt"]
+    url = emulators.url("slow")
+    return ParkedJobs(url, sdk(url, create_all))
 
 
 def get_job(base_url: str, job_id: str) -> dict[str, Any]:
@@ -257,13 +325,17 @@ def get_job(base_url: str, job_id: str) -> dict[str, Any]:
     return data
 
 
-def wait_for_status(base_url: str, job_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = get_job(base_url, job_id)
-        if job["status"] in statuses or time.monotonic() > deadline:
-            return job
-        time.sleep(0.25)
+def job_action(base_url: str, job_id: str, action: str) -> dict[str, Any]:
+    """``POST .../jobs/{job_id}/{action}`` (``pause``, ``resume``, ``cancel``) with stdlib HTTP:
+    the job as the API answers; raises :class:`urllib.error.HTTPError` for an error status."""
+    request = urllib.request.Request(
+        f"{base_url}/fine_tuning/jobs/{job_id}/{action}",
+        method="POST",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: dict[str, Any] = json.loads(response.read())
+    return data
 
 
 class Terminal:

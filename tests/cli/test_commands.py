@@ -11,10 +11,10 @@ from pathlib import Path
 from tests.cli.conftest import (
     API_KEY,
     EmulatorThread,
+    ParkedJobs,
     cli_env,
     run_cli,
     run_json,
-    wait_for_status,
     write_jsonl,
 )
 
@@ -257,18 +257,16 @@ def test_metrics_chart_from_the_result_file(finished_job: str, emulators: Emulat
     assert data["final"]["valid_loss"] is not None
 
 
-def test_metrics_while_running_come_from_events(emulators: EmulatorThread, slow_jobs: dict[str, str]) -> None:
+def test_metrics_while_running_come_from_events(emulators: EmulatorThread, slow_jobs: ParkedJobs) -> None:
     url = emulators.url("slow")
-    job = wait_for_status(url, slow_jobs["steer"], {"running"})
-    assert job["status"] == "running"
-    wait_for_metrics = run_json("metrics", job["id"], base_url=url)
+    job_id = slow_jobs.resume("metrics")
+    wait_for_metrics = run_json("metrics", job_id, base_url=url)
     assert wait_for_metrics["source"] == "events"
 
 
-def test_pause_resume_cancel(emulators: EmulatorThread, slow_jobs: dict[str, str]) -> None:
+def test_pause_resume_cancel(emulators: EmulatorThread, slow_jobs: ParkedJobs) -> None:
     url = emulators.url("slow")
-    job_id = slow_jobs["steer"]
-    assert wait_for_status(url, job_id, {"running"})["status"] == "running"
+    job_id = slow_jobs.resume("steer")
     timed_out = run_cli("wait", job_id, "--timeout", "0.5", base_url=url)
     assert timed_out.returncode == 1
     assert f"error: job {job_id} did not end within 0.5s; it keeps running." in timed_out.stderr

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.cli.conftest import EmulatorThread, cli_env, create_job, run_cli, strip_ansi
+from tests.cli.conftest import EmulatorThread, Terminal, cli_env, create_job, run_cli, strip_ansi
 
 MARKUP = "[/draft] [bold red]loud[/] [link=https://evil.example]x[/link]"
 OSC_TITLE = "\x1b]0;pwned\x07"
@@ -174,8 +174,6 @@ def test_on_a_terminal_names_and_fields_are_text(
 ) -> None:
     """The live displays (the upload's progress bar, ``wait``'s bar) take file names and API
     fields as text too, and the terminal sees no escape sequence that the CLI did not write."""
-    from tests.cli.test_terminal import Terminal
-
     named = tmp_path / "[bold]x[link=y].jsonl"  # (a name cannot hold the "/" of a closing tag)
     named.write_bytes(datasets["train"].read_bytes())
     for args, url in ((["upload", str(named)], emulators.url("fast")), (["wait", "ftjob-x"], hostile.base_url)):

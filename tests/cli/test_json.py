@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from finetune_async.cli import main
-from tests.cli.conftest import API_KEY, EmulatorThread, cli_env, run_cli, run_json
+from tests.cli.conftest import API_KEY, EmulatorThread, ParkedJobs, cli_env, run_cli, run_json
 
 
 def json_error(proc: subprocess.CompletedProcess[str], code: int) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def test_every_kind_of_error_is_json_on_stderr(
     monkeypatch: pytest.MonkeyPatch,
     emulators: EmulatorThread,
     datasets: dict[str, Path],
-    interrupt_job: str,
+    slow_jobs: ParkedJobs,
 ) -> None:
     url = emulators.url("fast")
 
@@ -111,7 +111,7 @@ def test_every_kind_of_error_is_json_on_stderr(
     )
     assert "too_few_examples" in {p["code"] for p in not_uploaded["problems"]}
 
-    job_id = interrupt_job
+    job_id = slow_jobs.parked("timeout")
     timed_out = error(1, "wait", job_id, "--timeout", "0.2", base_url=emulators.url("slow"))
     assert (timed_out["type"], timed_out["param"]) == ("timeout", "--timeout")
     assert job_id in timed_out["message"]
@@ -159,8 +159,8 @@ def test_emulator_json_says_where_it_listens() -> None:
     assert "Traceback" not in err
 
 
-def test_ctrl_c_with_json_is_one_json_line(emulators: EmulatorThread, interrupt_job: str) -> None:
-    job_id = interrupt_job
+def test_ctrl_c_with_json_is_one_json_line(emulators: EmulatorThread, slow_jobs: ParkedJobs) -> None:
+    job_id = slow_jobs.resume("interrupt-json")
     proc = subprocess.Popen(
         [sys.executable, "-m", "finetune_async", "events", job_id, "--follow", "--json"],
         stdout=subprocess.PIPE,

@@ -14,11 +14,11 @@ import pytest
 from tests.cli.conftest import (
     API_KEY,
     EmulatorThread,
+    ParkedJobs,
     Terminal,
     cli_env,
     create_job,
     run_json,
-    wait_for_status,
 )
 
 
@@ -47,12 +47,11 @@ def test_wait_shows_a_live_progress_bar(
 def test_ctrl_c_stops_watching_and_the_job_keeps_running(
     command: list[str],
     emulators: EmulatorThread,
-    interrupt_job: str,
+    slow_jobs: ParkedJobs,
     terminal: list[Terminal],
 ) -> None:
     url = emulators.url("slow")
-    job_id = interrupt_job
-    assert wait_for_status(url, job_id, {"running"})["status"] == "running"
+    job_id = slow_jobs.resume(f"interrupt-{command[0]}")
     term = Terminal([*command, job_id], cli_env(url))
     terminal.append(term)
     term.expect(r"Fine-tuning job started")
