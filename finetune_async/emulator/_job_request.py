@@ -250,7 +250,7 @@ async def check_datasets(
 
 
 def _auto_epochs(n: int) -> int:
-    # DATA-RULES.md: target 3; more for tiny sets, fewer for huge ones.
+    # n_epochs="auto" as OpenAI's data-preparation cookbook gives it: target 3; more for tiny sets, fewer for huge ones.
     if n * 3 < 100:
         return min(25, 100 // max(n, 1))
     if n * 3 > 25_000:
