@@ -6,6 +6,10 @@ share its CPU), three workloads:
 * sequential ``jobs.retrieve``
 * 64-way concurrent ``jobs.retrieve``
 * paging 20,000 events, 100 per page
+* a short burst: the first 4,000 concurrent ``jobs.retrieve`` of a fresh client, each client
+  in a fresh process (imported, constructed, nothing sent yet), so the row counts what the
+  first calls pay: opening the session and its connections, decoders built on first use,
+  anything imported or built lazily
 
 and the time ``import finetune_async`` takes against ``import openai``. Prints one table.
 
@@ -32,6 +36,8 @@ from typing import Any
 N_EVENTS = 20_000
 PAGE = 100
 JOB_ID = "ftjob-bench"
+#: The short burst: as many concurrent retrieves as a fresh client's first calls.
+BURST = 4_000
 
 
 def _job() -> dict[str, Any]:
@@ -228,6 +234,31 @@ async def paging(client: Any, rounds: int) -> float:
     return total / PAGE / seconds  # pages (calls) per second
 
 
+CLIENTS: dict[str, type[Floor]] = {"floor": Floor, "ours": Ours, "official": Official}  # type: ignore[dict-item]
+
+
+async def _burst_in_this_process(kind: str, base: str, n: int) -> float:
+    """Seconds for ``n`` concurrent retrieves from a client that has sent nothing yet."""
+    client = CLIENTS[kind](base)
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(client.retrieve() for _ in range(n)))
+        return time.perf_counter() - start
+    finally:
+        await client.close()
+
+
+def short_burst(kind: str, base: str, n: int) -> float:
+    """Calls per second of the first ``n`` concurrent retrieves, in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--burst-child", kind, base, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return n / float(out.stdout.strip())
+
+
 def import_time(module: str, repeats: int = 5) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     times = []
@@ -264,16 +295,32 @@ async def measure(base: str, quick: bool) -> dict[str, dict[str, float]]:
                     n = size if client.name != Official.name or workload is paging else max(size // 4, 256)
                     rate = await workload(client, n)
                     results[client.name][row] = max(rate, results[client.name].get(row, 0.0))
-        return results
     finally:
         for client in clients:
             await client.close()
+    # Each round starts three fresh processes, one per client, interleaved like the rows above.
+    burst = 1000 if quick else BURST
+    row = f"short burst: first {burst:,} retrieves"
+    for _ in range(rounds):
+        for client in clients:
+            rate = await asyncio.to_thread(short_burst, _kind_of(client), base, burst)
+            results[client.name][row] = max(rate, results[client.name].get(row, 0.0))
+    return results
+
+
+def _kind_of(client: Any) -> str:
+    return next(kind for kind, cls in CLIENTS.items() if type(client) is cls)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, noisier figures)")
+    parser.add_argument("--burst-child", nargs=3, metavar=("CLIENT", "BASE_URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.burst_child:
+        kind, base, n = args.burst_child
+        print(asyncio.run(_burst_in_this_process(kind, base, int(n))))
+        return 0
 
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
