@@ -67,9 +67,9 @@ async def _emulator(conn: Connection, job_seconds: float, webhook_url: str | Non
     async with Emulator(
         job_seconds=job_seconds, webhook_url=webhook_url, webhook_secret=secret, webhook_retry_delays=(0.5, 1.0)
     ) as emu:
-        blob, path = emu.state.new_blob()
+        blob, path = emu.state.files.new_blob()
         path.write_bytes(TRAIN)
-        training = emu.state.add_file(
+        training = emu.state.files.add(
             filename="t.jsonl", purpose="fine-tune", blob=blob, size=len(TRAIN), expires_after=None
         )["id"]
         conn.send(emu.base_url)
@@ -78,7 +78,7 @@ async def _emulator(conn: Connection, job_seconds: float, webhook_url: str | Non
         body = {"model": MODEL, "training_file": training, "method": METHOD}
         for first in range(0, n, CHUNK):
             # Created straight in the state (not over HTTP): the waiters' process is what we measure.
-            ids = [(await emu.state.create_job(dict(body)))["id"] for _ in range(min(CHUNK, n - first))]
+            ids = [(await emu.state.jobs.create(dict(body)))["id"] for _ in range(min(CHUNK, n - first))]
             conn.send(ids)
             await anyio.sleep(max(0.0, start + spread * (first + CHUNK) / n - time.monotonic()))
         conn.send(None)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from ._util import bad_request
 
@@ -20,10 +20,13 @@ __all__ = [
     "check_metadata",
     "is_int",
     "is_number",
+    "page_after",
     "parse_limit",
     "require_object",
     "validate_metadata_filter",
 ]
+
+T = TypeVar("T")
 
 
 def is_int(v: Any) -> bool:
@@ -74,6 +77,23 @@ def parse_limit(raw: str | None, default: int, maximum: int | None = None) -> in
         bound = f" and {maximum}" if maximum is not None else ""
         raise bad_request(f"Invalid 'limit': must be between 1{bound}.", "limit")
     return value
+
+
+def page_after(
+    items: Sequence[T], after: str | None, limit: int, id_of: Callable[[T], str], missing: str
+) -> tuple[list[T], bool]:
+    """The page of ``items`` (in listing order) after the one whose id is ``after``, and whether more follow.
+
+    With ``after`` unset the page starts at the first item. An ``after`` that names no item in
+    ``items`` is the 400 the API answers, with ``missing`` as its message.
+    """
+    start = 0
+    if after is not None:
+        idx = next((i for i, item in enumerate(items) if id_of(item) == after), None)
+        if idx is None:
+            raise bad_request(missing, "after")
+        start = idx + 1
+    return list(items[start : start + limit]), start + limit < len(items)
 
 
 def check_expires_after(value: Any, param: str = "expires_after") -> dict[str, Any] | None:

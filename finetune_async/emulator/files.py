@@ -13,6 +13,7 @@ from typing import Any
 from ._datasets import DatasetChecks
 from ._lifecycle import results_csv
 from ._util import bad_request, new_id, not_found, now
+from ._validation import page_after
 from .store import FileRecord, Store
 
 __all__ = ["FILE_PURPOSES", "MAX_FILE_BYTES", "Files"]
@@ -78,13 +79,9 @@ class Files:
         if order == "desc":
             items = reversed(list(items))
         seq = [f for f in items if purpose is None or f.purpose == purpose]
-        start = 0
-        if after is not None:
-            idx = next((i for i, f in enumerate(seq) if f.id == after), None)
-            if idx is None:
-                raise bad_request(f"Invalid 'after': no file {after!r} in this listing.", "after")
-            start = idx + 1
-        page = seq[start : start + limit]
+        page, has_more = page_after(
+            seq, after, limit, lambda f: f.id, f"Invalid 'after': no file {after!r} in this listing."
+        )
         data = [f.to_api() for f in page]
         return {
             "object": "list",
@@ -92,7 +89,7 @@ class Files:
             # The spec types these as strings (not nullable), so an empty page carries "".
             "first_id": page[0].id if page else "",
             "last_id": page[-1].id if page else "",
-            "has_more": start + limit < len(seq),
+            "has_more": has_more,
         }
 
     def delete(self, file_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ._job_request import HP_KEYS, build_job, check_datasets, created_events, fi
 from ._lifecycle import TERMINAL, event
 from ._timer import PhaseTimer
 from ._util import APIError, bad_request, not_found, now
+from ._validation import page_after
 from .models import Models
 from .store import JobRecord, Store
 
@@ -178,17 +179,13 @@ class Jobs:
             jobs = [j for j in jobs if not j.metadata]
         elif metadata:
             jobs = [j for j in jobs if j.metadata and all(j.metadata.get(k) == v for k, v in metadata.items())]
-        start = 0
-        if after is not None:
-            idx = next((i for i, j in enumerate(jobs) if j.id == after), None)
-            if idx is None:
-                raise bad_request(f"Invalid 'after': no fine-tuning job {after!r} in this listing.", "after")
-            start = idx + 1
-        page = jobs[start : start + limit]
+        page, has_more = page_after(
+            jobs, after, limit, lambda j: j.id, f"Invalid 'after': no fine-tuning job {after!r} in this listing."
+        )
         t = now()
         for j in page:
             self.advance(j, t)
-        return {"object": "list", "data": [self.to_api(j) for j in page], "has_more": start + limit < len(jobs)}
+        return {"object": "list", "data": [self.to_api(j) for j in page], "has_more": has_more}
 
     # -- cancel, pause, resume -------------------------------------------------------------------
 
@@ -256,19 +253,15 @@ class Jobs:
     def checkpoints(self, job_id: str, *, limit: int, after: str | None) -> dict[str, Any]:
         """``GET …/checkpoints``: newest first, paged by ``after``; 404 for an unknown job."""
         job = self.get(job_id)
-        ckpts = self._store.checkpoints.get(job.id, [])
-        end = len(ckpts)
-        if after is not None:
-            idx = next((i for i, c in enumerate(ckpts) if c["id"] == after), None)
-            if idx is None:
-                raise bad_request(f"Invalid 'after': no checkpoint {after!r} for job {job_id}.", "after")
-            end = idx
-        start = max(0, end - limit)
-        data = ckpts[start:end][::-1]
+        # Stored oldest first; listed newest first.
+        newest_first = self._store.checkpoints.get(job.id, [])[::-1]
+        data, has_more = page_after(
+            newest_first, after, limit, lambda c: c["id"], f"Invalid 'after': no checkpoint {after!r} for job {job_id}."
+        )
         return {
             "object": "list",
             "data": data,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-            "has_more": start > 0,
+            "has_more": has_more,
         }

@@ -11,6 +11,7 @@ from typing import Any
 
 from ._catalog import BASE_MODELS, BaseModel
 from ._util import APIError, bad_request, new_id, not_found, now
+from ._validation import page_after
 from .store import Store
 
 __all__ = ["Models", "Permissions"]
@@ -160,19 +161,15 @@ class Permissions:
             perms.reverse()
         if project_id is not None:
             perms = [p for p in perms if p["project_id"] == project_id]
-        start = 0
-        if after is not None:
-            idx = next((i for i, p in enumerate(perms) if p["id"] == after), None)
-            if idx is None:
-                raise bad_request(f"Invalid 'after': no permission {after!r}.", "after")
-            start = idx + 1
-        page = perms[start : start + limit]
+        page, has_more = page_after(
+            perms, after, limit, lambda p: p["id"], f"Invalid 'after': no permission {after!r}."
+        )
         return {
             "object": "list",
             "data": page,
             "first_id": page[0]["id"] if page else None,
             "last_id": page[-1]["id"] if page else None,
-            "has_more": start + limit < len(perms),
+            "has_more": has_more,
         }
 
     def delete(self, checkpoint: str, permission_id: str) -> dict[str, Any]:

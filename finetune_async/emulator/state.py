@@ -26,7 +26,6 @@ from ._datasets import MIN_EXAMPLES as MIN_EXAMPLES
 from ._datasets import DatasetCheck as DatasetCheck
 from ._datasets import DatasetChecks
 from ._datasets import check_dataset as check_dataset
-from ._earlier_names import EarlierNames
 from ._job_request import MAX_SEED as MAX_SEED
 from ._lifecycle import TERMINAL
 from ._util import now
@@ -50,15 +49,15 @@ from .uploads import Uploads
 __all__ = ["TERMINAL", "EmulatorState"]
 
 
-class EmulatorState(EarlierNames):
+class EmulatorState:
     """All API behaviour over one :class:`Store`: ``files``, ``uploads``, ``jobs``, ``models``
     and ``permissions``, sharing ``datasets`` (the dataset checks).
 
     ``on_terminal(job)`` is called once when a job reaches ``succeeded``, ``failed`` or
     ``cancelled`` (the webhook sender listens there). ``job_seconds`` and
     ``training_available`` may be set while the emulator runs; they apply to new jobs.
-    The methods of the state before its split (``create_job``, ``list_files``, …) still work
-    (:mod:`._earlier_names`); each calls its resource.
+    Each resource's methods are reached through its attribute: ``state.jobs.get(job_id)``,
+    ``state.files.add(...)``.
     """
 
     def __init__(

@@ -70,7 +70,7 @@ class EmulatorThread(AbstractContextManager["Emulator"]):
     def call(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run ``func(*args)`` on the emulator's thread and return its result (awaited if a coroutine).
 
-        For touching ``emu.state`` safely, e.g. ``thread.call(emu.state.get_job, job_id)``.
+        For touching ``emu.state`` safely, e.g. ``thread.call(emu.state.jobs.get, job_id)``.
         Raises RuntimeError when the thread is not running, and whatever ``func`` raises.
         """
         if self._portal is None:
