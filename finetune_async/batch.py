@@ -74,7 +74,7 @@ import anyio.abc
 import attrs
 
 from ._journal import Journal, SpecRow, SpecState
-from ._watch import TERMINAL
+from ._watch_planner import TERMINAL
 from .datasets import Problem, validate_dataset
 from .errors import APIConnectionError, FineTuneError
 from .models import FileObject, FileStatus, FineTuningJob, FineTuningJobEvent, JobStatus, Method
@@ -583,7 +583,7 @@ class _SpecFailed(Exception):
         self.result = result
 
 
-class _Shared:
+class _ComputedOnce:
     """A value computed once for everyone asking (an upload, a validation), in-process."""
 
     __slots__ = ("done", "error", "value")
@@ -621,7 +621,7 @@ class _Run:
     ) -> None:
         # One retry policy: the transport's, with a batch's larger budget.
         self.client = client.with_options(max_retries=max(client.max_retries, BATCH_MAX_RETRIES))
-        self.jr = journal
+        self.journal = journal
         self.batch_id = batch_id
         self.specs = specs
         self.max_concurrent = max_concurrent
@@ -630,9 +630,9 @@ class _Run:
         self.poll_interval = poll_interval
         self.on_update = on_update
         self.results: dict[str, SpecResult] = {}
-        self._hashes: dict[str, _Shared] = {}
-        self._validations: dict[tuple[str, str], _Shared] = {}
-        self._uploads: dict[str, _Shared] = {}
+        self._hashes: dict[str, _ComputedOnce] = {}
+        self._validations: dict[tuple[str, str], _ComputedOnce] = {}
+        self._uploads: dict[str, _ComputedOnce] = {}
         self._server_files: dict[str, FileObject] | None = None
         self._server_files_lock = anyio.Lock()
         self._extras: dict[str, tuple[str, ...]] = {}
@@ -671,7 +671,7 @@ class _Run:
     def _record_job(self, key: str, job: FineTuningJob) -> None:
         """Journal and report a job found or created for ``key``."""
         if job.status in TERMINAL:
-            self.jr.job_finished(
+            self.journal.job_finished(
                 key,
                 job_id=job.id,
                 status=str(job.status),
@@ -693,26 +693,26 @@ class _Run:
                 )
             )
         else:
-            self.jr.job_created(key, job.id, str(job.status), job.created_at)
+            self.journal.job_created(key, job.id, str(job.status), job.created_at)
             self._set(SpecResult(key=key, status=str(job.status), job_id=job.id))
 
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> BatchReport:
-        rows = self.jr.specs()
+        rows = self.journal.specs()
         for key, spec in self.specs.items():
             if rows[key].fingerprint != spec.fingerprint():
                 log.warning("spec %r changed since the journal recorded it; its recorded job is kept", key)
         await self._reconcile(rows)
-        rows = self.jr.specs()
+        rows = self.journal.specs()
         running: list[_Work] = []
         todo: list[_Work] = []
         for key, spec in self.specs.items():
             row = rows[key]
-            if self.restart_cancelled and self.jr.job_restart(key):
+            if self.restart_cancelled and self.journal.job_restart(key):
                 log.info("batch %s: spec %r (job %s was cancelled) gets a new job", self.batch_id, key, row.job_id)
                 self.restarted += 1
-                row = self.jr.spec(key) or row
+                row = self.journal.spec(key) or row
             self._set(self._result_from_row(row))
             if row.state == SpecState.CREATED:
                 self.reattached += 1
@@ -840,7 +840,7 @@ class _Run:
             return str(ref)
         path = os.fspath(ref)
         try:
-            sha, size = await self._shared(self._hashes, path, lambda: anyio.to_thread.run_sync(_hash_file, path))
+            sha, size = await self._once(self._hashes, path, lambda: anyio.to_thread.run_sync(_hash_file, path))
         except OSError as exc:
             raise _SpecFailed(
                 SpecResult(key=work.key, status="invalid", error=f"cannot read {path}: {exc.strerror or exc}")
@@ -852,7 +852,7 @@ class _Run:
             return list(report.problems) if not report.ok else []
 
         try:
-            problems: list[Problem] = await self._shared(self._validations, (sha, method), validate)
+            problems: list[Problem] = await self._once(self._validations, (sha, method), validate)
         except OSError as exc:
             raise _SpecFailed(
                 SpecResult(key=work.key, status="invalid", error=f"cannot read {path}: {exc.strerror or exc}")
@@ -869,16 +869,16 @@ class _Run:
             )
         self._set(SpecResult(key=work.key, status="uploading"))
         try:
-            file_id: str = await self._shared(self._uploads, sha, lambda: self._upload(path, sha, size))
+            file_id: str = await self._once(self._uploads, sha, lambda: self._upload(path, sha, size))
         except (FineTuneError, OSError) as exc:
             raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"upload of {path}: {exc}")) from None
         return file_id
 
-    async def _shared(self, table: dict[Any, _Shared], key: Any, compute: Callable[[], Any]) -> Any:
+    async def _once(self, table: dict[Any, _ComputedOnce], key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per ``key`` for everyone asking; its value (or its error) for all."""
         entry = table.get(key)
         if entry is None:
-            entry = table[key] = _Shared()
+            entry = table[key] = _ComputedOnce()
             try:
                 entry.value = await compute()
             except Exception as exc:
@@ -894,7 +894,7 @@ class _Run:
     async def _upload(self, path: str, sha: str, size: int) -> str:
         """The id of the server's copy of this file: the journal's, a found one, or a new upload."""
         purpose = "fine-tune"
-        row = self.jr.file(sha, purpose)
+        row = self.journal.file(sha, purpose)
         if row is not None and row.file_id is not None:
             return row.file_id
         name = _tagged_name(path, sha)
@@ -905,12 +905,12 @@ class _Run:
                 # may still be storing it. Settle that before sending it again.
                 existing = await self._settle(lambda: self._find_file(name, size), row.updated_at, "a file")
             if existing is not None and existing.bytes == size:
-                self.jr.file_uploaded(sha, purpose, name, size, existing.id)
+                self.journal.file_uploaded(sha, purpose, name, size, existing.id)
                 return existing.id
-            self.jr.file_intent(sha, purpose, name, size)
+            self.journal.file_intent(sha, purpose, name, size)
             # The transport retries it, and settles a lost answer through the client's ledger.
             uploaded = await self.client.files.create(file=path, filename=name, purpose=purpose)
-            self.jr.file_uploaded(sha, purpose, name, size, uploaded.id)
+            self.journal.file_uploaded(sha, purpose, name, size, uploaded.id)
         if uploaded.status not in (FileStatus.PROCESSED, None):
             uploaded = await self.client.files.wait_for_processing(uploaded.id)
         if uploaded.status == FileStatus.ERROR:
@@ -1057,7 +1057,7 @@ class _Run:
         assert work.training_file is not None
         self._set(SpecResult(key=key, status="creating"))
         metadata = {**(spec.metadata or {}), BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
-        row = self.jr.spec(key)
+        row = self.journal.spec(key)
         try:
             if row is not None and row.attempts > 0:
                 # A create may have been sent by an earlier run, and a server may apply it late:
@@ -1077,7 +1077,7 @@ class _Run:
                     self.reattached += 1
                     self._record_job(key, job)
                     return job
-            self.jr.job_intent(key)
+            self.journal.job_intent(key)
             try:
                 job = await self.client.fine_tuning.jobs.create(
                     model=spec.model,
@@ -1090,13 +1090,13 @@ class _Run:
                 )
             except APIConnectionError as exc:
                 if not exc.maybe_sent:
-                    self.jr.job_not_created(key, str(exc))
+                    self.journal.job_not_created(key, str(exc))
                 # Else the outcome is unknown: the journal keeps the intent, the next run settles it.
                 self._set(SpecResult(key=key, status="error", error=str(exc)))
                 return None
             except FineTuneError as exc:
                 # Refused by the server: provably no job; a later run may try again.
-                self.jr.job_not_created(key, str(exc))
+                self.journal.job_not_created(key, str(exc))
                 self._set(SpecResult(key=key, status="error", error=str(exc)))
                 return None
             self.created += 1
@@ -1119,7 +1119,7 @@ class _Run:
 
     async def cancel_jobs(self) -> None:
         """Cancel every unfinished job of this batch (the journal's and the server's), recording each."""
-        rows = self.jr.specs()
+        rows = self.journal.specs()
         keys = {row.job_id: key for key, row in rows.items() if row.state == SpecState.CREATED and row.job_id}
         with contextlib.suppress(FineTuneError):
             async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):

@@ -79,11 +79,8 @@ def _serve_json(argv: list[str]) -> int:
     webhook secret without a URL, and :class:`SystemExit` (status 2) for arguments the
     emulator's parser refuses.
     """
-    from finetune_async.emulator import Faults
-
     # The emulator's one parser and serve-until-stopped, shared with its own command line.
-    # (Private to the emulator package today: the lead is asked to export both names.)
-    from finetune_async.emulator._cli import build_parser, serve_until_stopped
+    from finetune_async.emulator import Faults, build_parser, serve_until_stopped
 
     parser = build_parser(prog="finetune-async emulator")
     options = vars(parser.parse_args(argv))

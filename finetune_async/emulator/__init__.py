@@ -16,7 +16,7 @@ The emulator is an independent implementation of the wire contract: it does not 
 SDK's client, models or transport, so each checks the other.
 """
 
-from ._cli import main
+from ._cli import build_parser, main, serve_until_stopped
 from .app import create_app
 from .faults import Fault, FaultRule, Faults
 from .server import Emulator, serve
@@ -33,8 +33,10 @@ __all__ = [
     "FaultRule",
     "Faults",
     "Store",
+    "build_parser",
     "create_app",
     "main",
     "serve",
+    "serve_until_stopped",
     "sign_webhook",
 ]

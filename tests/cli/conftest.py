@@ -254,13 +254,14 @@ class ParkedJobs:
         self.jobs = jobs
         self._parked = {role: threading.Event() for role in jobs}
         self._trouble: dict[str, str] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._park_all, name="cli-test-parker", daemon=True)
         self._thread.start()
 
     def _park_all(self) -> None:
         waiting = dict(self.jobs)
         deadline = time.monotonic() + 10 * SLOW_JOB_SECONDS
-        while waiting and time.monotonic() < deadline:
+        while waiting and time.monotonic() < deadline and not self._stop.is_set():
             for role, job_id in list(waiting.items()):
                 status = get_job(self.base_url, job_id)["status"]
                 if status in ("validating_files", "queued"):
@@ -274,10 +275,15 @@ class ParkedJobs:
                     self._trouble[role] = f"job {job_id} was {status} before it could be parked"
                 del waiting[role]
                 self._parked[role].set()
-            time.sleep(0.2)
+            self._stop.wait(0.2)
         for role in waiting:
             self._trouble[role] = f"job {self.jobs[role]} did not start running"
             self._parked[role].set()
+
+    def close(self) -> None:
+        """Stop parking (the session is over), before the emulator it polls stops."""
+        self._stop.set()
+        self._thread.join()
 
     def parked(self, role: str) -> str:
         """The id of the job for ``role``, once paused: a job that does not end while the test runs."""
@@ -293,7 +299,7 @@ class ParkedJobs:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> ParkedJobs:
+def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> Iterator[ParkedJobs]:
     """One parked job on the slow emulator per role in ``SLOW_ROLES``, created when the first
     CLI test starts: ``steer`` (pause, resume, cancel), ``metrics`` (read while running),
     ``timeout`` (``wait --timeout`` on a job that does not end) and ``interrupt-*`` (Ctrl-C while
@@ -312,7 +318,9 @@ def slow_jobs(emulators: EmulatorThread, files: dict[str, dict[str, str]]) -> Pa
         return found
 
     url = emulators.url("slow")
-    return ParkedJobs(url, sdk(url, create_all))
+    parked = ParkedJobs(url, sdk(url, create_all))
+    yield parked
+    parked.close()
 
 
 def get_job(base_url: str, job_id: str) -> dict[str, Any]:
