@@ -31,6 +31,11 @@ __all__ = ["emulator"]
 @click.option("--webhook-url", metavar="URL", help="POST signed fine_tuning.job.* webhooks here.")
 @click.option("--webhook-secret", metavar="S", help="The whsec_… secret that signs webhooks.")
 @click.option("--api-key", "api_keys", multiple=True, metavar="KEY", help="Accept only these keys (repeatable).")
+@click.option(
+    "--no-training",
+    is_flag=True,
+    help="Refuse new jobs with 403 training_not_available (the platform's wind-down).",
+)
 @json_option
 def emulator(
     host: str,
@@ -41,6 +46,7 @@ def emulator(
     webhook_url: str | None,
     webhook_secret: str | None,
     api_keys: tuple[str, ...],
+    no_training: bool,
     as_json: bool,
 ) -> int:
     """Serve a local emulator of the fine-tuning API until Ctrl-C.
@@ -62,6 +68,8 @@ def emulator(
             argv += [flag, value]
     for key in api_keys:
         argv += ["--api-key", key]
+    if no_training:
+        argv.append("--no-training")
     try:
         if as_json:
             return _serve_json(argv)

@@ -200,7 +200,7 @@ class Files(Resource):
     ) -> FileObject:
         """Poll until the file is ``processed`` (or ``error``) and return it.
 
-        Raises :class:`TimeoutError` after ``max_wait_seconds``.
+        Raises :class:`~finetune_async.WaitTimeoutError` (a :class:`TimeoutError`) after ``max_wait_seconds``.
         """
         from ..polling import wait_for_file_processing
 

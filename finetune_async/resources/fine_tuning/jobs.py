@@ -257,7 +257,8 @@ class Jobs(Resource):
         """:func:`finetune_async.wait_for_job` for this client: the job once it succeeded.
 
         Raises :class:`~finetune_async.JobFailedError`, :class:`~finetune_async.JobCancelledError`
-        (unless ``raise_on_failure=False``) and :class:`TimeoutError` past ``timeout``.
+        (unless ``raise_on_failure=False``) and :class:`~finetune_async.WaitTimeoutError` (a
+        :class:`TimeoutError`) past ``timeout``.
         """
         from ...polling import wait_for_job
 
