@@ -1,8 +1,19 @@
 """The one place that does HTTP.
 
-Owns the aiohttp session (opened lazily, one per client), authentication headers,
-timeouts, the retry policy, error mapping, request ids, and redaction of credentials.
-Resources hand it "METHOD this path with this body" and get a :class:`Response` back.
+Resources hand the :class:`Transport` "METHOD this path with this body" and get a
+:class:`Response` back. It owns the client's session (opened on the first request, one per
+client, shared by its views), applies the call's :class:`~finetune_async._options.RequestOptions`,
+asks the :class:`~finetune_async._auth.Auth` for credentials, runs the hooks, and retries per
+the one policy of :mod:`finetune_async._retry`, settling a create in doubt with the
+:mod:`finetune_async._ledger`. Its parts:
+
+* :mod:`finetune_async._session`: the aiohttp half, imported on the first request (so
+  ``import finetune_async`` loads no aiohttp): the session, one attempt of a request with its
+  redirects, capped reads, :class:`~finetune_async._session.StreamedBody` and the mapping of
+  aiohttp's failures to this package's errors;
+* :mod:`finetune_async._auth` (keys, Entra ID tokens), :mod:`finetune_async._bodies` (JSON and
+  multipart bodies, upload progress) and :mod:`finetune_async._options` (per-call options,
+  :class:`~finetune_async.Timeout`): no I/O, no aiohttp.
 
 Retry rule (see README, "Retries and duplicate creates"): what is worth another try, and the
 wait before it, is the one policy of :mod:`finetune_async._retry`. A request that *creates*
