@@ -101,3 +101,11 @@ def test_the_first_request_loads_aiohttp_and_everything_works() -> None:
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ok\n"
+
+
+def test_no_public_name_exposes_aiohttp() -> None:
+    import finetune_async as ft
+
+    # Turning a Timeout into aiohttp's deadlines is the session module's business.
+    assert not any("aiohttp" in name for name in dir(ft.Timeout))
+    assert not any("aiohttp" in name for name in dir(ft.AsyncClient))
