@@ -13,8 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._ledger import SettleWindow
+from ._options import Timeout
 from ._retry import RetryPolicy, instant_backoff
-from ._transport import RequestInfo, Timeout
+from ._transport import RequestInfo
 from ._version import __version__
 from .client import AsyncClient
 from .errors import (

@@ -20,8 +20,11 @@ import asyncio
 import contextlib
 import warnings
 import weakref
+from typing import TYPE_CHECKING
 
-import aiohttp
+if TYPE_CHECKING:
+    # Only typed against: a session exists only once the first request imported aiohttp.
+    import aiohttp
 
 __all__ = ["UNCLOSED_MESSAGE", "close_when_dropped"]
 

@@ -23,7 +23,6 @@ this module; none has a formula of its own.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import os
 import random
 import time
@@ -150,6 +149,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         if value == value and value >= 0:
             return value
         return None
+    # An HTTP date is the rare form: its parser (and the email package) is imported for it.
+    import email.utils
+
     try:
         parsed = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):

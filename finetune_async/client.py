@@ -9,18 +9,15 @@ from typing import Any
 
 import attrs
 
+from ._auth import ApiKeyAuth, Auth, TokenProvider, TokenProviderAuth
 from ._ledger import CreateLedger, SettleWindow
+from ._options import Timeout
 from ._retry import RetryPolicy
 from ._transport import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
-    ApiKeyAuth,
-    Auth,
     RequestHook,
     ResponseHook,
-    Timeout,
-    TokenProvider,
-    TokenProviderAuth,
     Transport,
 )
 from ._watch import WatchState
@@ -239,6 +236,17 @@ class AsyncClient:
     def timeout(self) -> Timeout:
         """The request deadlines."""
         return self._transport.timeout
+
+    @property
+    def connections_in_use(self) -> int:
+        """How many of the client's connections carry a request or an answer not yet read
+        (a streamed ``files.content`` holds one until it is closed), counted now.
+
+        Idle connections kept open for the next request are not counted: ``0`` means nothing
+        is in flight. ``0`` before the first request (no connection is opened before it) and
+        after :meth:`close`; a view from :meth:`with_options` counts the shared pool.
+        """
+        return self._transport.connections_in_use()
 
     @property
     def is_closed(self) -> bool:

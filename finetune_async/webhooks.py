@@ -36,7 +36,7 @@ import anyio
 import attrs
 
 from ._callbacks import call_maybe_async
-from ._transport import header_value
+from ._retry import header_value
 from .errors import FineTuneError
 from .models import JobStatus
 

@@ -485,7 +485,7 @@ async def test_ids_are_still_checked_with_options() -> None:
 
 
 def test_the_options_repr_hides_header_values() -> None:
-    from finetune_async._transport import RequestOptions
+    from finetune_async._options import RequestOptions
 
     options = RequestOptions.of({"extra_headers": {"Authorization": f"Bearer {SECRET}"}, "timeout": 3})
     assert SECRET not in repr(options)
@@ -506,7 +506,7 @@ _KEYS = st.text(min_size=1, max_size=6)
 def test_extra_query_is_encoded_as_the_official_sdk_encodes_it(query: dict[str, Any]) -> None:
     from openai._qs import Querystring
 
-    from finetune_async._transport import RequestOptions
+    from finetune_async._options import RequestOptions
 
     ours = [(key, value) for key, value in RequestOptions.of({"extra_query": query}).query if value is not None]
     assert ours == Querystring().stringify_items(query)
@@ -516,7 +516,7 @@ def test_extra_query_is_encoded_as_the_official_sdk_encodes_it(query: dict[str, 
 def test_extra_body_form_fields_are_the_official_sdks(body: dict[str, Any]) -> None:
     from openai._qs import Querystring
 
-    from finetune_async._transport import RequestOptions
+    from finetune_async._options import RequestOptions
 
     ours = RequestOptions.of({"extra_body": body}).merge_form({})
     assert ours == dict(Querystring().stringify_items(body, array_format="brackets"))

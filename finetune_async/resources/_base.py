@@ -15,8 +15,10 @@ from urllib.parse import quote, unquote
 
 import attrs
 
+from .._bodies import FilePart
 from .._ledger import CreateLedger, Reconciler
-from .._transport import NO_OPTIONS, FilePart, RequestOptions, Response, Timeout, Transport
+from .._options import NO_OPTIONS, RequestOptions, Timeout
+from .._transport import Response, Transport
 from ..models._base import BaseModel
 from ..models._converter import DecodeError, json_kind, set_request_id, structure, structure_list, to_json_param
 from ..pagination import AsyncPaginator, Page

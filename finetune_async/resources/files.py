@@ -8,8 +8,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from .._bodies import FilePart
 from .._ledger import file_matches
-from .._transport import FilePart, Response
+from .._transport import Response
 from ..models import FileDeleted, FileExpirationAfter, FileObject
 from ..models._converter import to_json_param
 from ..pagination import AsyncPaginator

@@ -9,8 +9,8 @@ from typing import IO, TYPE_CHECKING
 
 import attrs
 
+from .._bodies import FilePart
 from .._ledger import UploadStarted
-from .._transport import FilePart
 from ..models import FileObject, Upload, UploadPart
 from ..models._converter import structure
 from ._base import CallOptions, Resource, path_id, request_options

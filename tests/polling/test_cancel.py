@@ -17,11 +17,6 @@ from finetune_async.emulator import Emulator
 from tests.polling.conftest import GOOD, MODEL, assert_idle, tasks_now
 
 
-def connections_in_use(client: ft.AsyncClient) -> int:
-    session = client._transport._session
-    return 0 if session is None or session.connector is None else len(session.connector._acquired)  # type: ignore[attr-defined]
-
-
 async def test_cancelling_waiters_mid_request_leaves_nothing_behind() -> None:
     # Jobs outlast the cancellation at 1 s, and not by much: the survivor waits for the end of its own.
     async with Emulator(job_seconds=2.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
@@ -49,7 +44,7 @@ async def test_cancelling_waiters_mid_request_leaves_nothing_behind() -> None:
         gc.collect()
         await anyio.sleep(0.05)
         assert tasks_now() == before
-        assert connections_in_use(client) == 0
+        assert client.connections_in_use == 0
         assert_idle(client)
 
 
@@ -73,6 +68,6 @@ async def test_timeout_and_early_exit_leave_nothing_behind() -> None:
             async for _ in jobs:
                 break
         assert tasks_now() == before
-        assert connections_in_use(client) == 0
+        assert client.connections_in_use == 0
         assert_idle(client)
     assert client.is_closed

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     else:
         from typing_extensions import Unpack
 
-    from ..._transport import RequestOptions
+    from ..._options import RequestOptions
     from ...client import AsyncClient
 
 __all__ = ["Checkpoints", "Jobs"]
