@@ -23,6 +23,13 @@ __all__ = ["emulator"]
 
 
 @click.command()
+@click.option(
+    "--provider",
+    type=click.Choice(["openai", "azure", "nebius"]),
+    default="openai",
+    show_default=True,
+    help="The provider whose paths and JSON are served.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", type=int, default=8089, show_default=True, help="Port (0 picks a free one).")
 @click.option("--job-seconds", type=float, default=60.0, show_default=True, help="How long a whole job takes.")
@@ -38,6 +45,7 @@ __all__ = ["emulator"]
 )
 @json_option
 def emulator(
+    provider: str,
     host: str,
     port: int,
     job_seconds: float,
@@ -53,11 +61,13 @@ def emulator(
 
     Point any client at it: OPENAI_BASE_URL=http://127.0.0.1:8089/v1 (any API key works
     unless --api-key is given). With --json, prints one line once it listens, for scripts:
-    {"object": "emulator", "base_url", "azure_endpoint", "host", "port", "pid"}.
+    {"object": "emulator", "provider", "base_url", "azure_endpoint", "host", "port", "pid"}.
+    --provider azure|nebius serves that provider's paths and JSON (base_url is then Azure's
+    v1 route, or Nebius' /v1).
     """
     from finetune_async.emulator import main as emulator_main
 
-    argv = ["--host", host, "--port", str(port), "--job-seconds", str(job_seconds)]
+    argv = ["--provider", provider, "--host", host, "--port", str(port), "--job-seconds", str(job_seconds)]
     for flag, value in (
         ("--faults", faults),
         ("--data-dir", data_dir),
@@ -81,8 +91,8 @@ def emulator(
 def _serve_json(argv: list[str]) -> int:
     """Serve until SIGINT or SIGTERM; the exit status (0, or 1 when the port cannot be bound).
 
-    Once listening, prints ``{"object": "emulator", "base_url", "azure_endpoint", "host",
-    "port", "pid"}`` on one line of stdout and nothing else there. Raises the CLI's
+    Once listening, prints ``{"object": "emulator", "provider", "base_url", "azure_endpoint",
+    "host", "port", "pid"}`` on one line of stdout and nothing else there. Raises the CLI's
     ``CommandError`` (a usage error, exit 2, shown as JSON) for a bad ``--faults`` spec or a
     webhook secret without a URL, and :class:`SystemExit` (status 2) for arguments the
     emulator's parser refuses.
@@ -107,6 +117,7 @@ def _say_where(emu: Emulator) -> None:
     print_json_line(
         {
             "object": "emulator",
+            "provider": emu.provider,
             "base_url": emu.base_url,
             "azure_endpoint": emu.azure_endpoint,
             "host": emu.host,

@@ -17,6 +17,10 @@ class BaseModel:
     # babbage-002 and davinci-002 train on legacy {"prompt", "completion"} lines.
     legacy_completions: bool = False
     owned_by: str = "system"
+    #: Which data lines its jobs train on: ``"openai"`` (the chat, DPO and reinforcement
+    #: formats), or ``"nebius"`` (chat ``messages``, ``prompt``/``completion``, ``text``,
+    #: pre-tokenized ``input_ids``). ``legacy_completions`` wins over it.
+    line_formats: str = "openai"
 
 
 _SD = ("supervised", "dpo")

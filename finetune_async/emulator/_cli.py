@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .dialects import PROVIDERS
 from .faults import Faults
 
 if TYPE_CHECKING:
@@ -21,6 +22,12 @@ __all__ = ["build_parser", "main", "serve_until_stopped"]
 def build_parser(prog: str = "python -m finetune_async.emulator") -> argparse.ArgumentParser:
     """The argument parser (exposed so the package CLI can reuse or document it)."""
     p = argparse.ArgumentParser(prog=prog, description="Serve a local emulator of OpenAI's fine-tuning API.")
+    p.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default="openai",
+        help="the provider whose paths and JSON are served (default: openai)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8089, help="port (default: 8089; 0 picks a free one)")
     p.add_argument("--job-seconds", type=float, default=60.0, help="how long a whole job takes (default: 60)")
@@ -72,7 +79,7 @@ async def _run(options: Mapping[str, Any], on_ready: Callable[[Emulator], None])
 
 
 def _say_where(emu: Emulator) -> None:
-    print(f"finetune-async emulator listening on {emu.base_url}", flush=True)
+    print(f"finetune-async emulator ({emu.provider}) listening on {emu.base_url}", flush=True)
     print(f"  OPENAI_BASE_URL={emu.base_url}   (Azure endpoint: {emu.azure_endpoint})", flush=True)
 
 

@@ -18,12 +18,13 @@ from finetune_async.datasets._reader import LongLine, read_lines
 
 from .store import FileRecord, Store
 
-__all__ = ["MIN_EXAMPLES", "DatasetCheck", "DatasetChecks", "check_dataset", "check_legacy"]
+__all__ = ["MIN_EXAMPLES", "DatasetCheck", "DatasetChecks", "check_dataset", "check_legacy", "check_nebius"]
 
 #: A training file needs at least this many examples (a validation file, one).
 MIN_EXAMPLES = 10
 
-_CheckKey = tuple[str, str, bool, bool]
+_CheckKey = tuple[str, str, bool, bool, str]
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +65,90 @@ def check_legacy(path: Path) -> DatasetCheck:
     return DatasetCheck(n, tokens, None)
 
 
-def check_dataset(path: Path, method: str, *, legacy: bool = False, validation: bool = False) -> DatasetCheck:
+def _nebius_line(obj: object) -> tuple[str, int] | str:
+    """(the line's format, its approximate tokens), or what is wrong with it."""
+    if not isinstance(obj, dict):
+        return "expected a JSON object"
+    if "messages" in obj:
+        messages = obj["messages"]
+        if not isinstance(messages, list) or not messages:
+            return "'messages' must be a non-empty list"
+        chars = 0
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, dict) or msg.get("role") not in _ROLES:
+                return f"messages[{i}] needs a 'role' of {', '.join(sorted(_ROLES))}"
+            content = msg.get("content")
+            if content is not None and not isinstance(content, (str, list)):
+                return f"messages[{i}].content must be a string or a list of parts"
+            chars += len(content) if isinstance(content, str) else len(json.dumps(content))
+        if messages[-1].get("role") != "assistant":
+            return "the last message must be the assistant's"
+        return "messages", chars // 4 + 3 * len(messages)
+    if "prompt" in obj or "completion" in obj:
+        if not isinstance(obj.get("prompt"), str) or not isinstance(obj.get("completion"), str):
+            return "'prompt' and 'completion' must both be strings"
+        return "prompt_completion", (len(obj["prompt"]) + len(obj["completion"])) // 4 + 2
+    if "text" in obj:
+        if not isinstance(obj["text"], str) or not obj["text"]:
+            return "'text' must be a non-empty string"
+        return "text", len(obj["text"]) // 4 + 1
+    if "input_ids" in obj:
+        ids = obj["input_ids"]
+        if not isinstance(ids, list) or not ids or not all(type(t) is int for t in ids):
+            return "'input_ids' must be a non-empty list of integers"
+        return "pretokenized", len(ids)
+    return "expected 'messages', 'prompt' and 'completion', 'text', or 'input_ids'"
+
+
+def check_nebius(path: Path) -> DatasetCheck:
+    """Nebius Token Factory's lines: chat ``messages`` (the last turn the assistant's),
+    ``prompt``/``completion``, ``text``, or pre-tokenized ``input_ids``; one format per file.
+
+    Read as the other checks read (CR, LF and CRLF end a line; an over-long line is refused on
+    its line), so line numbers agree with them.
+    """
+    n = 0
+    tokens = 0
+    first: str | None = None
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(read_lines(fh, MAX_LINE_BYTES), 1):
+            if isinstance(raw, LongLine):
+                return DatasetCheck(n, tokens, f"line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
+            if raw.isspace() or not raw:
+                continue
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError):
+                return DatasetCheck(n, tokens, f"line {lineno}: not valid JSON")
+            found = _nebius_line(obj)
+            if isinstance(found, str):
+                return DatasetCheck(n, tokens, f"line {lineno}: {found}")
+            kind, line_tokens = found
+            if first is None:
+                first = kind
+            elif kind != first:
+                return DatasetCheck(n, tokens, f"line {lineno}: a '{kind}' line in a file of '{first}' lines")
+            n += 1
+            tokens += line_tokens
+    return DatasetCheck(n, tokens, None)
+
+
+def check_dataset(
+    path: Path, method: str, *, legacy: bool = False, validation: bool = False, formats: str = "openai"
+) -> DatasetCheck:
     """Validate a training (or, with ``validation=True``, validation) file.
 
     Uses :func:`finetune_async.datasets.validate_dataset` (or the legacy prompt/completion check
     for babbage-002 and davinci-002). Returns the example count, the approximate tokens, and the
     first problem as a readable sentence naming its line (None when the file is usable). A
-    validation file needs one example, a training file :data:`MIN_EXAMPLES`.
+    validation file needs one example, a training file :data:`MIN_EXAMPLES`. ``formats="nebius"``
+    reads Nebius' line formats instead (:func:`check_nebius`).
     """
     minimum = 1 if validation else MIN_EXAMPLES
     if legacy:
         result = check_legacy(path)
+    elif formats == "nebius":
+        result = check_nebius(path)
     else:
         # Imported lazily: only job validation needs the datasets package.
         from finetune_async.datasets import validate_dataset
@@ -95,7 +169,7 @@ def check_dataset(path: Path, method: str, *, legacy: bool = False, validation: 
 
 
 class DatasetChecks:
-    """The checks in flight or done, per (file id, method, legacy, validation).
+    """The checks in flight or done, per (file id, method, legacy, validation, line formats).
 
     Every create naming a file waits on the same check; the answer is kept until
     :meth:`forget` drops the file's checks (when the file is deleted).
@@ -108,16 +182,18 @@ class DatasetChecks:
         #: benchmarks: each file is checked once per method, however many jobs name it).
         self.count = 0
 
-    async def check(self, rec: FileRecord, method: str, *, legacy: bool, validation: bool = False) -> DatasetCheck:
+    async def check(
+        self, rec: FileRecord, method: str, *, legacy: bool, validation: bool = False, formats: str = "openai"
+    ) -> DatasetCheck:
         """What :func:`check_dataset` finds in ``rec``, checked at most once per key."""
-        key = (rec.id, method, legacy, validation)
+        key = (rec.id, method, legacy, validation, formats)
         check = self._checks.get(key)
         if check is None:
             self.count += 1
             # Off the event loop (a large file must not stall other requests), and once however
             # many creates name the file at the same moment: they all wait on this future.
             path = self._store.blob_path(rec.path)
-            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation)
+            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation, formats=formats)
             check = asyncio.get_running_loop().run_in_executor(None, run)
             self._checks[key] = check
             check.add_done_callback(functools.partial(self._forget_failed, key))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import graders
@@ -26,6 +26,7 @@ from .store import FileRecord, JobRecord, Store
 __all__ = [
     "HP_KEYS",
     "MAX_SEED",
+    "Catalog",
     "JobRequest",
     "build_job",
     "check_datasets",
@@ -74,6 +75,12 @@ class JobRequest:
     seed: int | None
     metadata: dict[str, str] | None
     integrations: list[Any] | None
+    #: What a provider's dialect keeps with the job (see :attr:`.store.JobRecord.extra`).
+    extra: dict[str, Any] | None = field(default=None)
+
+
+#: How a create finds the base model a name means (a provider's dialect brings its own catalog).
+Catalog = Callable[[str], BaseModel | None]
 
 
 # -- step 1: the body --------------------------------------------------------------------------
@@ -110,11 +117,11 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(method_in["type"]), method_in
 
 
-def _resolve_model(name: Any, models: Models) -> BaseModel:
+def _resolve_model(name: Any, models: Models, catalog: Catalog) -> BaseModel:
     if not isinstance(name, str) or not name:
         raise bad_request("Missing required parameter: 'model'.", "model")
     # A base model by name or alias, or (continued fine-tuning) one of our fine-tuned models.
-    base = resolve_base(name) or models.fine_tuned_base(name)
+    base = catalog(name) or models.fine_tuned_base(name)
     if base is None:
         raise bad_request(
             f"Model {name} is not available for fine-tuning or does not exist.", "model", "model_not_available"
@@ -147,15 +154,20 @@ async def _grader(body: dict[str, Any], method_type: str, sub: dict[str, Any]) -
     return grader
 
 
-async def parse_job_request(body: Any, models: Models) -> JobRequest:
-    """Step 1: check everything in the body that needs no file; 400 naming the first problem."""
+async def parse_job_request(
+    body: Any, models: Models, *, catalog: Catalog = resolve_base, extra: dict[str, Any] | None = None
+) -> JobRequest:
+    """Step 1: check everything in the body that needs no file; 400 naming the first problem.
+
+    ``catalog`` resolves base model names (OpenAI's by default); ``extra`` is kept with the job.
+    """
     body = require_object(body)
     if "model" not in body:
         raise bad_request("Missing required parameter: 'model'.", "model")
     if "training_file" not in body:
         raise bad_request("Missing required parameter: 'training_file'.", "training_file")
     method_type, method_in = _method(body)
-    base = _resolve_model(body["model"], models)
+    base = _resolve_model(body["model"], models, catalog)
     if method_type not in base.methods:
         raise bad_request(
             f"Model {body['model']} does not support the '{method_type}' fine-tuning method "
@@ -187,6 +199,7 @@ async def parse_job_request(body: Any, models: Models) -> JobRequest:
         seed=seed,
         metadata=check_metadata(body.get("metadata")),
         integrations=check_integrations(body.get("integrations")),
+        extra=extra,
     )
 
 
@@ -228,7 +241,8 @@ async def check_datasets(
     (None when both files are usable). The validation file is checked only when the training
     file passes. Not an answer of the create: the API reports bad data by failing the job."""
     legacy = request.base.legacy_completions
-    check = await datasets.check(train, request.method_type, legacy=legacy)
+    formats = request.base.line_formats
+    check = await datasets.check(train, request.method_type, legacy=legacy, formats=formats)
     if check.problem is not None:
         return check, {
             "code": "invalid_training_file",
@@ -236,7 +250,7 @@ async def check_datasets(
             "param": "training_file",
         }
     if valid is not None:
-        vcheck = await datasets.check(valid, request.method_type, legacy=legacy, validation=True)
+        vcheck = await datasets.check(valid, request.method_type, legacy=legacy, validation=True, formats=formats)
         if vcheck.problem is not None:
             return check, {
                 "code": "invalid_validation_file",
@@ -327,6 +341,7 @@ def build_job(
         run_seconds=run_seconds,
         total_steps=max(1, steps_per_epoch * resolved["n_epochs"]),
         steps_per_epoch=steps_per_epoch,
+        extra=request.extra,
     )
 
 

@@ -1,10 +1,11 @@
-"""The HTTP face of the emulator: routes under ``/v1`` (OpenAI) and ``/openai`` (Azure OpenAI).
+"""The HTTP face of the emulator: a provider's dialect (:mod:`.dialects`) over one state.
 
-One middleware does what every request needs: a ``req_…`` request id, authentication
-(``Authorization: Bearer`` for OpenAI; ``api-key`` or Bearer plus ``?api-version=`` for Azure),
-faults, and turning :class:`~._util.APIError` into the API's error body. The handlers, one
-module per resource in :mod:`.routes`, only parse HTTP and call the resources of
-:class:`~.state.EmulatorState`.
+One middleware does what every request needs, asking the dialect's surface that serves the
+request's path how its provider does it: the request id, authentication, the ``api-version``
+rules, faults (whose rules name OpenAI's ``/v1`` paths on every dialect), and turning
+:class:`~._util.APIError` into the provider's error body. The handlers, one module per
+resource in :mod:`.routes` (and a dialect's own where its provider differs), only parse HTTP
+and call the resources of :class:`~.state.EmulatorState`.
 
 Uploads (``POST /files`` and upload parts) are streamed to disk chunk by chunk, never read whole
 (except under a ``late`` fault, which holds the whole body in memory before it waits).
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Collection
 
@@ -27,10 +27,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ._util import APIError, bad_request
+from .dialects import Dialect, make_dialect
 from .faults import Faults
 from .files import MAX_FILE_BYTES
-from .routes import ROUTES
-from .routes._http import MAX_JSON_BYTES, MAX_JSON_DEPTH, STATE_KEY, Handler, buffered_body, error_response
+from .routes._http import ANSWER_SHAPER, MAX_JSON_BYTES, MAX_JSON_DEPTH, STATE_KEY, Handler, buffered_body
 from .routes._multipart import MAX_FIELD_BYTES, MAX_FORM_PARTS
 from .state import EmulatorState
 
@@ -110,55 +110,28 @@ class _LateActions:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateActions) -> Middleware:
+def _make_middleware(dialect: Dialect, api_keys: Collection[str] | None, late_actions: _LateActions) -> Middleware:
     keys = frozenset(api_keys) if api_keys else None
-
-    def authenticate(request: web.Request, azure: bool) -> None:
-        key = ""
-        auth = request.headers.get("Authorization", "")
-        if auth[:7].lower() == "bearer ":
-            key = auth[7:].strip()
-        if azure and not key:
-            key = request.headers.get("api-key", "").strip()
-        if not key:
-            if azure:
-                raise APIError(
-                    401,
-                    "Access denied due to missing subscription key. Make sure to include the api-key header or "
-                    "an Authorization bearer token when making requests to an API.",
-                    code="401",
-                )
-            raise APIError(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            )
-        if keys is not None and key not in keys:
-            shown = key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "*" * len(key)
-            raise APIError(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = "req_" + secrets.token_hex(16)
         path = request.path
-        azure = path.startswith("/openai/") or path == "/openai"
+        surface = dialect.surface_for(path)
+        # Handlers shape their answers through the surface serving this request (routes._http.answer).
+        shaping = ANSWER_SHAPER.set(surface)
         response: web.StreamResponse
         try:
-            authenticate(request, azure)
-            if azure and "api-version" not in request.query:
-                raise APIError(
-                    404, "Resource not found. Azure OpenAI requests need an api-version query parameter.", code="404"
-                )
+            surface.authenticate(request, keys)
+            surface.check_version(request)
             faults = request.app[FAULTS_KEY]
             kind = None
             forced = request.headers.get("x-emulator-fault")
             if faults.active or forced:
                 info = request.match_info.route.resource
                 template = info.canonical if info is not None else path
-                if azure:
-                    template = "/v1" + template[len("/openai") :]
-                    path = "/v1" + path[len("/openai") :]
+                # Fault rules name OpenAI's paths (POST:/v1/fine_tuning/jobs) on every dialect.
+                template, path = surface.fault_path(template), surface.fault_path(path)
                 try:
                     fault = faults.decide(request.method, template, path, forced)
                 except ValueError as exc:
@@ -210,35 +183,47 @@ def _make_middleware(api_keys: Collection[str] | None, late_actions: _LateAction
             )
             return web.Response(status=400)
         except APIError as exc:
-            response = error_response(exc)
+            response = surface.error_response(exc)
         except web.HTTPException as exc:
-            # Router answers (unknown path, wrong method, body too large) in the API's shape.
-            msg = f"Invalid URL ({request.method} {request.path})" if exc.status == 404 else exc.reason
-            response = error_response(APIError(exc.status, msg, code=None))
-            if exc.status == 405:
-                response.headers["Allow"] = exc.headers.get("Allow", "")
+            # Router answers (unknown path, wrong method, body too large) in the provider's shape.
+            response = surface.router_error(request, exc)
         except Exception:
             # A bug in the emulator: still answer in the API's shape (clients and fuzzers see a 500).
             _log.exception("emulator error handling %s %s", request.method, request.path)
-            response = error_response(APIError(500, "The emulator failed to handle this request.", type="server_error"))
-        response.headers["x-request-id"] = request_id
-        response.headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
+            response = surface.error_response(
+                APIError(500, "The emulator failed to handle this request.", type="server_error")
+            )
+        finally:
+            ANSWER_SHAPER.reset(shaping)
+        surface.stamp(response, int((time.perf_counter() - started) * 1000))
         return response
 
     return middleware
 
 
-def create_app(state: EmulatorState, faults: Faults, *, api_keys: Collection[str] | None = None) -> web.Application:
-    """The aiohttp application serving ``state`` under ``/v1`` and Azure's ``/openai``.
+def create_app(
+    state: EmulatorState,
+    faults: Faults,
+    *,
+    api_keys: Collection[str] | None = None,
+    provider: str = "openai",
+) -> web.Application:
+    """The aiohttp application serving ``state`` in the dialect of ``provider`` (one of
+    :data:`~.dialects.PROVIDERS`; ValueError for another): ``"openai"`` under ``/v1`` (and, with
+    OpenAI's shapes, under Azure's ``/openai``), ``"azure"`` under ``/openai/v1`` and ``/openai``,
+    ``"nebius"`` under ``/v1``.
 
     ``api_keys``: when given, only these keys are accepted; otherwise any non-empty key is.
     """
+    dialect = make_dialect(provider)
     late_actions = _LateActions()
-    app = web.Application(middlewares=[_make_middleware(api_keys, late_actions)], client_max_size=MAX_JSON_BYTES)
+    app = web.Application(
+        middlewares=[_make_middleware(dialect, api_keys, late_actions)], client_max_size=MAX_JSON_BYTES
+    )
     app.on_cleanup.append(late_actions.aclose)
     app[STATE_KEY] = state
     app[FAULTS_KEY] = faults
-    for prefix in ("/v1", "/openai"):
-        for method, path, handler in ROUTES:
-            app.router.add_route(method, prefix + path, handler)
+    for surface in dialect.surfaces:
+        for method, path, handler in surface.routes:
+            app.router.add_route(method, surface.prefix + path, handler)
     return app

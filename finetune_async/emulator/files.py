@@ -68,7 +68,9 @@ class Files:
     def content(self, rec: FileRecord) -> bytes | Path:
         """A file's bytes: made now for a job's results file, else the path of its blob."""
         if rec.results_of is not None:
-            return results_csv(self._store.jobs[rec.results_of])
+            job = self._store.jobs.get(rec.results_of)
+            # A deleted job (Azure's dated routes delete jobs) leaves its results file empty.
+            return results_csv(job) if job is not None else b""
         return self._store.blob_path(rec.path)
 
     def listing(self, *, purpose: str | None, limit: int, order: str, after: str | None) -> dict[str, Any]:

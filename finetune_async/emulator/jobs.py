@@ -11,8 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _lifecycle
+from ._catalog import resolve_base
 from ._datasets import DatasetChecks
-from ._job_request import HP_KEYS, build_job, check_datasets, created_events, fine_tune_files, parse_job_request
+from ._job_request import (
+    HP_KEYS,
+    Catalog,
+    build_job,
+    check_datasets,
+    created_events,
+    fine_tune_files,
+    parse_job_request,
+)
 from ._lifecycle import TERMINAL, event
 from ._timer import PhaseTimer
 from ._util import APIError, bad_request, not_found, now
@@ -56,17 +65,23 @@ class Jobs:
 
     # -- create ------------------------------------------------------------------------------
 
-    async def create(self, body: Any) -> dict[str, Any]:
+    async def create(
+        self, body: Any, *, catalog: Catalog = resolve_base, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """``POST /fine_tuning/jobs``: check everything the API checks up front, then start the
         clock. The ``FineTuningJob`` JSON (``validating_files``, even when ``job_seconds`` is 0,
-        like the API); 403 when training is not available, 400 for the first problem found."""
+        like the API); 403 when training is not available, 400 for the first problem found.
+
+        A provider's dialect passes its own ``catalog`` of base models and the ``extra`` fields
+        it keeps with the job (:attr:`.store.JobRecord.extra`).
+        """
         if not self.training_available:
             raise APIError(
                 403,
                 "Fine-tuning is no longer available for this organization on this platform.",
                 code="training_not_available",
             )
-        request = await parse_job_request(body, self._models)
+        request = await parse_job_request(body, self._models, catalog=catalog, extra=extra)
         train, valid = fine_tune_files(request, self._store)
         check, invalid = await check_datasets(request, train, valid, self._datasets)
         job = build_job(
@@ -229,6 +244,18 @@ class Jobs:
         self._store.put_job(job, [event("Fine-tuning job resumed", t)])
         self._schedule(job)
         return self.to_api(job)
+
+    def delete(self, job_id: str) -> None:
+        """Delete a finished job with its events and checkpoints (Azure's dated routes); 404,
+        or 400 while it has not finished (cancel it first)."""
+        job = self.get(job_id)
+        if job.status not in TERMINAL:
+            raise bad_request(
+                f"Job {job_id} is {job.status}; only a finished job can be deleted (cancel it first).",
+                "fine_tuning_job_id",
+            )
+        self.timer.schedule(job.id, None)
+        self._store.delete_job(job.id)
 
     # -- events and checkpoints ------------------------------------------------------------------
 

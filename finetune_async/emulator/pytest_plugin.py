@@ -21,6 +21,16 @@ Starting one costs a few milliseconds.
 
 Jobs take ``job_seconds`` (default 1.0); change it with ``@pytest.mark.finetune_emulator(job_seconds=3,
 faults="...")`` on a test, class or module, whose keyword arguments go to the Emulator.
+
+The provider whose dialect is served (``"openai"``, ``"azure"``, ``"nebius"``), most specific first:
+
+- indirect parametrization, to run a test once per provider::
+
+      @pytest.mark.parametrize("finetune_emulator", ["openai", "azure", "nebius"], indirect=True)
+      async def test_on_each(finetune_emulator): ...
+
+- the marker: ``@pytest.mark.finetune_emulator(provider="azure")``;
+- the ini option ``finetune_emulator_provider = azure`` (default ``openai``).
 """
 
 from __future__ import annotations
@@ -38,6 +48,14 @@ __all__ = ["finetune_emulator", "finetune_emulator_sync"]
 DEFAULT_JOB_SECONDS = 1.0
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "finetune_emulator_provider",
+        "the provider whose dialect the finetune_emulator fixtures serve (openai, azure or nebius)",
+        default="openai",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -46,10 +64,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _served(request: pytest.FixtureRequest) -> Iterator[Emulator]:
-    kwargs: dict[str, Any] = {"job_seconds": DEFAULT_JOB_SECONDS}
+    kwargs: dict[str, Any] = {
+        "job_seconds": DEFAULT_JOB_SECONDS,
+        "provider": str(request.config.getini("finetune_emulator_provider") or "openai"),
+    }
     marker = request.node.get_closest_marker("finetune_emulator")
     if marker is not None:
         kwargs.update(marker.kwargs)
+    # Indirect parametrization names the provider: parametrize("finetune_emulator", [...], indirect=True).
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        kwargs["provider"] = param
     with EmulatorThread(**kwargs) as emu:
         yield emu
 

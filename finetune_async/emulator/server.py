@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import create_app
+from .dialects import PROVIDERS
 from .faults import Faults
 from .state import EmulatorState
 from .store import JobRecord, Store
@@ -39,6 +40,10 @@ class Emulator:
         organization: the org slug in fine-tuned model names (``org-<slug>`` is the org id).
         training_available: False refuses every new job with 403 ``training_not_available``,
             as OpenAI's platform does after its fine-tuning wind-down (``emu.state`` can flip it).
+        provider: the dialect served, one of :data:`~.dialects.PROVIDERS` (ValueError for
+            another): ``"openai"`` (the default: ``/v1``, and OpenAI's shapes under Azure's
+            ``/openai`` paths), ``"azure"`` (Azure OpenAI's v1 and dated routes as Azure answers
+            them) or ``"nebius"`` (Nebius Token Factory's ``/v1``). One state underneath.
     """
 
     def __init__(
@@ -55,7 +60,11 @@ class Emulator:
         api_keys: Collection[str] | None = None,
         organization: str = "emulator",
         training_available: bool = True,
+        provider: str = "openai",
     ) -> None:
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
+        self.provider = provider
         self.host = host
         self.port = port
         self.job_seconds = job_seconds
@@ -79,8 +88,10 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT/v1``, the OpenAI-style base URL."""
-        return f"http://{self._url_host}:{self.port}/v1"
+        """The base URL an OpenAI-shaped client takes: ``http://HOST:PORT/v1`` (OpenAI, Nebius),
+        or Azure's v1 route ``http://HOST:PORT/openai/v1`` under ``provider="azure"``."""
+        path = "/openai/v1" if self.provider == "azure" else "/v1"
+        return f"http://{self._url_host}:{self.port}{path}"
 
     @property
     def azure_endpoint(self) -> str:
@@ -105,7 +116,7 @@ class Emulator:
             on_terminal=self._on_terminal,
             training_available=self.training_available,
         )
-        app = create_app(state, self.faults, api_keys=self.api_keys)
+        app = create_app(state, self.faults, api_keys=self.api_keys, provider=self.provider)
         # A short shutdown timeout: a test's teardown should not wait on a client's idle keep-alive.
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
@@ -156,9 +167,10 @@ async def serve(
     webhook_secret: str | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[str]:
-    """Run an :class:`Emulator` for the block and yield its base URL (``http://127.0.0.1:PORT/v1``).
+    """Run an :class:`Emulator` for the block and yield its base URL (``http://127.0.0.1:PORT/v1``;
+    ``…/openai/v1`` with ``provider="azure"``).
 
-    Extra keyword arguments go to :class:`Emulator` (``api_keys``, ``organization``, …).
+    Extra keyword arguments go to :class:`Emulator` (``provider``, ``api_keys``, ``organization``, …).
     """
     async with Emulator(
         host=host,

@@ -141,6 +141,9 @@ class JobRecord:
     result_files: list[str] = field(default_factory=list)
     trained_tokens: int | None = None
     error: dict[str, Any] | None = None
+    #: What a provider's dialect keeps with the job beyond OpenAI's fields (Nebius' absolute
+    #: hyperparameters, its method and tags), keyed by the provider's name; None for most jobs.
+    extra: dict[str, Any] | None = None
 
 
 _SCHEMA = """
@@ -363,6 +366,17 @@ class Store:
                 self.add_checkpoints(rec.id, checkpoints)
             if events:
                 self.add_events(rec.id, events)
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job with its events and checkpoints (its results file stays a file)."""
+        with self.transaction():
+            self.jobs.pop(job_id, None)
+            self._remove("job", job_id)
+            for text in self.events.pop(job_id, []):
+                self._remove("event", json.loads(text)["id"])
+            self.event_index.pop(job_id, None)
+            for ckpt in self.checkpoints.pop(job_id, []):
+                self._remove("checkpoint", ckpt["id"])
 
     def _append_event(self, job_id: str, event_id: str, text: str) -> None:
         lst = self.events.setdefault(job_id, [])

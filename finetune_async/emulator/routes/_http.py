@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -18,11 +18,14 @@ from .._util import APIError, bad_request
 from ..state import EmulatorState
 
 __all__ = [
+    "ANSWER_SHAPER",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "STATE_KEY",
     "Handler",
     "Route",
+    "Shaper",
+    "answer",
     "buffered_body",
     "error_response",
     "json_response",
@@ -51,6 +54,29 @@ MAX_JSON_DEPTH = 64
 # storage keys differ across the aiohttp versions we support (plain str keys warn on newer
 # ones, web.RequestKey is missing on older ones). Set only inside the late action's own task.
 buffered_body: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("_buffered_body", default=None)
+
+
+class Shaper(Protocol):
+    """What turns a resource's OpenAI-shaped answer into a provider's (a dialect's surface)."""
+
+    def answer(self, request: web.Request, kind: str, data: Any, status: int) -> web.StreamResponse:
+        """The response for ``data``, an answer of ``kind`` (``"job"``, ``"job.created"``,
+        ``"job.list"``, ``"file"``, ``"file.created"``, ``"file.list"``, ``"checkpoint.list"``)."""
+        ...
+
+
+# The surface serving the request being handled, set by the middleware. A context variable for
+# the reason given at ``buffered_body``; a late action's task copies it when it is created.
+ANSWER_SHAPER: contextvars.ContextVar[Shaper | None] = contextvars.ContextVar("_answer_shaper", default=None)
+
+
+def answer(request: web.Request, kind: str, data: Any, status: int = 200) -> web.StreamResponse:
+    """``data`` answered as the provider being served shapes an answer of ``kind`` (OpenAI's
+    JSON as it is when no dialect shapes it)."""
+    shaper = ANSWER_SHAPER.get()
+    if shaper is None:
+        return json_response(data, status)
+    return shaper.answer(request, kind, data, status)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -10,7 +10,7 @@ from aiohttp import web
 from .._util import APIError, bad_request
 from .._validation import check_expires_after, parse_limit
 from ..files import FILE_PURPOSES, MAX_FILE_BYTES
-from ._http import Route, json_response, loads, state
+from ._http import Route, answer, json_response, loads, state
 from ._multipart import discard_on_error, read_form
 
 __all__ = ["ROUTES"]
@@ -65,23 +65,25 @@ async def create_file(request: web.Request) -> web.StreamResponse:
             raise bad_request(f"Unrecognized request argument supplied: {sorted(unknown)[0]}", sorted(unknown)[0])
         expires = _expires_after(fields)
         out = files.add(filename=form.filename, purpose=purpose, blob=form.blob, size=form.size, expires_after=expires)
-    return json_response(out)
+    return answer(request, "file.created", out)
 
 
 async def list_files(request: web.Request) -> web.StreamResponse:
     q = request.query
-    return json_response(
+    return answer(
+        request,
+        "file.list",
         state(request).files.listing(
             purpose=q.get("purpose"),
             limit=parse_limit(q.get("limit"), 10000, 10000),
             order=q.get("order", "desc"),
             after=q.get("after"),
-        )
+        ),
     )
 
 
 async def retrieve_file(request: web.Request) -> web.StreamResponse:
-    return json_response(state(request).files.get(request.match_info["file_id"]).to_api())
+    return answer(request, "file", state(request).files.get(request.match_info["file_id"]).to_api())
 
 
 async def delete_file(request: web.Request) -> web.StreamResponse:

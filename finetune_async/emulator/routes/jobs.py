@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._validation import parse_limit, validate_metadata_filter
-from ._http import Route, json_response, read_json, state
+from ._http import Route, answer, read_json, state
 
 __all__ = ["ROUTES"]
 
@@ -13,34 +13,36 @@ _JOB = "fine_tuning_job_id"
 
 
 async def create_job(request: web.Request) -> web.StreamResponse:
-    return json_response(await state(request).jobs.create(await read_json(request)))
+    return answer(request, "job.created", await state(request).jobs.create(await read_json(request)))
 
 
 async def list_jobs(request: web.Request) -> web.StreamResponse:
     q = request.query
     metadata, no_metadata = validate_metadata_filter(q.items())
-    return json_response(
+    return answer(
+        request,
+        "job.list",
         state(request).jobs.listing(
             limit=parse_limit(q.get("limit"), 20), after=q.get("after"), metadata=metadata, no_metadata=no_metadata
-        )
+        ),
     )
 
 
 async def retrieve_job(request: web.Request) -> web.StreamResponse:
     jobs = state(request).jobs
-    return json_response(jobs.to_api(jobs.get(request.match_info[_JOB])))
+    return answer(request, "job", jobs.to_api(jobs.get(request.match_info[_JOB])))
 
 
 async def cancel_job(request: web.Request) -> web.StreamResponse:
-    return json_response(state(request).jobs.cancel(request.match_info[_JOB]))
+    return answer(request, "job", state(request).jobs.cancel(request.match_info[_JOB]))
 
 
 async def pause_job(request: web.Request) -> web.StreamResponse:
-    return json_response(state(request).jobs.pause(request.match_info[_JOB]))
+    return answer(request, "job", state(request).jobs.pause(request.match_info[_JOB]))
 
 
 async def resume_job(request: web.Request) -> web.StreamResponse:
-    return json_response(state(request).jobs.resume(request.match_info[_JOB]))
+    return answer(request, "job", state(request).jobs.resume(request.match_info[_JOB]))
 
 
 async def list_events(request: web.Request) -> web.StreamResponse:
@@ -53,10 +55,12 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 
 async def list_checkpoints(request: web.Request) -> web.StreamResponse:
     q = request.query
-    return json_response(
+    return answer(
+        request,
+        "checkpoint.list",
         state(request).jobs.checkpoints(
             request.match_info[_JOB], limit=parse_limit(q.get("limit"), 10), after=q.get("after")
-        )
+        ),
     )
 
 
