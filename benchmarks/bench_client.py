@@ -13,7 +13,10 @@ share its CPU), three workloads:
 
 and the time ``import finetune_async`` takes against ``import openai``. Prints one table.
 
-    python benchmarks/bench_client.py [--quick]
+    python benchmarks/bench_client.py [--quick] [--only-burst] [--rounds N]
+
+``--only-burst`` runs the short-burst row alone (and the import times), for profiling what a
+fresh client's first calls pay without waiting for the other rows.
 
 Targets (issue 2): at most 1.25x the floor's cost in every row, at least 3x the official
 SDK's rate, import under 0.4 s.
@@ -268,12 +271,20 @@ def import_time(module: str, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-async def measure(base: str, quick: bool) -> dict[str, dict[str, float]]:
+async def measure(
+    base: str, quick: bool, *, only_burst: bool = False, rounds: int | None = None
+) -> dict[str, dict[str, float]]:
     n_seq = 500 if quick else 3000
     n_conc = 2048 if quick else 12_800
     pages = 1 if quick else 3
-    rounds = 2 if quick else 3
+    if rounds is None:
+        rounds = 2 if quick else 3
     clients = [cls(base) for cls in (Floor, Ours, Official)]
+    results: dict[str, dict[str, float]] = {client.name: {} for client in clients}
+    if only_burst:
+        for client in clients:
+            await client.close()
+        clients = []
     try:
         for client in clients:
             # Warm up connections and code paths before timing.
@@ -284,8 +295,7 @@ async def measure(base: str, quick: bool) -> dict[str, dict[str, float]]:
             ("64-way concurrent retrieve", concurrent, n_conc),
             ("paging 20,000 events (pages/s)", paging, pages),
         ]
-        results: dict[str, dict[str, float]] = {client.name: {} for client in clients}
-        for row, workload, size in workloads:
+        for row, workload, size in workloads if clients else ():
             # Rounds interleave the clients, so that a slower spell of this (shared, noisy)
             # machine falls on all of them alike; each client keeps its best round.
             for _ in range(rounds):
@@ -302,19 +312,21 @@ async def measure(base: str, quick: bool) -> dict[str, dict[str, float]]:
     burst = 1000 if quick else BURST
     row = f"short burst: first {burst:,} retrieves"
     for _ in range(rounds):
-        for client in clients:
-            rate = await asyncio.to_thread(short_burst, _kind_of(client), base, burst)
-            results[client.name][row] = max(rate, results[client.name].get(row, 0.0))
+        for kind, cls in CLIENTS.items():
+            rate = await asyncio.to_thread(short_burst, kind, base, burst)
+            results[cls.name][row] = max(rate, results[cls.name].get(row, 0.0))
     return results
-
-
-def _kind_of(client: Any) -> str:
-    return next(kind for kind, cls in CLIENTS.items() if type(client) is cls)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, noisier figures)")
+    parser.add_argument(
+        "--only-burst",
+        action="store_true",
+        help="run only the short-burst row (first retrieves of fresh clients, each in a fresh process)",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per row (default 3, or 2 with --quick)")
     parser.add_argument("--burst-child", nargs=3, metavar=("CLIENT", "BASE_URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.burst_child:
@@ -328,7 +340,7 @@ def main() -> int:
     server.start()
     try:
         base = f"http://127.0.0.1:{ports.get(timeout=30)}/v1"
-        results = asyncio.run(measure(base, args.quick))
+        results = asyncio.run(measure(base, args.quick, only_burst=args.only_burst, rounds=args.rounds))
     finally:
         server.terminate()
         server.join(5)

@@ -56,7 +56,9 @@ class RateLimiter:
         self.rate = float(rate)
         #: How many grants were given (for statistics and tests).
         self.granted = 0
-        self._lock = anyio.Lock()
+        # Made at the first wait: anyio loads its synchronisation module on first use, a cost a
+        # client's construction (which builds a limiter) need not pay if it never polls.
+        self._lock: anyio.Lock | None = None
         self._last = -math.inf
         self._not_before = -math.inf
         self._reserve = 0
@@ -118,6 +120,8 @@ class RateLimiter:
             self.granted += 1
             await anyio.lowlevel.checkpoint()
             return
+        if self._lock is None:
+            self._lock = anyio.Lock()
         async with self._lock:
             # Asked again after each sleep: another scheduler may have taken a grant meanwhile.
             wait = self.delay()

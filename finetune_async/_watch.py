@@ -323,11 +323,14 @@ class WatchState:
             self._handoff()
 
     async def _send(
-        self, client: AsyncClient, request: Request, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self, client: AsyncClient, request: Request, *, task_status: TaskStatus[None] | None = None
     ) -> None:
+        # task_status: given by tg.start (None when called directly). Not defaulted to
+        # anyio.TASK_STATUS_IGNORED: naming it here would load anyio's task module at import.
         jobs = self.poll_client(client).fine_tuning.jobs
         self.limiter.sent()
-        task_status.started()
+        if task_status is not None:
+            task_status.started()
         planner = self.planner
         planner.request_left(request, time.monotonic())
         try:

@@ -4,6 +4,8 @@ than the ceiling in any one-second window."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 
 import anyio
@@ -119,3 +121,14 @@ def test_property_never_above_the_ceiling(rate: float, reserve: int, requests: l
     assert most_in_window(granted) <= int(rate)
     assert most_in_window(routine) <= int(rate) - limiter.reserve
     assert limiter.granted == len(requests)
+
+
+def test_construction_and_import_leave_anyio_synchronisation_unloaded() -> None:
+    """A client's limiter makes its lock at the first wait: importing the SDK and building a
+    limiter load neither anyio's synchronisation nor its task module (import-time cost)."""
+    code = (
+        "import sys; from finetune_async._ratelimit import RateLimiter; RateLimiter(5.0); "
+        "print(sorted(m for m in ('anyio._core._synchronization', 'anyio._core._tasks') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -356,3 +356,48 @@ def test_generated_decoder_coerces_like_cattrs() -> None:
     assert event.type is None
     assert event.data is None
     assert event.model_extra == {}
+
+
+def test_resolved_field_types_are_what_get_type_hints_gives() -> None:
+    """The converter's own annotation resolution (cheaper at import) agrees with typing's."""
+    import typing
+
+    from finetune_async.models._converter import _is_model, _public_classes
+
+    for cls in _public_classes():
+        if _is_model(cls):
+            hints = typing.get_type_hints(cls, include_extras=True)
+            for field in attrs.fields(cls):
+                assert field.type == hints[field.name], (cls, field.name)
+                assert repr(field.type) == repr(hints[field.name]), (cls, field.name)
+            assert cls.__attrs_types_resolved__ is cls
+
+
+def test_resolve_types_leaves_the_unusual_to_attrs() -> None:
+    """A class made later, with an annotation naming a class that is not there yet, or a
+    nested string, still resolves (through attrs) once the names exist."""
+    from finetune_async.models._converter import resolve_types
+
+    @attrs.frozen(kw_only=True)
+    class Later(BaseModel):
+        items: list["int"]  # noqa: UP037 - a nested string is the point
+        other: int | None = None
+
+    resolve_types(Later)
+    fields = attrs.fields(Later)
+    assert fields.items.type == list[int]
+    assert fields.other.type == int | None
+
+
+def test_prepare_decoders_builds_the_nested_decoders_too() -> None:
+    """prepare_decoders generates the decoders of the classes given and of the models inside."""
+    from finetune_async.models._converter import RESPONSE_MODELS, converter, prepare_decoders
+
+    prepare_decoders()
+    prepare_decoders()  # idempotent
+    for cls in (*RESPONSE_MODELS, Method, SupervisedMethod, SupervisedHyperparameters, Hyperparameters):
+        hook = converter.get_structure_hook(cls)
+        assert hook.__code__.co_filename == f"<finetune_async decoder for {cls.__qualname__}>", cls
+    assert converter_structure(ex.JOB_PAUSED_REINFORCEMENT, FineTuningJob) == structure(
+        ex.JOB_PAUSED_REINFORCEMENT, FineTuningJob
+    )
