@@ -22,6 +22,7 @@ from ._transport import (
 )
 from ._watch import WatchState
 from .errors import FineTuneError
+from .models._converter import prepare_decoders
 from .resources import Files, FineTuning, Models, Uploads
 from .resources._response import ResponseView
 
@@ -122,6 +123,9 @@ class AsyncClient:
         # Shared by every waiter of this client and its with_options() views (polling.py): the
         # one request-rate ceiling of all polling (None: no ceiling) and the attached webhook hubs.
         self._watch = WatchState(max_poll_requests_per_second)
+        # The response models' decoders, generated now (about 14 ms, once per process) rather
+        # than by the first answer of each type, inside the caller's first burst of requests.
+        prepare_decoders()
         self._init_resources()
 
     def _init_resources(self) -> None:
