@@ -14,7 +14,9 @@ request in :meth:`Provider.to_wire` (the OpenAI path and body in, its own path, 
 out) and each answer's JSON back to OpenAI's shape in :meth:`Provider.from_wire`: a job's own
 status goes into ``status`` normalised (:data:`JOB_STATUSES`) with the raw value kept as
 ``provider_status``, its ``name`` into ``id``, a ``nextPageToken`` into the page's ``last_id``
-(the cursor the next page's ``after`` carries back to :meth:`Provider.to_wire`).
+(the cursor the next page's ``after`` carries back to :meth:`Provider.to_wire`). Lists come
+back newest first, as OpenAI's: a provider whose events or checkpoints are not paged
+(``paged_events`` false) answers the whole list in one page, and the streams read it whole.
 """
 
 from __future__ import annotations
