@@ -38,10 +38,12 @@ from .errors import (
     ResponseTooLargeError,
     TrainingNotAvailableError,
     UnprocessableEntityError,
+    UnsupportedByProviderError,
     WaitTimeoutError,
 )
 from .models import (
     BaseModel,
+    CheckpointCopy,
     CheckpointMetrics,
     DecodeError,
     DpoHyperparameters,
@@ -146,6 +148,7 @@ __all__ = [
     "BatchSpec",
     "BinaryContent",
     "CallOptions",
+    "CheckpointCopy",
     "CheckpointMetrics",
     "ConflictError",
     "DatasetError",
@@ -212,6 +215,7 @@ __all__ = [
     "Timeout",
     "TrainingNotAvailableError",
     "UnprocessableEntityError",
+    "UnsupportedByProviderError",
     "Upload",
     "UploadPart",
     "UploadStatus",

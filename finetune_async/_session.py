@@ -30,6 +30,7 @@ from ._transport import ERROR_BODY_LIMIT, MAX_REDIRECTS, Response
 from ._version import __version__
 from .errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     RedirectError,
     ResponseTooLargeError,
@@ -55,7 +56,15 @@ class Session:
     headers, the base URL's origin (the only one redirects are followed to) and the proxy the
     environment sets for it. Made on the first request, inside the event loop."""
 
-    __slots__ = ("_json_headers", "_origin", "_proxy", "_request_headers", "client")
+    __slots__ = (
+        "_json_headers",
+        "_make_error",
+        "_origin",
+        "_proxy",
+        "_request_headers",
+        "_request_id_headers",
+        "client",
+    )
 
     def __init__(
         self,
@@ -64,7 +73,13 @@ class Session:
         headers: Mapping[str, str],
         connection_limit: int,
         timeout: Timeout,
+        request_id_headers: Sequence[str] = ("x-request-id",),
+        make_error: Callable[..., APIStatusError] = status_error,
     ) -> None:
+        # The provider's: the headers naming the request id (first found wins), and the mapping
+        # of an error answer to an exception.
+        self._request_id_headers = tuple(request_id_headers)
+        self._make_error = make_error
         # Redirects are followed only to this origin (scheme, host, port): see _redirect_target.
         self._origin = _origin_of(URL(base_url))
         # Sent with every request rather than set on the session, so that a call's extra_headers
@@ -231,7 +246,9 @@ class Session:
             params = None
             if files or form is not None:
                 data = _build_form(form or {}, files, starts)
-        request_id = resp_headers.get("x-request-id")
+        request_id = resp_headers.get(self._request_id_headers[0])
+        if request_id is None and len(self._request_id_headers) > 1:
+            request_id = next((v for h in self._request_id_headers[1:] if (v := resp_headers.get(h))), None)
         if on_answer is not None:
             try:
                 await on_answer(status, request_id)
@@ -256,7 +273,7 @@ class Session:
                     url=url,
                 )
             return Response(status, resp_headers, body, request_id, method, answered)
-        raise status_error(
+        raise self._make_error(
             status,
             _decode_error_body(body)
             if body is not None
@@ -299,7 +316,7 @@ class Session:
                 f"{method} {_path_of(url)}: answered {status}{where}, not followed: {reason}",
                 status_code=status,
                 location=shown,
-                request_id=headers.get("x-request-id"),
+                request_id=next((v for h in self._request_id_headers if (v := headers.get(h))), None),
                 method=method,
                 url=url,
             )

@@ -203,6 +203,8 @@ class Transport:
         response_hooks: Iterable[ResponseHook] = (),
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+        request_id_headers: Sequence[str] = ("x-request-id",),
+        make_error: Callable[..., APIStatusError] | None = None,
     ) -> None:
         for name, cap in (("max_response_bytes", max_response_bytes), ("max_file_bytes", max_file_bytes)):
             if cap is not None and cap <= 0:
@@ -227,6 +229,9 @@ class Transport:
         self._owner: Transport | None = None
         self.request_hooks = list(request_hooks)
         self.response_hooks = list(response_hooks)
+        # The provider's request-id headers and error mapping, handed to the session.
+        self._request_id_headers = tuple(request_id_headers)
+        self._make_error = make_error
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r}, auth={self._auth!r})"
@@ -272,6 +277,8 @@ class Transport:
                 headers=self._headers,
                 connection_limit=self._connection_limit,
                 timeout=self.timeout,
+                request_id_headers=self._request_id_headers,
+                **({"make_error": self._make_error} if self._make_error is not None else {}),
             )
             # Never closed: closed quietly when this transport is collected or at exit (_lifetime).
             self._finalizer = close_when_dropped(self, self._session.client, asyncio.get_running_loop())

@@ -123,9 +123,10 @@ class WatchState:
     slower fallback).
     """
 
-    def __init__(self, max_requests_per_second: float | None = 20.0) -> None:
+    def __init__(self, max_requests_per_second: float | None = 20.0, *, list_pages: bool = True) -> None:
         self.limiter = RateLimiter(math.inf if max_requests_per_second is None else max_requests_per_second)
-        self.planner = Planner()
+        # list_pages: the provider lists jobs newest first with a cursor (its capabilities).
+        self.planner = Planner(list_pages=list_pages)
         self.requests = 0
         self._webhooks = 0
         self._parked: dict[Waiter, None] = {}

@@ -202,7 +202,10 @@ class Planner:
     Those return the slots whose watch just ended (their waiters are to be told).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, list_pages: bool = True) -> None:
+        #: False when the provider cannot list jobs newest first with a cursor: every look is
+        #: then a retrieve of one job.
+        self.list_pages = list_pages
         #: The polling pace: :data:`WEBHOOK_BACKOFF` while a webhook hub is attached.
         self.backoff = DEFAULT_BACKOFF
         self._slots: dict[str, Slot] = {}
@@ -334,7 +337,9 @@ class Planner:
     def _plan(self, target: Slot, wanted: Callable[[Slot], bool], *, announced: bool = False) -> Request:
         """How to look at ``target``: a listing page showing it and as many of the watched jobs
         listed around it that are ``wanted`` as a page has room for, or a retrieve when no page
-        is known to show it."""
+        is known to show it (always, when the provider has no such listing)."""
+        if not self.list_pages:
+            return Request([target], is_page=False, announced=announced)
         if target.missed_pages == 0 and target.above_id is not None:
             # Known place in the listing: the page starts as far up as keeps the run of wanted
             # jobs below the target on it, and goes down from there.

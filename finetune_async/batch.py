@@ -446,6 +446,7 @@ async def run_batch(
     across crashes: see the module docstring).
 
     Raises :class:`ValueError` for malformed or duplicate specs;
+    :class:`~finetune_async.UnsupportedByProviderError` where jobs carry no metadata;
     :class:`~finetune_async._journal.JournalBusyError` (a :class:`~finetune_async.FineTuneError`)
     when another process runs the batch; :class:`~finetune_async.FineTuneError` when
     ``batch_id`` differs from the journal's; the transport's errors when the server cannot be
@@ -454,6 +455,10 @@ async def run_batch(
     """
     if max_concurrent < 1 or max_concurrent_uploads < 1:
         raise ValueError("max_concurrent and max_concurrent_uploads must be >= 1")
+    if not client.provider.capabilities.job_metadata:
+        # The batch finds its jobs again by their ft_batch/ft_spec metadata: without it, a
+        # crash could start a spec's job twice.
+        raise client.provider.refuse("run_batch", "job metadata, by which the batch recognises its jobs")
     items = [s if isinstance(s, BatchSpec) else BatchSpec.from_dict(s) for s in specs]
     keyed: dict[str, BatchSpec] = {}
     for spec in items:
@@ -895,7 +900,12 @@ class _Run:
         """The id of the server's copy of this file: the journal's, a found one, or a new upload."""
         purpose = "fine-tune"
         row = self.journal.file(sha, purpose)
+        # Where a job may only use a processed file (the provider's capabilities), a file from
+        # the journal or found on the server is waited for too: its run may have ended first.
+        must_process = self.client.provider.capabilities.files_must_be_processed
         if row is not None and row.file_id is not None:
+            if must_process:
+                return self._processed(path, await self.client.files.wait_for_processing(row.file_id))
             return row.file_id
         name = _tagged_name(path, sha)
         async with self.upload_limiter:
@@ -906,6 +916,8 @@ class _Run:
                 existing = await self._settle(lambda: self._find_file(name, size), row.updated_at, "a file")
             if existing is not None and existing.bytes == size:
                 self.journal.file_uploaded(sha, purpose, name, size, existing.id)
+                if must_process and existing.status not in (FileStatus.PROCESSED, None):
+                    return self._processed(path, await self.client.files.wait_for_processing(existing.id))
                 return existing.id
             self.journal.file_intent(sha, purpose, name, size)
             # The transport retries it, and settles a lost answer through the client's ledger.
@@ -913,9 +925,14 @@ class _Run:
             self.journal.file_uploaded(sha, purpose, name, size, uploaded.id)
         if uploaded.status not in (FileStatus.PROCESSED, None):
             uploaded = await self.client.files.wait_for_processing(uploaded.id)
-        if uploaded.status == FileStatus.ERROR:
-            raise FineTuneError(f"the server could not process {path} ({uploaded.id})")
-        return uploaded.id
+        return self._processed(path, uploaded)
+
+    @staticmethod
+    def _processed(path: str, file: FileObject) -> str:
+        """``file``'s id; raises :class:`FineTuneError` when the server could not process it."""
+        if file.status == FileStatus.ERROR:
+            raise FineTuneError(f"the server could not process {path} ({file.id})")
+        return file.id
 
     async def _server_file_index(self) -> dict[str, FileObject]:
         """The server's fine-tune files that carry a content hash in their name, by name (listed once)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._auth import ApiKeyAuth, Auth, TokenProvider, TokenProviderAuth
+from ._auth import Auth, TokenProvider
 from ._ledger import CreateLedger, SettleWindow
 from ._options import Timeout
 from ._retry import RetryPolicy
@@ -21,14 +21,15 @@ from ._transport import (
     Transport,
 )
 from ._watch import WatchState
-from .errors import FineTuneError
 from .models._converter import prepare_decoders
+from .providers import Provider
+from .providers import azure as azure_provider
+from .providers import openai as openai_provider
+from .providers.openai import DEFAULT_BASE_URL
 from .resources import Files, FineTuning, Models, Uploads
 from .resources._response import ResponseView
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
-
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class AsyncClient:
@@ -84,15 +85,12 @@ class AsyncClient:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
         _auth: Auth | None = None,
+        _provider: Provider | None = None,
     ) -> None:
-        if _auth is None:
-            api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-            if not api_key:
-                raise FineTuneError(
-                    "No API key: pass api_key=... or set OPENAI_API_KEY (for Azure OpenAI use AsyncClient.azure(...))."
-                )
-            _auth = ApiKeyAuth(api_key)
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        if _provider is None:
+            _provider = openai_provider.configure(api_key=api_key, base_url=base_url, auth=_auth)
+        self._provider = _provider
+        self.base_url = _provider.base_url
         self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         if max_retries < 0:
@@ -102,12 +100,13 @@ class AsyncClient:
             headers["OpenAI-Organization"] = self.organization
         if self.project:
             headers["OpenAI-Project"] = self.project
+        headers.update(_provider.default_headers)
         headers.update(default_headers or {})
         self._transport = Transport(
             base_url=self.base_url,
-            auth=_auth,
+            auth=_provider.auth,
             default_headers=headers,
-            default_query=default_query,
+            default_query={**_provider.default_query, **(default_query or {})},
             timeout=Timeout.coerce(timeout),
             retry=RetryPolicy(max_retries=max_retries),
             connection_limit=connection_limit,
@@ -115,6 +114,8 @@ class AsyncClient:
             response_hooks=response_hooks,
             max_response_bytes=max_response_bytes,
             max_file_bytes=max_file_bytes,
+            request_id_headers=_provider.request_id_headers,
+            make_error=_provider.status_error,
         )
         if settle_window is None and os.environ.get("FINETUNE_ASYNC_SETTLE_SECONDS"):
             settle_window = SettleWindow(minimum=float(os.environ["FINETUNE_ASYNC_SETTLE_SECONDS"]))
@@ -122,7 +123,9 @@ class AsyncClient:
         self.ledger = CreateLedger(settle=settle_window, mark_creates=mark_creates)
         # Shared by every waiter of this client and its with_options() views (polling.py): the
         # one request-rate ceiling of all polling (None: no ceiling) and the attached webhook hubs.
-        self._watch = WatchState(max_poll_requests_per_second)
+        self._watch = WatchState(
+            max_poll_requests_per_second, list_pages=_provider.capabilities.jobs_listed_newest_first
+        )
         # The response models' decoders, generated now (about 14 ms, once per process) rather
         # than by the first answer of each type, inside the caller's first burst of requests.
         prepare_decoders()
@@ -157,34 +160,24 @@ class AsyncClient:
         """A client for Azure OpenAI, which serves the same fine-tuning API.
 
         ``endpoint`` (``AZURE_OPENAI_ENDPOINT``) is the resource URL, e.g.
-        ``https://my-resource.openai.azure.com``; requests go to ``{endpoint}/openai/...``
-        with ``?api-version=`` (``OPENAI_API_VERSION``). Authenticates with ``api_key``
+        ``https://my-resource.openai.azure.com``. Without ``api_version`` (nor
+        ``OPENAI_API_VERSION``) requests go to Azure's v1 route ``{endpoint}/openai/v1/...``;
+        with a dated one (``2024-10-21``, ``2025-04-01-preview``) to ``{endpoint}/openai/...``
+        with ``?api-version=`` (``v1`` or ``preview`` keep the v1 route and send it). What Azure
+        can do (pause, checkpoint copy, no Uploads API on the v1 route, files that must be
+        ``processed`` before a job uses them, ...) is ``client.provider.capabilities``; a call it
+        cannot do raises :class:`~finetune_async.UnsupportedByProviderError` before sending.
+        Authenticates with ``api_key``
         (``AZURE_OPENAI_API_KEY``, sent as the ``api-key`` header) or with
         ``azure_ad_token_provider``, an async callable returning a Microsoft Entra ID token
         (a string, or an object with ``token`` and ``expires_on``), fetched again when it
         expires. ``max_response_bytes`` and ``max_file_bytes`` are as for the constructor.
-        Raises :class:`~finetune_async.FineTuneError` when something is missing.
+        Raises :class:`~finetune_async.FineTuneError` when the endpoint or credentials are missing.
         """
-        endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
-        api_version = api_version or os.environ.get("OPENAI_API_VERSION")
-        if not endpoint:
-            raise FineTuneError("No Azure endpoint: pass endpoint=... or set AZURE_OPENAI_ENDPOINT.")
-        if not api_version:
-            raise FineTuneError("No Azure API version: pass api_version=... or set OPENAI_API_VERSION.")
-        auth: Auth
-        if azure_ad_token_provider is not None:
-            auth = TokenProviderAuth(azure_ad_token_provider)
-        else:
-            api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
-            if not api_key:
-                raise FineTuneError(
-                    "No Azure credentials: pass api_key=... (or set AZURE_OPENAI_API_KEY) "
-                    "or azure_ad_token_provider=..."
-                )
-            auth = ApiKeyAuth(api_key, azure=True)
+        provider = azure_provider.configure(
+            endpoint=endpoint, api_key=api_key, azure_ad_token_provider=azure_ad_token_provider, api_version=api_version
+        )
         return cls(
-            base_url=endpoint.rstrip("/") + "/openai",
-            default_query={"api-version": api_version},
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
@@ -196,7 +189,7 @@ class AsyncClient:
             mark_creates=mark_creates,
             max_response_bytes=max_response_bytes,
             max_file_bytes=max_file_bytes,
-            _auth=auth,
+            _provider=provider,
         )
 
     def with_options(
@@ -230,6 +223,12 @@ class AsyncClient:
     def with_streaming_response(self) -> Any:
         """Every API call as an ``async with`` block giving a :class:`~finetune_async.StreamedResponse`."""
         return ResponseView(self, "streaming")
+
+    @property
+    def provider(self) -> Provider:
+        """The provider this client talks to (read-only): its ``name``, ``base_url`` and
+        ``capabilities`` (what it can do), shared with every :meth:`with_options` view."""
+        return self._provider
 
     @property
     def max_retries(self) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "ResponseTooLargeError",
     "TrainingNotAvailableError",
     "UnprocessableEntityError",
+    "UnsupportedByProviderError",
     "WaitTimeoutError",
     "status_error",
 ]
@@ -44,6 +45,21 @@ __all__ = [
 
 class FineTuneError(Exception):
     """Root of every error this package raises on purpose."""
+
+
+class UnsupportedByProviderError(FineTuneError):
+    """The client's provider cannot do this call (or this part of it); nothing was sent.
+
+    ``provider`` is the provider's name (``"azure"``), ``operation`` the call
+    (``"jobs.pause"``, ``"uploads.create"``), ``reason`` what it lacks. Which calls a provider
+    can do: ``client.provider.capabilities``.
+    """
+
+    def __init__(self, provider: str, operation: str, reason: str) -> None:
+        self.provider = provider
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"{provider} cannot do {operation}: {reason}")
 
 
 class APIError(FineTuneError):
@@ -95,9 +111,14 @@ class APITimeoutError(APIConnectionError):
 class APIStatusError(APIError):
     """The API answered with a non-2xx status.
 
-    Attributes: ``status_code``, ``request_id`` (the ``x-request-id`` header), and from the
-    API's error body ``code``, ``param``, ``type`` and ``body`` (the decoded JSON, or the text).
+    Attributes: ``status_code``, ``request_id`` (the ``x-request-id`` header; Azure's
+    ``apim-request-id`` when that is absent), and from the API's error body ``code``,
+    ``param``, ``type`` and ``body`` (the decoded JSON, or the text); ``inner_error`` is Azure's
+    ``error.inner_error`` (its own code and details), ``None`` elsewhere.
     """
+
+    #: Azure's ``error.inner_error`` (``None`` when the answer had none).
+    inner_error: object = None
 
     def __init__(
         self,

@@ -342,8 +342,12 @@ async def _fetch_new(client: AsyncClient, lister: Lister[T], cursor: _Cursor) ->
 
 def _event_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobEvent]:
     jobs = client._watch.poll_client(client).fine_tuning.jobs
+    # Where events are not paged, one call answers the whole list (newest first, as mapped).
+    paged = client.provider.capabilities.paged_events
 
     async def lister(after: str | None, limit: int) -> Page[FineTuningJobEvent]:
+        if not paged:
+            return await jobs.list_events(job_id)
         return await jobs.list_events(job_id, limit=limit, after=after)
 
     return lister
@@ -351,8 +355,11 @@ def _event_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobEvent
 
 def _checkpoint_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobCheckpoint]:
     jobs = client._watch.poll_client(client).fine_tuning.jobs
+    paged = client.provider.capabilities.paged_checkpoints
 
     async def lister(after: str | None, limit: int) -> Page[FineTuningJobCheckpoint]:
+        if not paged:
+            return await jobs.checkpoints.list(job_id)
         return await jobs.checkpoints.list(job_id, limit=limit, after=after)
 
     return lister

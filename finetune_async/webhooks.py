@@ -237,7 +237,15 @@ class WebhookHub:
         return f"WebhookHub(clients={len(self._watches)}, secret=<redacted>)"
 
     def attach(self, client: AsyncClient) -> None:
-        """Wake ``client``'s waiters on webhooks (and poll less often: polling is now the fallback)."""
+        """Wake ``client``'s waiters on webhooks (and poll less often: polling is now the fallback).
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError` when the client's provider
+        sends no webhooks (``client.provider.capabilities.webhooks``): polling would slow down
+        for events that never come.
+        """
+        provider = client.provider
+        if not provider.capabilities.webhooks:
+            raise provider.refuse("webhooks", "fine-tuning webhooks")
         watch = client._watch
         if watch not in self._watches:
             self._watches.append(watch)

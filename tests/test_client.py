@@ -60,13 +60,14 @@ async def _ok() -> web.Response:
     return json_response(job_json())
 
 
-def test_azure_needs_endpoint_version_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_azure_needs_endpoint_and_credentials_not_a_version(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ft.FineTuneError, match="AZURE_OPENAI_ENDPOINT"):
         ft.AsyncClient.azure(api_key="k", api_version="v")
-    with pytest.raises(ft.FineTuneError, match="OPENAI_API_VERSION"):
-        ft.AsyncClient.azure(endpoint="https://x.openai.azure.com", api_key="k")
+    # No api-version: Azure's v1 route.
+    client = ft.AsyncClient.azure(endpoint="https://x.openai.azure.com", api_key="k")
+    assert client.base_url == "https://x.openai.azure.com/openai/v1"
     with pytest.raises(ft.FineTuneError, match="azure_ad_token_provider"):
         ft.AsyncClient.azure(endpoint="https://x.openai.azure.com", api_version="v")
 

@@ -98,6 +98,28 @@ RECIPES: dict[str, Recipe] = {
     "models.delete": Recipe(lambda c, o: c.models.delete("ft:gpt-4o-mini:org::abc", **o), "json"),
 }
 
+#: Endpoint methods only some providers have (OpenAI refuses them before sending): their
+#: options are checked on Azure, with the api-version that has them (None: the v1 route).
+AZURE_RECIPES: dict[str, tuple[Recipe, str | None]] = {
+    "fine_tuning.jobs.delete": (
+        Recipe(lambda c, o: c.fine_tuning.jobs.delete("ftjob-abc", **o), "json"),
+        "2025-04-01-preview",
+    ),
+    "fine_tuning.jobs.checkpoints.copy": (
+        Recipe(
+            lambda c, o: c.fine_tuning.jobs.checkpoints.copy(
+                "ftjob-abc", "ftchkpt-abc", destination_resource_id="/subscriptions/s", region="westus", **o
+            ),
+            "json",
+        ),
+        None,
+    ),
+    "fine_tuning.jobs.checkpoints.retrieve_copy": (
+        Recipe(lambda c, o: c.fine_tuning.jobs.checkpoints.retrieve_copy("ftjob-abc", "ftchkpt-abc", **o), None),
+        None,
+    ),
+}
+
 #: Public resource methods that are helpers over many requests, not one endpoint: they keep
 #: their own meaning of ``timeout`` (how long to wait) and take no per-call options.
 HELPERS = {
@@ -133,10 +155,12 @@ def test_the_walk_finds_every_method_and_each_is_an_endpoint_or_a_helper() -> No
     found = set(public_methods())
     assert "fine_tuning.jobs.checkpoints.list" in found
     assert "uploads.parts.create" in found
-    assert found == set(RECIPES) | HELPERS, "a public method is neither an endpoint recipe nor a known helper"
+    assert found == set(RECIPES) | set(AZURE_RECIPES) | HELPERS, (
+        "a public method is neither an endpoint recipe nor a known helper"
+    )
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+@pytest.mark.parametrize("name", sorted(RECIPES) + sorted(AZURE_RECIPES))
 def test_every_endpoint_method_takes_the_four_options(name: str) -> None:
     parameters = inspect.signature(public_methods()[name]).parameters
     for option in OPTIONS:
@@ -178,7 +202,35 @@ async def test_the_four_options_reach_the_wire(name: str) -> None:
                 },
             )
     assert len(server.seen) == 1
-    seen = server.seen[0]
+    _check_probe(server.seen[0], recipe)
+
+
+@pytest.mark.parametrize("name", sorted(AZURE_RECIPES))
+async def test_the_four_options_reach_the_wire_on_azure(name: str) -> None:
+    recipe, api_version = AZURE_RECIPES[name]
+    async with (
+        scripted_server(answer_404, prefix="") as server,
+        ft.AsyncClient.azure(
+            endpoint=server.base_url, api_key="azure-key", api_version=api_version, max_retries=0, timeout=30
+        ) as client,
+    ):
+        with pytest.raises(ft.NotFoundError):
+            await recipe.call(
+                client,
+                {
+                    "timeout": 10,
+                    "extra_headers": {"X-Probe": "header"},
+                    "extra_query": {"probe": "query"},
+                    "extra_body": {"probe": "body"},
+                },
+            )
+    assert len(server.seen) == 1
+    _check_probe(server.seen[0], recipe)
+    if "copy" in name:
+        assert server.seen[0].headers["aoai-copy-ft-checkpoints"] == "preview"
+
+
+def _check_probe(seen: Seen, recipe: Recipe) -> None:
     assert seen.headers["X-Probe"] == "header"
     assert seen.query["probe"] == "query"
     if recipe.body is None:

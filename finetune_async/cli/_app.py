@@ -13,7 +13,7 @@ import click
 import finetune_async as ft
 
 from ._batch import batch
-from ._context import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CommandError, Interrupted, Settings
+from ._context import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROVIDERS, CommandError, Interrupted, Settings
 from ._datasets import validate
 from ._demo import demo
 from ._emulator import emulator
@@ -37,9 +37,17 @@ _current: list[Settings] = []
     default=None,
     help="API base URL (default: $OPENAI_BASE_URL, else https://api.openai.com/v1).",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default=None,
+    help="openai, or azure (then --base-url is the resource endpoint, default $AZURE_OPENAI_ENDPOINT, "
+    "--api-key its key, default $AZURE_OPENAI_API_KEY, and $OPENAI_API_VERSION a dated api-version; "
+    "none: Azure's v1 route). Default: $FINETUNE_ASYNC_PROVIDER, else openai.",
+)
 @click.version_option(ft.__version__, "--version", prog_name="finetune-async")
 @click.pass_context
-def cli(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
+def cli(ctx: click.Context, api_key: str | None, base_url: str | None, provider: str | None) -> None:
     """Fine-tune OpenAI models from the terminal: upload data, start and watch jobs, read metrics.
 
     Uses the SDK's environment variables: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and
@@ -54,7 +62,7 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
     Exit status: 0 done, 1 the job or the validation (or a request) failed, 2 usage, 130
     interrupted (a job being watched keeps running).
     """
-    settings = Settings(api_key, base_url)
+    settings = Settings(api_key, base_url, provider)
     _current.append(settings)
     ctx.obj = settings
 

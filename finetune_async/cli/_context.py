@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "METHODS",
+    "PROVIDERS",
     "CommandError",
     "Interrupted",
     "NoApiKey",
@@ -38,8 +39,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The training methods ``--method`` accepts.
+#: The training methods ``--method`` accepts (a provider may take fewer: its capabilities say).
 METHODS = ("supervised", "dpo", "reinforcement")
+
+#: What ``--provider`` accepts.
+PROVIDERS = ("openai", "azure")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -47,20 +51,32 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 class Settings:
     """What the group's options say, shared by every command through ``ctx.obj``."""
 
-    def __init__(self, api_key: str | None, base_url: str | None) -> None:
+    def __init__(self, api_key: str | None, base_url: str | None, provider: str | None = None) -> None:
         self.api_key = api_key
         self.base_url = base_url
+        #: ``openai`` or ``azure`` (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai).
+        self.provider = provider
         # Printed if Ctrl-C ends the command (set by commands that watch a job).
         self.interrupt_note: str | None = None
 
     def client(self) -> ft.AsyncClient:
-        """A client from the options, or the SDK's environment variables (raises
-        :class:`finetune_async.FineTuneError` when there is no API key)."""
+        """A client from the options, or the provider's environment variables (raises
+        :class:`finetune_async.FineTuneError` when there is no API key).
+
+        With ``--provider azure``, ``--base-url`` is the resource endpoint
+        (``$AZURE_OPENAI_ENDPOINT``), ``--api-key`` its key (``$AZURE_OPENAI_API_KEY``), and
+        ``$OPENAI_API_VERSION`` a dated api-version (none: the v1 route).
+        """
+        provider = self.provider or os.environ.get("FINETUNE_ASYNC_PROVIDER") or "openai"
+        if provider == "azure":
+            return ft.AsyncClient.azure(endpoint=self.base_url, api_key=self.api_key)
+        if provider != "openai":
+            raise click.UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
         return ft.AsyncClient(api_key=self.api_key, base_url=self.base_url)
 
     def secrets(self) -> list[str | None]:
         """What no output may show: the given key and the environment's."""
-        return [self.api_key, os.environ.get("OPENAI_API_KEY")]
+        return [self.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("AZURE_OPENAI_API_KEY")]
 
 
 def current_settings() -> Settings:
@@ -162,7 +178,15 @@ def _set_setting(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def client_options(command: Callable[..., T]) -> Callable[..., T]:
-    """``--api-key`` and ``--base-url`` after the command name too (they override the group's)."""
+    """``--api-key``, ``--base-url`` and ``--provider`` after the command name too (they
+    override the group's)."""
+    command = click.option(
+        "--provider",
+        type=click.Choice(PROVIDERS),
+        expose_value=False,
+        callback=_set_setting,
+        help="Where the API is (default: $FINETUNE_ASYNC_PROVIDER, else openai).",
+    )(command)
     command = click.option(
         "--base-url", metavar="URL", expose_value=False, callback=_set_setting, help="API base URL."
     )(command)

@@ -20,6 +20,7 @@ from ._context import (
     EXIT_FAILED,
     EXIT_OK,
     METHODS,
+    CommandError,
     client_options,
     current_settings,
     json_option,
@@ -139,6 +140,17 @@ def create(
     settings = current_settings()
 
     async def create_then_watch(client: ft.AsyncClient) -> tuple[ft.FineTuningJob, ft.FineTuningJob | None]:
+        if client.provider.capabilities.files_must_be_processed:
+            # The provider refuses a job whose files are still being processed (Azure).
+            for param, file_id in (("training_file", training_file), ("validation_file", validation_file)):
+                if file_id is not None:
+                    file = await client.files.wait_for_processing(file_id)
+                    if file.status == ft.FileStatus.ERROR:
+                        raise CommandError(
+                            f"{file_id} could not be processed: {file.status_details or 'no details'}",
+                            kind="file_error",
+                            param=param,
+                        )
         job = await client.fine_tuning.jobs.create(
             model=model,
             training_file=training_file,

@@ -87,8 +87,13 @@ def validate_dataset(
     context_limit: int | None = None,
     model: str | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    provider: object = None,
 ) -> DatasetReport:
     """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement").
+
+    ``provider`` (a name such as ``"azure"``, a client, or ``client.provider``) refuses, before
+    reading, a ``method`` the provider cannot train, with
+    :class:`~finetune_async.UnsupportedByProviderError`.
 
     Without a ``method``, the first line shaped like one of them decides (lines before it are
     checked as supervised), and the report says so: ``method_detected``, ``method_note``. A
@@ -111,6 +116,18 @@ def validate_dataset(
     """
     name = os.fspath(path)
     limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes)
+    if provider is not None and method is not None:
+        from ..errors import UnsupportedByProviderError
+        from ..providers import capabilities_of
+
+        methods = capabilities_of(provider).methods
+        if method not in methods:
+            shown = (
+                provider if isinstance(provider, str) else getattr(getattr(provider, "provider", provider), "name", "?")
+            )
+            raise UnsupportedByProviderError(
+                str(shown), "validate_dataset", f"the method {method!r} (it has: {', '.join(sorted(methods))})"
+            )
     with open(name, "rb", buffering=_READ_BUFFER) as f:
         return _validate(read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes)
 

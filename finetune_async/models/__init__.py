@@ -12,6 +12,7 @@ from ._converter import DecodeError, structure, structure_list, to_dict, to_json
 from ._enums import OpenStrEnum
 from .files import FileDeleted, FileExpirationAfter, FileObject, FilePurpose, FileStatus
 from .fine_tuning import (
+    CheckpointCopy,
     CheckpointMetrics,
     DpoHyperparameters,
     DpoMethod,
@@ -52,6 +53,7 @@ from .uploads import Upload, UploadPart, UploadStatus
 
 __all__ = [
     "BaseModel",
+    "CheckpointCopy",
     "CheckpointMetrics",
     "DecodeError",
     "DpoHyperparameters",

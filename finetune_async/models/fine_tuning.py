@@ -16,6 +16,7 @@ from ._enums import OpenStrEnum
 from .graders import Grader
 
 __all__ = [
+    "CheckpointCopy",
     "CheckpointMetrics",
     "DpoHyperparameters",
     "DpoMethod",
@@ -41,9 +42,13 @@ __all__ = [
 class JobStatus(OpenStrEnum):
     """State of a fine-tuning job.
 
-    ``PAUSED`` is not in the published spec's enum, but a paused job reports it.
+    ``PAUSED`` is not in the published spec's enum, but a paused job reports it. ``PENDING``
+    is Azure's first state of a new job (before ``validating_files``); like ``paused`` it is
+    waited through. A provider with statuses of its own maps them onto these, and keeps its
+    raw value as :attr:`FineTuningJob.provider_status`.
     """
 
+    PENDING = "pending"
     VALIDATING_FILES = "validating_files"
     QUEUED = "queued"
     RUNNING = "running"
@@ -209,6 +214,14 @@ class FineTuningJob(BaseModel):
     method: Method | None = None
     metadata: dict[str, str] | None = None
 
+    @property
+    def provider_status(self) -> str:
+        """The status as the provider itself said it: the ``provider_status`` a translating
+        provider's mapping kept (Together's ``compressing``, Fireworks' ``JOB_STATE_RUNNING``),
+        else ``status`` (OpenAI's and Azure's statuses are the normalised ones)."""
+        raw = self.model_extra.get("provider_status")
+        return raw if isinstance(raw, str) else str(self.status)
+
 
 @attrs.frozen(kw_only=True, field_transformer=extras_last)
 class FineTuningJobEvent(BaseModel):
@@ -251,3 +264,15 @@ class FineTuningJobCheckpoint(BaseModel):
     fine_tuning_job_id: str
     step_number: int
     metrics: CheckpointMetrics
+
+
+@attrs.frozen(kw_only=True, field_transformer=extras_last)
+class CheckpointCopy(BaseModel):
+    """A checkpoint's copy to other Azure OpenAI resources (``jobs.checkpoints.copy``), in
+    Azure's camelCase: ``checkpointedModelName``, ``fineTuningJobId`` and
+    ``copiedAccountDetails`` (each destination's ``destinationResourceId``, ``region`` and
+    ``status``). Fields Azure adds are kept, as on every model."""
+
+    checkpointedModelName: str | None = None
+    fineTuningJobId: str | None = None
+    copiedAccountDetails: list[dict[str, Any]] | None = None

@@ -26,6 +26,7 @@ from ._response import CAPTURE, ResponseView
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
+    from ..providers import Operation
 
 T = TypeVar("T")
 
@@ -79,7 +80,15 @@ def request_options(options: Options) -> RequestOptions:
 
 
 #: The parameters that go into a path, with an id of each kind for error messages.
-IdName = Literal["file_id", "upload_id", "fine_tuning_job_id", "fine_tuned_model_checkpoint", "permission_id", "model"]
+IdName = Literal[
+    "file_id",
+    "upload_id",
+    "fine_tuning_job_id",
+    "fine_tuned_model_checkpoint",
+    "permission_id",
+    "model",
+    "checkpoint_id",
+]
 _ID_EXAMPLES: Mapping[IdName, str] = {
     "file_id": "file-abc123",
     "upload_id": "upload_abc123",
@@ -87,6 +96,7 @@ _ID_EXAMPLES: Mapping[IdName, str] = {
     "fine_tuned_model_checkpoint": "ft:gpt-4o-mini-2024-07-18:org::abc123:ckpt-step-10",
     "permission_id": "cp_abc123",
     "model": "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123",
+    "checkpoint_id": "ftckpt-abc123",
 }
 
 # Every id the API hands out is made of these: sent as they are, checked with one strip().
@@ -160,6 +170,13 @@ class Resource:
     def _ledger(self) -> CreateLedger:
         return self._client.ledger
 
+    def _require(self, operation: Operation) -> None:
+        """Refuse, before anything is sent, a call the client's provider cannot do.
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError`.
+        """
+        self._client._provider.require(operation)
+
     @property
     def with_raw_response(self) -> Any:
         """This resource's API calls answering a :class:`~finetune_async.RawResponse` (status,
@@ -188,10 +205,29 @@ class Resource:
         file_content: bool = False,
         options: Options = NO_OPTIONS,
         parse_stream: Callable[[Response], Any] | None = None,
+        op: Operation | None = None,
     ) -> Response | T:
         """The one way a resource sends a request: the transport's answer (or the object a
         lost create's settle found), kept for a raw or streamed view when one asked
-        (``parse_stream``: how a streamed body, read, becomes the method's result)."""
+        (``parse_stream``: how a streamed body, read, becomes the method's result).
+
+        ``op`` names the operation: a provider whose wire is not OpenAI's maps the request
+        to its own (:meth:`~finetune_async.providers.Provider.to_wire`)."""
+        provider = self._client._provider
+        if provider.translates and op is not None:
+            from ..providers import WireRequest
+
+            wire = provider.to_wire(
+                op, WireRequest(method=method, path=path, params=params, json_body=json_body, form=form, files=files)
+            )
+            method, path, params, json_body, form, files = (
+                wire.method,
+                wire.path,
+                wire.params,
+                wire.json_body,
+                wire.form,
+                wire.files,
+            )
         capture = CAPTURE.get()
         stream = capture is not None and capture.stream and parse_stream is not None
         result = await self._transport.request(
@@ -226,7 +262,14 @@ class Resource:
         idempotent: bool | None = None,
         reconcile: Reconciler[T] | None = None,
         options: Options = NO_OPTIONS,
+        op: Operation | None = None,
     ) -> T:
+        """The answer decoded as ``cls`` (in OpenAI's shape: a translating provider's answer
+        is mapped by :meth:`~finetune_async.providers.Provider.from_wire`).
+
+        A ``201 Created`` with an empty body and a ``Location`` (as Azure may answer a create)
+        is read from the Location, which must be under the base URL.
+        """
         result = await self._call(
             method,
             path,
@@ -237,11 +280,17 @@ class Resource:
             idempotent=idempotent,
             reconcile=reconcile,
             options=options,
+            op=op,
         )
         if not isinstance(result, Response):
             return result
+        if result.status == 201 and not result.content.strip():
+            result = await self._read_location(cls, result, f"{method} {path}", options)
         endpoint = f"{method} {path}"
         body = _json_object(cls, result, endpoint)
+        provider = self._client._provider
+        if provider.translates and op is not None:
+            body = provider.from_wire(op, body)
         try:
             obj = structure(body, cls)
         except DecodeError as exc:
@@ -250,22 +299,57 @@ class Resource:
             set_request_id(obj, result.request_id)
         return obj
 
+    async def _read_location(self, cls: Any, result: Response, endpoint: str, options: Options) -> Response:
+        """The object a ``201`` without a body points to with its ``Location``.
+
+        Raises :class:`DecodeError` naming ``endpoint`` when there is no Location, or it is not
+        under the base URL (the credentials go nowhere else).
+        """
+        location = result.headers.get("Location") or result.headers.get("location")
+        base = self._transport.base_url
+        if location and location.startswith("/"):
+            # A path on the same origin: keep the part under the base URL's path.
+            from urllib.parse import urlsplit
+
+            base_path = urlsplit(base).path
+            location = base[: len(base) - len(base_path)] + location
+        if not location or not location.startswith(base + "/"):
+            raise DecodeError(cls, [f"a 201 without a body and without a Location under {base} @ $"], endpoint=endpoint)
+        path, _, query = location[len(base) :].partition("?")
+        from urllib.parse import parse_qsl
+
+        params = dict(parse_qsl(query))
+        read = await self._call("GET", path, params=params, options=request_options(options).without_body())
+        assert isinstance(read, Response)
+        return read
+
     async def _page(
-        self, cls: type[T], path: str, params: Mapping[str, Any] | None, options: Options = NO_OPTIONS
+        self,
+        cls: type[T],
+        path: str,
+        params: Mapping[str, Any] | None,
+        options: Options = NO_OPTIONS,
+        op: Operation | None = None,
     ) -> Page[T]:
         """Fetch one list page (no cursor logic) and decode its items."""
-        result = await self._call("GET", path, params=params, options=options)
+        result = await self._call("GET", path, params=params, options=options, op=op)
         assert isinstance(result, Response)
-        return self._decode_page(cls, result, f"GET {path}")
+        provider = self._client._provider
+        mapped = (lambda body: provider.from_wire(op, body)) if provider.translates and op is not None else None
+        return self._decode_page(cls, result, f"GET {path}", mapped)
 
     @staticmethod
-    def _decode_page(cls: type[T], result: Response, endpoint: str) -> Page[T]:
+    def _decode_page(
+        cls: type[T], result: Response, endpoint: str, mapped: Callable[[Any], Any] | None = None
+    ) -> Page[T]:
         """A list answer decoded into a :class:`Page` (without a way to fetch the next one).
 
         Raises :class:`DecodeError` naming ``endpoint`` ("GET /files") when the answer is not a
         JSON object with a ``data`` array, or its items or cursor fields have the wrong shape.
         """
         body = _json_object(Page, result, endpoint)
+        if mapped is not None:
+            body = mapped(body)
         data: Any = body.get("data")
         has_more = body.get("has_more", False)
         first_id = body.get("first_id")
@@ -309,6 +393,7 @@ class Resource:
         *,
         after: str | None = None,
         options: Options = NO_OPTIONS,
+        op: Operation | None = None,
     ) -> AsyncPaginator[T]:
         """A paginator over ``path``: each page's cursor is the previous page's last id.
 
@@ -326,7 +411,7 @@ class Resource:
                 query = dict(base)
                 if cursor is not None:
                     query["after"] = cursor
-                page = await self._page(cls, path, query, opts)
+                page = await self._page(cls, path, query, opts, op)
                 page._fetch = fetch_later
                 page._cursor = cursor
                 return page

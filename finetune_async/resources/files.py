@@ -59,6 +59,11 @@ class Files(Resource):
     ) -> FileObject:
         """Upload a file and return its :class:`FileObject`.
 
+        Where the provider needs a file to be ``processed`` before a job may use it
+        (``client.provider.capabilities.files_must_be_processed``, Azure), call
+        :meth:`wait_for_processing` before ``fine_tuning.jobs.create`` (``run_batch`` and the
+        CLI's ``create`` do).
+
         ``file`` takes the official SDK's shapes: bytes, a binary file object (streamed from its
         current position), a path (a ``str`` too; streamed from disk, never read whole), or a
         tuple ``(filename, content)``, ``(filename, content, content_type)`` or ``(filename,
@@ -66,19 +71,32 @@ class Files(Resource):
         carries ``content_type`` when given, else one guessed from the name (``.jsonl``:
         ``application/jsonl``). ``filename=`` overrides the name.
 
-        A file larger than the Files API's 512 MB limit is sent through the Uploads API in
-        64 MB parts instead, transparently (resumable with ``state_file``, see
+        A file larger than the Files API's 512 MB limit (``capabilities.max_file_bytes``) is
+        sent through the Uploads API in 64 MB parts instead, transparently (resumable with ``state_file``, see
         :meth:`Uploads.upload_file_chunked`). ``on_progress(bytes_sent, total)`` reports
         progress for paths. Never creates two files for one call: see the transport's retry
         rule. Per-call options as for every method (``extra_body`` keys become form fields).
 
         Raises :class:`TypeError` or :class:`ValueError` naming ``file`` for a shape it does not
-        take (before anything is sent), :class:`~finetune_async.BadRequestError` for a refused
+        take (before anything is sent), :class:`~finetune_async.UnsupportedByProviderError` for
+        a file over the limit where there is no Uploads API, or ``expires_after`` where files do
+        not expire (before anything is sent), :class:`~finetune_async.BadRequestError` for a refused
         file, and the transport's errors.
         """
         name, source, size, content_type = _describe_input(file, filename)
         opts = request_options(options)
-        if size is not None and size > FILES_API_LIMIT and isinstance(source, (str, os.PathLike)):
+        provider = self._client._provider
+        caps = provider.capabilities
+        if expires_after is not None and not caps.file_expiration:
+            raise provider.refuse("files.create", "expires_after (files do not expire there)")
+        limit = min(FILES_API_LIMIT, caps.max_file_bytes)
+        if size is not None and size > limit and (not caps.uploads or isinstance(source, (str, os.PathLike))):
+            if not caps.uploads:
+                raise provider.refuse(
+                    "files.create",
+                    f"a file of {size:,} bytes: one request takes at most {limit:,}, "
+                    "and there is no Uploads API to send it in parts",
+                )
             if opts.body is not None:
                 raise ValueError(
                     "extra_body cannot be sent with a file over 512 MB: it goes through the Uploads API, "
@@ -132,6 +150,7 @@ class Files(Resource):
             idempotent=False,
             reconcile=self._ledger.reconciler(f"a file {name!r}", find),
             options=rest,
+            op="files.create",
         )
         self._ledger.claim(created.id)
         return created
@@ -146,7 +165,11 @@ class Files(Resource):
         """
         ledger = self._ledger
         listing = self._paginate(
-            FileObject, "/files", {"purpose": purpose, "order": "desc", "limit": 100}, options=options or {}
+            FileObject,
+            "/files",
+            {"purpose": purpose, "order": "desc", "limit": 100},
+            options=options or {},
+            op="files.list",
         )
         async for candidate in listing:
             if candidate.created_at < since:
@@ -158,7 +181,9 @@ class Files(Resource):
     @endpoint
     async def retrieve(self, file_id: str, **options: Unpack[CallOptions]) -> FileObject:
         """The file's :class:`FileObject`. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FileObject, "GET", f"/files/{path_id(file_id, 'file_id')}", options=options)
+        return await self._request(
+            FileObject, "GET", f"/files/{path_id(file_id, 'file_id')}", options=options, op="files.retrieve"
+        )
 
     @endpoint
     def list(
@@ -172,12 +197,14 @@ class Files(Resource):
     ) -> AsyncPaginator[FileObject]:
         """Files, newest first by default: await for a page, ``async for`` for all."""
         params = {"purpose": purpose, "limit": limit, "order": order}
-        return self._paginate(FileObject, "/files", params, after=after, options=options)
+        return self._paginate(FileObject, "/files", params, after=after, options=options, op="files.list")
 
     @endpoint
     async def delete(self, file_id: str, **options: Unpack[CallOptions]) -> FileDeleted:
         """Delete a file. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
-        return await self._request(FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}", options=options)
+        return await self._request(
+            FileDeleted, "DELETE", f"/files/{path_id(file_id, 'file_id')}", options=options, op="files.delete"
+        )
 
     @endpoint
     async def content(self, file_id: str, **options: Unpack[CallOptions]) -> BinaryContent:
@@ -192,7 +219,9 @@ class Files(Resource):
         (1 GiB by default, counted after decompression).
         """
         path = f"/files/{path_id(file_id, 'file_id')}/content"
-        result = await self._call("GET", path, file_content=True, options=options, parse_stream=BinaryContent.of)
+        result = await self._call(
+            "GET", path, file_content=True, options=options, parse_stream=BinaryContent.of, op="files.content"
+        )
         assert isinstance(result, Response)
         return BinaryContent.of(result)
 

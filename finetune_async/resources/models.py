@@ -27,15 +27,22 @@ class Models(Resource):
     @endpoint
     async def retrieve(self, model: str, **options: Unpack[CallOptions]) -> Model:
         """One model. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(Model, "GET", f"/models/{path_id(model, 'model')}", options=options)
+        self._require("models.retrieve")
+        return await self._request(
+            Model, "GET", f"/models/{path_id(model, 'model')}", options=options, op="models.retrieve"
+        )
 
     @endpoint
     def list(self, **options: Unpack[CallOptions]) -> AsyncPaginator[Model]:
         """Every model (one page: the endpoint does not paginate)."""
-        return self._paginate(Model, "/models", options=options)
+        self._require("models.list")
+        return self._paginate(Model, "/models", options=options, op="models.list")
 
     @endpoint
     async def delete(self, model: str, **options: Unpack[CallOptions]) -> ModelDeleted:
         """Delete a fine-tuned model you own. Raises :class:`~finetune_async.PermissionDeniedError`
         or :class:`~finetune_async.NotFoundError`."""
-        return await self._request(ModelDeleted, "DELETE", f"/models/{path_id(model, 'model')}", options=options)
+        self._require("models.delete")
+        return await self._request(
+            ModelDeleted, "DELETE", f"/models/{path_id(model, 'model')}", options=options, op="models.delete"
+        )

@@ -49,6 +49,7 @@ class Parts(Resource):
         the chunked uploader to stream a slice of a file). Sending a part twice only leaves
         an unused part, so parts are retried like reads.
         """
+        self._require("uploads.parts.create")
         return await self._request(
             UploadPart,
             "POST",
@@ -56,6 +57,7 @@ class Parts(Resource):
             files=[FilePart(name="data", filename="blob", source=data)],
             idempotent=True,
             options=options,
+            op="uploads.parts.create",
         )
 
 
@@ -77,6 +79,7 @@ class Uploads(Resource):
         A pending upload costs nothing and expires after an hour, so this create is retried
         like a read: a lost answer leaves at most an unused pending upload behind.
         """
+        self._require("uploads.create")
         upload = await self._request(
             Upload,
             "POST",
@@ -84,6 +87,7 @@ class Uploads(Resource):
             json_body={"bytes": bytes, "filename": filename, "mime_type": mime_type, "purpose": purpose},
             idempotent=True,
             options=options,
+            op="uploads.create",
         )
         self._ledger.upload_started(upload.id, filename=filename, size=bytes, purpose=purpose)
         return upload
@@ -98,6 +102,7 @@ class Uploads(Resource):
         client started, the SDK looks for it over the settle window before sending the request
         again (an upload completes once, so a late second completion is refused by the server).
         """
+        self._require("uploads.complete")
         path = f"/uploads/{path_id(upload_id, 'upload_id')}/complete"
         body: dict[str, object] = {"part_ids": list(part_ids)}
         if md5 is not None:
@@ -122,6 +127,7 @@ class Uploads(Resource):
             idempotent=False,
             reconcile=ledger.reconciler(f"the file of upload {upload_id}", find) if info is not None else None,
             options=opts,
+            op="uploads.complete",
         )
         if upload.file is not None:
             ledger.claim(upload.file.id)
@@ -131,8 +137,9 @@ class Uploads(Resource):
     @endpoint
     async def cancel(self, upload_id: str, **options: Unpack[CallOptions]) -> Upload:
         """Cancel a pending upload; returns it with status ``cancelled``."""
+        self._require("uploads.cancel")
         path = f"/uploads/{path_id(upload_id, 'upload_id')}/cancel"
-        upload = await self._request(Upload, "POST", path, idempotent=True, options=options)
+        upload = await self._request(Upload, "POST", path, idempotent=True, options=options, op="uploads.cancel")
         self._ledger.upload_ended(upload_id)
         return upload
 

@@ -37,6 +37,7 @@ ALL_ENUMS: list[type[OpenStrEnum]] = [
 
 def test_job_status_values() -> None:
     assert {s.value for s in JobStatus} == {
+        "pending",
         "validating_files",
         "queued",
         "running",

@@ -79,6 +79,10 @@ NESTED_ONLY = {
     models.RunGraderResponseMetadataErrors: models.RunGraderResponse,
 }
 
+#: Models of a provider's own answers, which OpenAI's spec has no schema for (Azure's
+#: checkpoint copy, in its camelCase).
+PROVIDER_ONLY = {models.CheckpointCopy}
+
 SCORE_GRADER = ScoreModelGrader(
     name="judge",
     model="gpt-4o-2024-08-06",
@@ -161,7 +165,7 @@ def test_every_model_class_has_a_schema_or_a_parent() -> None:
         if isinstance(getattr(models, name), type) and attrs.has(getattr(models, name))
     }
     exported.discard(BaseModel)
-    assert exported == set(SCHEMA_OF) | set(NESTED_ONLY)
+    assert exported == set(SCHEMA_OF) | set(NESTED_ONLY) | PROVIDER_ONLY
 
 
 @requires_spec

@@ -37,6 +37,7 @@ class Graders(Resource):
         **options: Unpack[CallOptions],
     ) -> RunGraderResponse:
         """Grade ``model_sample`` (with ``item`` as the dataset row); returns the reward and details."""
+        self._require("alpha.graders.run")
         body: dict[str, Any] = {"grader": to_json_param(grader), "model_sample": model_sample}
         if item is not None:
             body["item"] = dict(item)
@@ -47,6 +48,7 @@ class Graders(Resource):
             json_body=body,
             idempotent=True,
             options=options,
+            op="alpha.graders.run",
         )
 
     @endpoint
@@ -57,6 +59,7 @@ class Graders(Resource):
 
         Raises :class:`~finetune_async.BadRequestError` when the grader is invalid.
         """
+        self._require("alpha.graders.validate")
         return await self._request(
             ValidateGraderResponse,
             "POST",
@@ -64,6 +67,7 @@ class Graders(Resource):
             json_body={"grader": to_json_param(grader)},
             idempotent=True,
             options=options,
+            op="alpha.graders.validate",
         )
 
 

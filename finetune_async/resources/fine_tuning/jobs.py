@@ -6,8 +6,12 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ..._ledger import MARKER_KEY, job_matches
+from ..._options import RequestOptions
 from ...models import (
+    CheckpointCopy,
     FineTuningJob,
     FineTuningJobCheckpoint,
     FineTuningJobEvent,
@@ -27,8 +31,8 @@ if TYPE_CHECKING:
     else:
         from typing_extensions import Unpack
 
-    from ..._options import RequestOptions
     from ...client import AsyncClient
+    from ...providers import Operation
 
 __all__ = ["Checkpoints", "Jobs"]
 
@@ -59,7 +63,75 @@ class Checkpoints(Resource):
             {"limit": limit},
             after=after,
             options=options,
+            op="jobs.checkpoints.list",
         )
+
+    @endpoint
+    async def copy(
+        self,
+        fine_tuning_job_id: str,
+        checkpoint_id: str,
+        *,
+        destination_resource_id: str,
+        region: str,
+        **options: Unpack[CallOptions],
+    ) -> CheckpointCopy:
+        """Copy a checkpoint of the job to another Azure OpenAI resource or region (Azure's v1
+        route, a preview: the ``aoai-copy-ft-checkpoints: preview`` header is sent).
+
+        ``checkpoint_id`` is the checkpoint's ``id`` (``ftchkpt-...``), ``destination_resource_id``
+        the destination account's full Azure resource id, ``region`` its region. The copy runs
+        on; :meth:`retrieve_copy` reads its state. Returns a :class:`~finetune_async.CheckpointCopy`
+        (Azure's camelCase fields as attributes: ``checkpointedModelName``,
+        ``copiedAccountDetails``, ...). A lost answer is not sent again: read the state instead.
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError` where the provider cannot copy
+        checkpoints (``capabilities.checkpoint_copy``), and the transport's errors.
+        """
+        self._require("jobs.checkpoints.copy")
+        return await self._request(
+            CheckpointCopy,
+            "POST",
+            _copy_path(fine_tuning_job_id, checkpoint_id),
+            json_body={"destinationResourceId": destination_resource_id, "region": region},
+            idempotent=False,
+            options=self._with_headers(options, "jobs.checkpoints.copy"),
+            op="jobs.checkpoints.copy",
+        )
+
+    @endpoint
+    async def retrieve_copy(
+        self, fine_tuning_job_id: str, checkpoint_id: str, **options: Unpack[CallOptions]
+    ) -> CheckpointCopy:
+        """The state of the copies of a checkpoint started by :meth:`copy` (``copiedAccountDetails``
+        lists each destination with its ``status``).
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError` as :meth:`copy`, and
+        :class:`~finetune_async.NotFoundError`.
+        """
+        self._require("jobs.checkpoints.retrieve_copy")
+        return await self._request(
+            CheckpointCopy,
+            "GET",
+            _copy_path(fine_tuning_job_id, checkpoint_id),
+            options=self._with_headers(options, "jobs.checkpoints.retrieve_copy"),
+            op="jobs.checkpoints.retrieve_copy",
+        )
+
+    def _with_headers(self, options: Options, operation: Operation) -> RequestOptions:
+        """``options`` with the headers the provider needs for ``operation`` (a preview's
+        header); the call's own ``extra_headers`` win."""
+        opts = request_options(options)
+        needed = self._client._provider.operation_headers.get(operation)
+        if not needed:
+            return opts
+        given = {name.lower() for name, _ in opts.headers}
+        extra = tuple((name, value) for name, value in needed.items() if name.lower() not in given)
+        return attrs.evolve(opts, headers=extra + tuple(opts.headers))
+
+
+def _copy_path(fine_tuning_job_id: str, checkpoint_id: str) -> str:
+    return _job(fine_tuning_job_id, f"/checkpoints/{path_id(checkpoint_id, 'checkpoint_id')}/copy")
 
 
 class Jobs(Resource):
@@ -117,9 +189,12 @@ class Jobs(Resource):
         body.update({key: value for key, value in optional.items() if value is not None})
         # extra_body first, then the marker: the job is recognised by what was really sent.
         body = opts.merge_json(body)
+        provider = self._client._provider
+        # What the provider would refuse or change silently is refused here, before sending.
+        provider.check_create(body)
         given = body.get("metadata")
         marker: str | None = None
-        if given is None or isinstance(given, Mapping):
+        if provider.capabilities.job_metadata and (given is None or isinstance(given, Mapping)):
             marked, marker = ledger.mark(given)
             if marked is not None:
                 body["metadata"] = marked
@@ -136,6 +211,7 @@ class Jobs(Resource):
             idempotent=False,
             reconcile=ledger.reconciler("a job", find, marker=marker),
             options=rest,
+            op="jobs.create",
         )
         ledger.claim(job.id)
         return job
@@ -147,12 +223,20 @@ class Jobs(Resource):
         handed out; looked for with the create's headers and query (the same project)."""
         ledger = self._ledger
         if marker is not None:
-            # Exact: only this call's create carries this marker.
-            async for job in self._list(100, {MARKER_KEY: marker}, options):
+            # Exact: only this call's create carries this marker. Where jobs.list cannot filter
+            # on metadata, the newest jobs are read and the marker compared here.
+            filtered = self._client._provider.capabilities.metadata_filter
+            async for job in self._list(100, {MARKER_KEY: marker} if filtered else None, options):
+                if not filtered and (job.metadata or {}).get(MARKER_KEY) != marker:
+                    if job.created_at < since:
+                        break
+                    continue
                 if ledger.claim(job.id):
                     return job
             return None
         metadata = body.get("metadata")
+        if not self._client._provider.capabilities.metadata_filter:
+            metadata = None
         async for job in self._list(100, metadata if isinstance(metadata, Mapping) and metadata else None, options):
             if job.created_at < since:
                 break
@@ -163,7 +247,7 @@ class Jobs(Resource):
     @endpoint
     async def retrieve(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """The job's current state. Raises :class:`~finetune_async.NotFoundError`."""
-        return await self._request(FineTuningJob, "GET", _job(fine_tuning_job_id), options=options)
+        return await self._request(FineTuningJob, "GET", _job(fine_tuning_job_id), options=options, op="jobs.retrieve")
 
     @endpoint
     def list(
@@ -183,7 +267,7 @@ class Jobs(Resource):
         params: dict[str, Any] = {"limit": limit}
         for key, value in (metadata or {}).items():
             params[f"metadata[{key}]"] = value
-        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options)
+        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options, op="jobs.list")
 
     @endpoint
     async def cancel(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
@@ -193,17 +277,33 @@ class Jobs(Resource):
     @endpoint
     async def pause(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Pause a running job; returns it. Raises :class:`~finetune_async.BadRequestError` if not running."""
+        self._require("jobs.pause")
         return await self._transition(fine_tuning_job_id, "pause", lambda s: s == JobStatus.PAUSED, options)
 
     @endpoint
     async def resume(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Resume a paused job; returns it. Raises :class:`~finetune_async.BadRequestError` if not paused."""
+        self._require("jobs.resume")
         return await self._transition(fine_tuning_job_id, "resume", lambda s: s != JobStatus.PAUSED, options)
+
+    @endpoint
+    async def delete(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> None:
+        """Delete an ended job (Azure's dated routes: ``capabilities.delete_job``).
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError` where jobs cannot be deleted
+        (OpenAI, Azure's v1 route), :class:`~finetune_async.NotFoundError`, and the transport's
+        errors. Deleting twice answers 404, so a lost answer is retried like a read.
+        """
+        self._require("jobs.delete")
+        await self._call("DELETE", _job(fine_tuning_job_id), options=options, op="jobs.delete")
 
     async def _transition(
         self, job_id: str, action: str, reached: Callable[[str], bool], options: Options
     ) -> FineTuningJob:
         path = _job(job_id, f"/{action}")
+        operation: Operation = (
+            "jobs.cancel" if action == "cancel" else "jobs.pause" if action == "pause" else "jobs.resume"
+        )
         opts = request_options(options)
         lookups: RequestOptions = opts.without_body()
 
@@ -211,7 +311,7 @@ class Jobs(Resource):
         # job), so after a lost answer we look at the job once before sending again: a second
         # cancel costs nothing, so it is not worth a settle window.
         async def find(since: float) -> FineTuningJob | None:
-            job = await self._request(FineTuningJob, "GET", _job(job_id), options=lookups)
+            job = await self._request(FineTuningJob, "GET", _job(job_id), options=lookups, op="jobs.retrieve")
             return job if reached(job.status) else None
 
         return await self._request(
@@ -221,6 +321,7 @@ class Jobs(Resource):
             idempotent=False,
             reconcile=self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False),
             options=opts,
+            op=operation,
         )
 
     @endpoint
@@ -240,6 +341,7 @@ class Jobs(Resource):
             {"limit": limit},
             after=after,
             options=options,
+            op="jobs.list_events",
         )
 
     # The waiting helpers live in polling.py (resources never poll); imported lazily because

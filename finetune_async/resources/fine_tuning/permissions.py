@@ -37,6 +37,7 @@ class Permissions(Resource):
         After a lost answer the SDK lists the checkpoint's permissions and returns the ones
         for these projects if they exist, instead of granting twice.
         """
+        self._require("checkpoints.permissions.create")
         path = _permissions(fine_tuned_model_checkpoint)
         opts = request_options(options)
         body = opts.merge_json({"project_ids": list(project_ids)})
@@ -45,7 +46,9 @@ class Permissions(Resource):
         rest = opts.without_body()
 
         async def find(since: float) -> Page[Permission] | None:
-            existing = await self._paginate(Permission, path, {"limit": 100}, options=rest)
+            existing = await self._paginate(
+                Permission, path, {"limit": 100}, options=rest, op="checkpoints.permissions.retrieve"
+            )
             found = {p.project_id: p for p in existing.data if p.project_id in wanted and p.created_at >= since}
             if not wanted or len(found) < len(set(wanted)):
                 return None
@@ -59,6 +62,7 @@ class Permissions(Resource):
             # Granting twice leaves the same access: one look is enough before sending again.
             reconcile=self._ledger.reconciler("the permissions", find, patient=False),
             options=rest,
+            op="checkpoints.permissions.create",
         )
         if isinstance(result, Response):
             return self._decode_page(Permission, result, f"POST {path}")
@@ -76,17 +80,23 @@ class Permissions(Resource):
         **options: Unpack[CallOptions],
     ) -> Page[Permission]:
         """One page of the checkpoint's permissions (``next_page()`` for more)."""
+        self._require("checkpoints.permissions.retrieve")
         path = _permissions(fine_tuned_model_checkpoint)
         params = {"limit": limit, "order": order, "project_id": project_id}
-        return await self._paginate(Permission, path, params, after=after, options=options)
+        return await self._paginate(
+            Permission, path, params, after=after, options=options, op="checkpoints.permissions.retrieve"
+        )
 
     @endpoint
     async def delete(
         self, fine_tuned_model_checkpoint: str, permission_id: str, **options: Unpack[CallOptions]
     ) -> PermissionDeleted:
         """Revoke one permission. Raises :class:`~finetune_async.NotFoundError` if it does not exist."""
+        self._require("checkpoints.permissions.delete")
         path = f"{_permissions(fine_tuned_model_checkpoint)}/{path_id(permission_id, 'permission_id')}"
-        return await self._request(PermissionDeleted, "DELETE", path, options=options)
+        return await self._request(
+            PermissionDeleted, "DELETE", path, options=options, op="checkpoints.permissions.delete"
+        )
 
 
 def _permissions(fine_tuned_model_checkpoint: str) -> str:

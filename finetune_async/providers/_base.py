@@ -1,0 +1,291 @@
+"""The provider seam: what a provider is, what it can do, and the hooks a resource calls.
+
+Resources, helpers, the batch, the validator and the CLI speak OpenAI's shapes and ask the
+client's :class:`Provider` (``client.provider``): its :class:`Capabilities` say what it can do,
+:meth:`Provider.require` refuses, before anything is sent, a call it cannot do, and
+:meth:`Provider.check_create` a job it would refuse or silently change. Nothing above this seam
+tests a provider's name.
+
+Every resource call names the :data:`Operation` it performs (``"jobs.retrieve"``). A provider
+whose wire is OpenAI's (OpenAI, Azure, Nebius) leaves ``translates`` false and its requests go
+out as they are: the hot path pays one attribute read. A provider with another wire (Together's
+``/fine-tunes``, Fireworks' AIP resources) sets ``translates`` and maps each operation's
+request in :meth:`Provider.to_wire` (the OpenAI path and body in, its own path, query and body
+out) and each answer's JSON back to OpenAI's shape in :meth:`Provider.from_wire`: a job's own
+status goes into ``status`` normalised (:data:`JOB_STATUSES`) with the raw value kept as
+``provider_status``, its ``name`` into ``id``, a ``nextPageToken`` into the page's ``last_id``
+(the cursor the next page's ``after`` carries back to :meth:`Provider.to_wire`). Lists come
+back newest first, as OpenAI's: a provider whose events or checkpoints are not paged
+(``paged_events`` false) answers the whole list in one page, and the streams read it whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from ..errors import APIStatusError, UnsupportedByProviderError, status_error
+
+if TYPE_CHECKING:
+    from .._auth import Auth
+    from .._bodies import FilePart
+
+__all__ = [
+    "JOB_STATUSES",
+    "Capabilities",
+    "Operation",
+    "Provider",
+    "WireRequest",
+    "grader_types",
+]
+
+#: What a resource call does, named as the public method is (``client.fine_tuning.`` dropped).
+Operation = Literal[
+    "files.create",
+    "files.retrieve",
+    "files.list",
+    "files.delete",
+    "files.content",
+    "uploads.create",
+    "uploads.parts.create",
+    "uploads.complete",
+    "uploads.cancel",
+    "jobs.create",
+    "jobs.retrieve",
+    "jobs.list",
+    "jobs.cancel",
+    "jobs.pause",
+    "jobs.resume",
+    "jobs.delete",
+    "jobs.list_events",
+    "jobs.checkpoints.list",
+    "jobs.checkpoints.copy",
+    "jobs.checkpoints.retrieve_copy",
+    "checkpoints.permissions.create",
+    "checkpoints.permissions.retrieve",
+    "checkpoints.permissions.delete",
+    "alpha.graders.run",
+    "alpha.graders.validate",
+    "models.retrieve",
+    "models.list",
+    "models.delete",
+]
+
+#: The normalised job statuses the helpers act on; a translating provider maps its own onto these.
+JOB_STATUSES = ("pending", "validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled")
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a provider can do. Defaults are OpenAI's.
+
+    ``methods``: the ``method.type`` values a job may have (``supervised``, ``dpo``,
+    ``reinforcement``, Nebius' ``spec-draft``). ``paged_events`` / ``paged_checkpoints``: the
+    lists take ``limit`` and ``after`` (else one call answers the whole list).
+    ``jobs_listed_newest_first``: ``jobs.list`` pages newest first with an ``after`` cursor, so
+    the many-jobs watcher reads a hundred jobs a request (else it retrieves each job).
+    ``job_metadata``: jobs carry ``metadata`` (the ``ft_create`` marker, run_batch's
+    ``ft_batch``/``ft_spec``); ``metadata_filter``: ``jobs.list`` filters on it.
+    ``pause_resume``, ``delete_job``, ``webhooks``, ``uploads`` (the multipart Uploads API),
+    ``checkpoint_permissions``, ``checkpoint_copy`` (copy to another resource or region),
+    ``graders`` (the alpha graders API), ``python_grader`` (a ``python`` grader in a
+    reinforcement job), ``models_api``: whether each exists. ``file_expiration``: files take
+    ``expires_after``. ``files_must_be_processed``: a job may only use a file once it is
+    ``processed`` (the helpers that create jobs wait for it; callers of ``jobs.create`` should
+    call ``files.wait_for_processing`` first). ``max_file_bytes``: the largest file one
+    ``files.create`` request takes (larger ones go through the Uploads API when there is one).
+    """
+
+    methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
+    paged_events: bool = True
+    paged_checkpoints: bool = True
+    jobs_listed_newest_first: bool = True
+    job_metadata: bool = True
+    metadata_filter: bool = True
+    pause_resume: bool = True
+    delete_job: bool = False
+    webhooks: bool = True
+    uploads: bool = True
+    checkpoint_permissions: bool = True
+    checkpoint_copy: bool = False
+    graders: bool = True
+    python_grader: bool = True
+    models_api: bool = True
+    file_expiration: bool = True
+    files_must_be_processed: bool = False
+    max_file_bytes: int = 512 * 1024 * 1024
+
+    def unsupported(self) -> dict[str, str]:
+        """Each operation this provider cannot do, with the capability that says so."""
+        needs: dict[str, tuple[bool, str]] = {
+            "jobs.pause": (self.pause_resume, "pause_resume"),
+            "jobs.resume": (self.pause_resume, "pause_resume"),
+            "jobs.delete": (self.delete_job, "delete_job"),
+            "jobs.checkpoints.copy": (self.checkpoint_copy, "checkpoint_copy"),
+            "jobs.checkpoints.retrieve_copy": (self.checkpoint_copy, "checkpoint_copy"),
+            "uploads.create": (self.uploads, "uploads"),
+            "uploads.parts.create": (self.uploads, "uploads"),
+            "uploads.complete": (self.uploads, "uploads"),
+            "uploads.cancel": (self.uploads, "uploads"),
+            "checkpoints.permissions.create": (self.checkpoint_permissions, "checkpoint_permissions"),
+            "checkpoints.permissions.retrieve": (self.checkpoint_permissions, "checkpoint_permissions"),
+            "checkpoints.permissions.delete": (self.checkpoint_permissions, "checkpoint_permissions"),
+            "alpha.graders.run": (self.graders, "graders"),
+            "alpha.graders.validate": (self.graders, "graders"),
+            "models.retrieve": (self.models_api, "models_api"),
+            "models.list": (self.models_api, "models_api"),
+            "models.delete": (self.models_api, "models_api"),
+        }
+        return {op: capability for op, (can, capability) in needs.items() if not can}
+
+
+@attrs.frozen(kw_only=True)
+class WireRequest:
+    """One request as a translating provider sees it: OpenAI's method, path (ids in it, as
+    :func:`~finetune_async.resources._base.path_id` made them), query and body in; its own out."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json_body: Any = None
+    form: Mapping[str, str] | None = None
+    files: Sequence[FilePart] = ()
+
+
+class Provider:
+    """One provider: its base URL, auth, capabilities, and the mapping of its wire.
+
+    Subclasses (one module each under :mod:`finetune_async.providers`) set ``name``,
+    ``capabilities``, ``env`` (the environment variables it reads) and, when their wire is not
+    OpenAI's, ``translates`` with :meth:`to_wire` / :meth:`from_wire`. ``repr`` never shows the
+    credentials.
+    """
+
+    #: The provider's name, for messages and the CLI's ``--provider``.
+    name: str = "openai"
+    #: What it can do.
+    capabilities: Capabilities = Capabilities()
+    #: The environment variables it reads (name: what for), for docs and the CLI's help.
+    env: Mapping[str, str] = {}
+    #: True when requests and answers are mapped (:meth:`to_wire`, :meth:`from_wire`).
+    translates: bool = False
+    #: Response headers naming the request id, first found wins.
+    request_id_headers: tuple[str, ...] = ("x-request-id",)
+    #: Headers an operation needs on this provider (a preview's opt-in header).
+    operation_headers: Mapping[str, Mapping[str, str]] = {}
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: Auth,
+        default_query: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        if capabilities is not None:
+            # One route of a provider may do less than another (Azure's v1 route: no Uploads).
+            self.capabilities = capabilities
+        #: Where requests go: the OpenAI-shaped paths (``/fine_tuning/jobs``) are joined to it.
+        self.base_url = base_url.rstrip("/")
+        #: Sent with every request (Azure's dated routes: ``api-version``).
+        self.default_query: Mapping[str, str] = dict(default_query or {})
+        #: Sent with every request.
+        self.default_headers: Mapping[str, str] = dict(default_headers or {})
+        self.auth = auth
+        # Looked up on every refusable call: computed once.
+        self._unsupported = self.capabilities.unsupported()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # -- what it can do ------------------------------------------------------------------
+
+    def supports(self, operation: Operation) -> bool:
+        """True when the provider can do ``operation``."""
+        return operation not in self._unsupported
+
+    def require(self, operation: Operation) -> None:
+        """Return when the provider can do ``operation``; raise
+        :class:`~finetune_async.UnsupportedByProviderError` naming both otherwise."""
+        capability = self._unsupported.get(operation)
+        if capability is not None:
+            raise UnsupportedByProviderError(self.name, operation, self._reason(operation, capability))
+
+    def _reason(self, operation: str, capability: str) -> str:
+        """Why ``operation`` is refused (``capability`` is false); subclasses say more."""
+        return f"capabilities.{capability} is false"
+
+    def refuse(self, operation: str, reason: str) -> UnsupportedByProviderError:
+        """The error for a call (or a part of one) the provider cannot do."""
+        return UnsupportedByProviderError(self.name, operation, reason)
+
+    def check_create(self, body: Mapping[str, Any]) -> None:
+        """Refuse, before sending, a job body (OpenAI's JSON) the provider would refuse or
+        change silently: a method it does not have, a Python grader it cannot run, metadata it
+        cannot keep. Nebius-like providers also check their hyperparameters here.
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError`.
+        """
+        caps = self.capabilities
+        method = body.get("method")
+        kind = method.get("type") if isinstance(method, Mapping) else None
+        kind = "supervised" if kind is None else str(kind)
+        if kind not in caps.methods:
+            shown = ", ".join(sorted(caps.methods))
+            raise self.refuse("jobs.create", f"the method {kind!r} (it has: {shown})")
+        if not caps.python_grader and kind == "reinforcement":
+            reinforcement = method.get("reinforcement") if isinstance(method, Mapping) else None
+            grader = reinforcement.get("grader") if isinstance(reinforcement, Mapping) else None
+            if "python" in grader_types(grader):
+                raise self.refuse(
+                    "jobs.create",
+                    "a python grader in a reinforcement job (use a string_check, text_similarity, "
+                    "score_model, label_model or multi grader)",
+                )
+        if not caps.job_metadata and body.get("metadata"):
+            raise self.refuse("jobs.create", "job metadata")
+
+    # -- the wire ------------------------------------------------------------------------
+
+    def to_wire(self, operation: Operation, request: WireRequest) -> WireRequest:
+        """The request as the provider's wire takes it (only called when ``translates``)."""
+        return request
+
+    def from_wire(self, operation: Operation, body: Any) -> Any:
+        """An answer's decoded JSON in OpenAI's shape (only called when ``translates``)."""
+        return body
+
+    def status_error(
+        self,
+        status_code: int,
+        body: object,
+        *,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> APIStatusError:
+        """The exception for a non-2xx answer (OpenAI's ``{"error": {...}}`` body)."""
+        return status_error(status_code, body, request_id=request_id, headers=headers, method=method, url=url)
+
+
+def grader_types(grader: object) -> set[str]:
+    """The ``type`` of ``grader`` (a grader's JSON) and of every grader nested in it (a
+    ``multi`` grader's ``graders``, a mapping or a list)."""
+    found: set[str] = set()
+    stack = [grader]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            kind = node.get("type")
+            if isinstance(kind, str):
+                found.add(kind)
+            nested = node.get("graders")
+            if isinstance(nested, Mapping):
+                stack.extend(nested.values())
+            elif isinstance(nested, list):
+                stack.extend(nested)
+    return found

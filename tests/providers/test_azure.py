@@ -1,0 +1,227 @@
+"""Our Azure client against a loopback server answering as Azure does (tests/providers/azure_server.py).
+
+Once the emulator's Azure dialect lands, the lifecycle tests here move onto it (see
+/work/notes/seam.md); the scripted server stays for exact answers (empty 201s, error bodies).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import finetune_async as ft
+from finetune_async.providers import AzureProvider
+from tests.conftest import SpecChecker
+from tests.providers.azure_server import PREVIEW, AzureState, azure_server
+
+LINES = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+
+
+@pytest.fixture
+async def state() -> AzureState:
+    return AzureState()
+
+
+@pytest.fixture
+async def endpoint(state: AzureState) -> AsyncIterator[str]:
+    async with azure_server(state) as (_, url):
+        yield url
+
+
+def azure(endpoint: str, spec_checker: SpecChecker | None = None, **kwargs: Any) -> ft.AsyncClient:
+    hooks = [spec_checker] if spec_checker is not None else []
+    return ft.AsyncClient.azure(endpoint=endpoint, api_key="azure-key", request_hooks=hooks, **kwargs)
+
+
+async def test_v1_lifecycle_upload_create_wait_events(
+    endpoint: str, state: AzureState, spec_checker: SpecChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    async with azure(endpoint, spec_checker) as client:
+        assert client.provider.name == "azure"
+        assert client.base_url == endpoint + "/openai/v1"
+        file = await client.files.create(
+            file=("train.jsonl", LINES), expires_after={"anchor": "created_at", "seconds": 7200}
+        )
+        assert file.status == "pending"
+        assert file.request_id == "apim-1"  # no x-request-id: apim-request-id
+        assert client.provider.capabilities.files_must_be_processed
+        file = await client.files.wait_for_processing(file.id, poll_interval=0.01)
+        assert file.status == ft.FileStatus.PROCESSED
+        job = await client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=file.id)
+        assert job.status == ft.JobStatus.PENDING
+        assert job.status.is_known
+        assert job.provider_status == "pending"
+        # Azure's -1 reads as auto; its missing fields as OpenAI's empty values.
+        assert job.hyperparameters.n_epochs == "auto"
+        assert job.hyperparameters.batch_size == "auto"
+        assert job.result_files == []
+        assert job.error is None
+        final = await ft.wait_for_job(client, job.id, poll_interval=0.01)
+        assert final.status == ft.JobStatus.SUCCEEDED
+        assert final.fine_tuned_model
+        events = [e.message async for e in ft.stream_events(client, job.id, poll_interval=0.01)]
+        assert events == ["Job enqueued", "Training started", "Job succeeded"]
+    # No api-version on the v1 route; every request under /openai/v1; every body OpenAI's shape.
+    assert all(s.path.startswith("/openai/v1/") and "api-version" not in s.query for s in _seen(endpoint, state))
+    assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
+
+
+def _seen(endpoint: str, state: AzureState) -> list[Any]:
+    from tests.providers import azure_server as module
+
+    return module.LAST_SEEN
+
+
+async def test_dated_route_and_201_without_a_body_read_from_location(endpoint: str, state: AzureState) -> None:
+    state.v1 = False
+    state.empty_create = True
+    async with azure(endpoint, api_version=PREVIEW) as client:
+        assert client.base_url == endpoint + "/openai"
+        file = await client.files.create(file=("train.jsonl", LINES))
+        await client.files.wait_for_processing(file.id, poll_interval=0.01)
+        job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+        # The empty 201's Location was read: the job as a GET of it answered (one read: still pending).
+        assert job.id in state.jobs
+        assert job.status == ft.JobStatus.PENDING
+        assert job.organization_id == ""
+        await client.fine_tuning.jobs.delete(job.id)
+        assert job.id not in state.jobs
+
+
+async def test_404_carries_azure_code_inner_error_and_apim_request_id(endpoint: str) -> None:
+    async with azure(endpoint) as client:
+        with pytest.raises(ft.NotFoundError) as caught:
+            await client.fine_tuning.jobs.retrieve("ftjob-missing")
+    err = caught.value
+    assert err.request_id == "apim-404"
+    assert err.code == "NotFound"
+    assert err.inner_error == {"code": "jobNotFound"}
+    assert "apim-404" in str(err)
+
+
+async def test_a_job_on_an_unprocessed_file_is_refused_with_inner_error(endpoint: str) -> None:
+    async with azure(endpoint) as client:
+        file = await client.files.create(file=("train.jsonl", LINES))
+        with pytest.raises(ft.BadRequestError) as caught:
+            await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+    assert caught.value.code == "invalidPayload"
+    assert caught.value.inner_error == {"code": "fileNotReady", "file_id": file.id}
+
+
+async def test_pause_resume_and_checkpoint_copy_with_its_preview_header(endpoint: str, state: AzureState) -> None:
+    async with azure(endpoint) as client:
+        file = await client.files.create(file=("train.jsonl", LINES))
+        await client.files.wait_for_processing(file.id, poll_interval=0.01)
+        job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+        assert (await client.fine_tuning.jobs.pause(job.id)).status == ft.JobStatus.PAUSED
+        assert (await client.fine_tuning.jobs.resume(job.id)).status == ft.JobStatus.RUNNING
+        copy = await client.fine_tuning.jobs.checkpoints.copy(
+            job.id, "ftchkpt-abc", destination_resource_id="/subscriptions/s/accounts/dest", region="westus"
+        )
+        assert isinstance(copy, ft.CheckpointCopy)
+        assert copy.fineTuningJobId == job.id
+        assert copy.copiedAccountDetails == [
+            {"destinationResourceId": "/subscriptions/s/accounts/dest", "region": "westus", "status": "InProgress"}
+        ]
+        status = await client.fine_tuning.jobs.checkpoints.retrieve_copy(job.id, "ftchkpt-abc")
+        assert status.copiedAccountDetails is not None
+        assert status.copiedAccountDetails[0]["status"] == "Succeeded"
+    assert state.copies == [{"destinationResourceId": "/subscriptions/s/accounts/dest", "region": "westus"}]
+
+
+async def test_refused_before_sending(endpoint: str, state: AzureState, tmp_path: Path) -> None:
+    from tests.providers import azure_server as module
+
+    async with azure(endpoint) as client:
+        before = len(module.LAST_SEEN)
+        grader = {
+            "type": "multi",
+            "graders": {
+                "exact": {
+                    "type": "string_check",
+                    "name": "x",
+                    "input": "{{sample.output_text}}",
+                    "reference": "a",
+                    "operation": "eq",
+                },
+                "code": {"type": "python", "name": "py", "source": "def grade(s, i): return 1"},
+            },
+            "calculate_output": "exact + code",
+        }
+        with pytest.raises(ft.UnsupportedByProviderError, match="python grader") as caught:
+            await client.fine_tuning.jobs.create(
+                model="o4-mini",
+                training_file="file-x",
+                method={"type": "reinforcement", "reinforcement": {"grader": grader}},
+            )
+        assert caught.value.provider == "azure"
+        assert caught.value.operation == "jobs.create"
+        with pytest.raises(ft.UnsupportedByProviderError, match=r"uploads\.create"):
+            await client.uploads.create(
+                bytes=10, filename="a.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+            )
+        with pytest.raises(ft.UnsupportedByProviderError, match=r"jobs\.delete"):
+            await client.fine_tuning.jobs.delete("ftjob-x")
+        with pytest.raises(ft.UnsupportedByProviderError, match=r"checkpoints\.permissions\.create"):
+            await client.fine_tuning.checkpoints.permissions.create("ft:x:ckpt", project_ids=["p"])
+        with pytest.raises(ft.UnsupportedByProviderError, match="webhooks"):
+            ft.WebhookHub(secret="whsec_" + "A" * 32).attach(client)
+        assert len(module.LAST_SEEN) == before
+
+
+async def test_entra_token_that_expires_is_fetched_again(endpoint: str, state: AzureState) -> None:
+    class AccessToken:
+        def __init__(self, token: str, expires_on: float) -> None:
+            self.token, self.expires_on = token, expires_on
+
+    issued: list[str] = []
+
+    async def provider() -> AccessToken:
+        issued.append(f"entra-{len(issued)}")
+        # Inside the refresh margin by the next request: never used past its expiry.
+        return AccessToken(issued[-1], time.time() + 60.5 if len(issued) == 1 else time.time() + 3600)
+
+    from tests.providers import azure_server as module
+
+    async with ft.AsyncClient.azure(endpoint=endpoint, azure_ad_token_provider=provider) as client:
+        with pytest.raises(ft.NotFoundError):
+            await client.fine_tuning.jobs.retrieve("ftjob-1")
+        # Past its expiry less the refresh margin (60 s): the next request fetches a new one.
+        await anyio.sleep(0.6)
+        for _ in range(2):
+            with pytest.raises(ft.NotFoundError):
+                await client.fine_tuning.jobs.retrieve("ftjob-1")
+    assert issued == ["entra-0", "entra-1"]
+    sent = [s.headers["Authorization"] for s in module.LAST_SEEN[-3:]]
+    assert sent == ["Bearer entra-0", "Bearer entra-1", "Bearer entra-1"]
+    assert all("api-key" not in s.headers for s in module.LAST_SEEN[-3:])
+
+
+def test_routes_and_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    v1 = ft.AsyncClient.azure(endpoint="https://r.openai.azure.com/", api_key="k")
+    assert isinstance(v1.provider, AzureProvider)
+    assert v1.base_url == "https://r.openai.azure.com/openai/v1"
+    assert v1._transport._query == {}
+    caps = v1.provider.capabilities
+    assert (caps.uploads, caps.checkpoint_copy, caps.delete_job, caps.pause_resume) == (False, True, False, True)
+    assert (caps.python_grader, caps.webhooks, caps.checkpoint_permissions) == (False, False, False)
+    preview = ft.AsyncClient.azure(endpoint="https://r.openai.azure.com", api_key="k", api_version="preview")
+    assert preview.base_url == "https://r.openai.azure.com/openai/v1"
+    assert preview._transport._query == {"api-version": "preview"}
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    dated = ft.AsyncClient.azure(endpoint="https://r.openai.azure.com/openai", api_key="k")
+    assert dated.base_url == "https://r.openai.azure.com/openai"
+    assert dated._transport._query == {"api-version": "2024-10-21"}
+    assert dated.provider.capabilities.uploads
+    assert dated.provider.capabilities.delete_job
+    assert not dated.provider.capabilities.checkpoint_copy
+    # client.provider is read-only.
+    with pytest.raises(AttributeError):
+        v1.provider = dated.provider  # type: ignore[misc]
