@@ -316,7 +316,11 @@ class Resource:
         if not location or not location.startswith(base + "/"):
             raise DecodeError(cls, [f"a 201 without a body and without a Location under {base} @ $"], endpoint=endpoint)
         path, _, query = location[len(base) :].partition("?")
-        from urllib.parse import parse_qsl
+        from urllib.parse import parse_qsl, unquote
+
+        # Under the base URL as written and as the server would read it: no dot segments.
+        if any(segment in _DOT_SEGMENTS for segment in unquote(path).split("/")):
+            raise DecodeError(cls, [f"a 201 whose Location leaves {base} @ $"], endpoint=endpoint)
 
         params = dict(parse_qsl(query))
         read = await self._call("GET", path, params=params, options=request_options(options).without_body())

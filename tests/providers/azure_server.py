@@ -35,6 +35,8 @@ class AzureState:
     v1: bool = True
     #: Answer a job create with an empty 201 body (the client then reads the Location).
     empty_create: bool = False
+    #: The Location a job create answers instead of the job's own (a server's mistake or worse).
+    create_location: str | None = None
     files: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     jobs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     #: How many times each job was read: its status moves on with each read.
@@ -167,7 +169,7 @@ async def azure_server(state: AzureState) -> AsyncIterator[tuple[Server, str]]:
                 job["method"] = body["method"]
             state.jobs[job_id] = job
             state.reads[job_id] = 0
-            location = {"Location": f"{location_base}/fine_tuning/jobs/{job_id}{version}"}
+            location = {"Location": state.create_location or f"{location_base}/fine_tuning/jobs/{job_id}{version}"}
             return _answer(None if state.empty_create else job, 201, location)
         if not rest and request.method == "GET":
             newest = sorted(state.jobs.values(), key=lambda j: j["created_at"], reverse=True)

@@ -94,6 +94,33 @@ async def test_dated_route_and_201_without_a_body_read_from_location(endpoint: s
         assert job.id not in state.jobs
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://elsewhere.example/openai/fine_tuning/jobs/ftjob-1",
+        "/openai/../other/fine_tuning/jobs/ftjob-1",
+        "/openai/%2e%2e/other",
+        "/elsewhere/fine_tuning/jobs/ftjob-1",
+    ],
+)
+async def test_an_empty_201_whose_location_leaves_the_base_url_is_not_followed(
+    endpoint: str, state: AzureState, location: str
+) -> None:
+    state.v1 = False
+    state.empty_create = True
+    state.create_location = location
+    sent: list[str] = []
+    async with ft.AsyncClient.azure(
+        endpoint=endpoint, api_key="azure-key", api_version=PREVIEW, request_hooks=[lambda info: sent.append(info.url)]
+    ) as client:
+        file = await client.files.create(file=("train.jsonl", LINES))
+        await client.files.wait_for_processing(file.id, poll_interval=0.01)
+        sent.clear()
+        with pytest.raises(ft.DecodeError, match="Location"):
+            await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+    assert len(sent) == 1, sent  # the create itself, and nothing after it
+
+
 async def test_404_carries_azure_code_inner_error_and_apim_request_id(endpoint: str) -> None:
     async with azure(endpoint) as client:
         with pytest.raises(ft.NotFoundError) as caught:
