@@ -159,9 +159,10 @@ def _check_arguments(
     low, high = rules.context.minimum, rules.context.maximum
     if context_limit is not None and ((low is not None and limit < low) or (high is not None and limit > high)):
         raise ValueError(
-            f"context_limit {limit:,} is outside {rules.display_name}'s context length ({low or 1:,} to {high:,})"
+            f"context_limit {limit:,} is outside the context lengths {rules.display_name} takes "
+            f"({low or 1:,} to {high:,})"
             if high is not None
-            else f"context_limit {limit:,} is below {rules.display_name}'s minimum context length ({low:,})"
+            else f"context_limit {limit:,} is below the shortest context length {rules.display_name} takes ({low:,})"
         )
     if max_line_bytes <= 0:
         raise ValueError("max_line_bytes must be positive")
