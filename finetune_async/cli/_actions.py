@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 import finetune_async as ft
-from finetune_async.datasets import Distribution
+from finetune_async.datasets import OPENAI, DataRules, Distribution, data_rules_for, provider_names
 
 from ._display import JobView, UploadProgress
 from ._metrics import Metrics, metrics_table
@@ -67,6 +67,11 @@ def print_report(console: Console, report: ft.DatasetReport, *, stats: bool = Tr
         console.print(stats_table(report))
 
 
+def _rules_of(report: ft.DatasetReport) -> DataRules:
+    """The data rules a report was made by (OpenAI's for a profile that was never registered)."""
+    return data_rules_for(report.provider) if report.provider in provider_names() else OPENAI
+
+
 def stats_table(report: ft.DatasetReport) -> Group:
     """The statistics of the examples that passed, and what training on them would bill."""
     s = report.stats
@@ -85,8 +90,15 @@ def stats_table(report: ft.DatasetReport) -> Group:
     table.add_row(f"over the {s.context_limit:,}-token context", f"{s.n_over_context:,}")
     table.add_row("duplicate examples", f"{s.n_duplicates:,}")
     table.add_row("without a system / user message", f"{s.n_missing_system:,} / {s.n_missing_user:,}")
-    table.add_row("epochs (API default)", f"{s.epochs}")
-    table.add_row("billed tokens (estimate)", f"{s.billed_tokens:,}")
+    # Only the estimates the provider's data rules have (Nebius publishes no epochs rule).
+    rules = _rules_of(report)
+    applies = rules.stats
+    if "epochs" in applies:
+        table.add_row("epochs (API default)", f"{s.epochs}")
+    if "billed_tokens" in applies:
+        table.add_row("billed tokens (estimate)", f"{s.billed_tokens:,}")
+    if report.line_format is not None and len(rules.methods.get(report.method, ())) > 1:
+        table.add_row("line format", report.line_format)
     return titled("Dataset statistics", table)
 
 

@@ -59,6 +59,10 @@ class Settings:
         # Printed if Ctrl-C ends the command (set by commands that watch a job).
         self.interrupt_note: str | None = None
 
+    def provider_name(self) -> str:
+        """The provider chosen: ``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai."""
+        return self.provider or os.environ.get("FINETUNE_ASYNC_PROVIDER") or "openai"
+
     def client(self) -> ft.AsyncClient:
         """A client from the options, or the provider's environment variables (raises
         :class:`finetune_async.FineTuneError` when there is no API key).
@@ -67,7 +71,7 @@ class Settings:
         (``$AZURE_OPENAI_ENDPOINT``), ``--api-key`` its key (``$AZURE_OPENAI_API_KEY``), and
         ``$OPENAI_API_VERSION`` a dated api-version (none: the v1 route).
         """
-        provider = self.provider or os.environ.get("FINETUNE_ASYNC_PROVIDER") or "openai"
+        provider = self.provider_name()
         if provider == "azure":
             return ft.AsyncClient.azure(endpoint=self.base_url, api_key=self.api_key)
         if provider != "openai":

@@ -9,7 +9,8 @@ import click
 import finetune_async as ft
 
 from ._actions import print_report, upload_files
-from ._context import EXIT_FAILED, EXIT_OK, METHODS, CommandError, client_options, json_option, run_async
+from ._context import EXIT_FAILED, EXIT_OK, CommandError, client_options, current_settings, json_option, run_async
+from ._datasets import data_method_option, validate_file
 from ._output import err_console, out_console, print_json
 
 __all__ = ["upload"]
@@ -18,12 +19,7 @@ __all__ = ["upload"]
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--purpose", default="fine-tune", show_default=True, help="The file's purpose.")
-@click.option(
-    "--method",
-    type=click.Choice(METHODS),
-    default=None,
-    help="The training method to validate the file for (default: recognised from the lines' shape).",
-)
+@data_method_option
 @click.option("--no-validate", is_flag=True, help="Upload without validating first.")
 @client_options
 @json_option
@@ -34,7 +30,8 @@ def upload(file: str, purpose: str, method: str | None, no_validate: bool, as_js
     problems (exit 1). Files over 512 MB go up in parts through the Uploads API.
     """
     if purpose == "fine-tune" and not no_validate:
-        report = ft.validate_dataset(file, method=method)
+        # By the data rules of the provider the file goes to (--provider).
+        report = validate_file(file, method, current_settings().provider_name())
         if not report.ok:
             if as_json:
                 raise CommandError(

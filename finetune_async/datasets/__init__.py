@@ -6,6 +6,16 @@ Nothing here makes a request or downloads anything.
 
 Decisions worth knowing:
 
+- Whose rules: ``provider`` (default OpenAI's) picks a :class:`DataRules` profile, pure data
+  (``_profiles.py``): each method's line formats, whether a file may mix them, the context
+  limits, the example minimum, which statistics apply. ``"azure"`` is OpenAI's rules;
+  ``"nebius"`` takes, for ``supervised`` and ``spec-draft`` alike, chat ``messages`` (roles
+  system, developer, user, assistant, tool; content a string, a list or null; the last turn
+  the assistant's), ``prompt``/``completion``, ``text`` and pre-tokenized ``input_ids``, one
+  format per file, a context of 8,192 (default) to 131,072; its token counts are estimates and
+  it has no ``epochs`` / ``billed_tokens`` (0). A line's keys say its format, in that order
+  (the first present wins), as Nebius' dialect of the emulator decides.
+
 - Without a method, the first line shaped like a method's example chooses it (DPO: ``input``
   with ``preferred_output``/``non_preferred_output``; supervised: ``messages`` ending with the
   assistant's answer; reinforcement: ``messages`` the model answers, with reference keys), and
@@ -101,6 +111,19 @@ Tools and functions
     ``invalid_function_parameters``  ``parameters`` that is not an object
     ``invalid_parallel_tool_calls``  ``parallel_tool_calls`` not a boolean
     ``invalid_functions``   deprecated ``functions`` not a list of 1-128 valid definitions
+Other providers' formats (Nebius)
+    ``unknown_format``      a line of none of the method's formats (the message lists them)
+    ``mixed_formats``       the first line whose format differs from the file's first line's
+                            (once per file: the provider takes one format per file)
+    ``last_message_not_assistant``  a ``messages`` line whose last turn is not the assistant's
+    ``missing_prompt`` / ``missing_completion``  one of the pair is missing
+    ``invalid_prompt`` / ``invalid_completion``  not a string
+    ``invalid_text``        ``text`` is not a string
+    ``empty_text``          ``text`` is an empty string
+    ``invalid_input_ids``   ``input_ids`` not a list, or an item not an integer (the first one)
+    ``empty_input_ids``     ``input_ids`` is an empty list
+    (``invalid_messages``, ``empty_messages``, ``invalid_message``, ``missing_role``,
+    ``unknown_role``, ``role_not_allowed``, ``invalid_content`` as above.)
 DPO
     ``missing_input``       no ``input``
     ``invalid_input``       ``input`` is not an object
@@ -110,18 +133,38 @@ DPO
     ``output_not_text``     an output with tool calls, a function call or non-text parts
 """
 
+from ._profiles import (
+    AZURE,
+    NEBIUS,
+    OPENAI,
+    ContextLimits,
+    DataRules,
+    LineFormat,
+    data_rules_for,
+    provider_names,
+    register_data_rules,
+)
 from ._report import DatasetReport, DatasetStats, Distribution, Problem
 from ._rules import LEGACY_SHAPE, MAX_LINE_BYTES, shape_of
 from ._split import split_dataset
 from ._validate import validate_dataset, validate_lines
 
 __all__ = [
+    "AZURE",
     "LEGACY_SHAPE",
     "MAX_LINE_BYTES",
+    "NEBIUS",
+    "OPENAI",
+    "ContextLimits",
+    "DataRules",
     "DatasetReport",
     "DatasetStats",
     "Distribution",
+    "LineFormat",
     "Problem",
+    "data_rules_for",
+    "provider_names",
+    "register_data_rules",
     "shape_of",
     "split_dataset",
     "validate_dataset",

@@ -88,6 +88,12 @@ class DatasetReport:
 
     method: str
     path: str | None = None
+    #: Whose data rules were applied (``"openai"``, ``"azure"``, ``"nebius"``).
+    provider: str = "openai"
+    #: The line format checked: the method's only one (``"chat"``, ``"preference"``,
+    #: ``"reinforcement"``), or, where a method takes several, the first line's (``"messages"``,
+    #: ``"prompt_completion"``, ``"text"``, ``"input_ids"``; None when no line showed one).
+    line_format: str | None = None
     #: True when no method was given and the lines' shape chose ``method``.
     method_detected: bool = False
     #: How the method was chosen, when it was detected ("method not given: assumed dpo, ...").
@@ -119,6 +125,8 @@ class DatasetReport:
             "method": self.method,
             "method_detected": self.method_detected,
             "method_note": self.method_note,
+            "provider": self.provider,
+            "line_format": self.line_format,
             "path": self.path,
             "n_examples": self.n_examples,
             "n_problems": self.n_problems,

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._json import is_json_text
 from ._json import type_name as _type_name
+from ._profiles import OPENAI, DataRules
 
 __all__ = [
     "CHECKS",
@@ -544,11 +545,22 @@ def _looks(shape: str, obj: dict[str, Any]) -> str:
     return "messages ending with the assistant's answer"
 
 
-def mismatch(shape: str, method: str, obj: dict[str, Any], *, every: bool = False) -> str:
-    """The message for a line (or, with ``every``, a file) of ``shape`` checked for ``method``."""
-    what = f"a {shape} example ({_looks(shape, obj)}), not a {method} one"
+def mismatch(
+    shape: str, method: str, obj: dict[str, Any], *, every: bool = False, rules: DataRules | None = None
+) -> str:
+    """The message for a line (or, with ``every``, a file) of ``shape`` checked for ``method``.
+
+    ``rules`` (default OpenAI's) says whether the provider takes the shape's method at all.
+    """
+    rules = OPENAI if rules is None else rules
+    if shape in rules.methods or shape == LEGACY_SHAPE:
+        what = f"a {shape} example ({_looks(shape, obj)}), not a {method} one"
+    else:
+        what = f"a {shape} example ({_looks(shape, obj)}), which {rules.display_name} does not take"
     if not every:
         return f"looks like {what}"
     if shape == LEGACY_SHAPE:
         return f"every line looks like {what}; chat models need chat examples"
-    return f"every line looks like {what}: validate with method={shape!r}"
+    if shape in rules.methods:
+        return f"every line looks like {what}: validate with method={shape!r}"
+    return f"every line looks like {what} (its methods: {', '.join(rules.methods)})"

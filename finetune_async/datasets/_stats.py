@@ -24,6 +24,7 @@ from __future__ import annotations
 from array import array
 
 from ._measure import Measurement
+from ._profiles import OPENAI
 from ._report import DatasetStats, Distribution
 
 __all__ = [
@@ -35,22 +36,8 @@ __all__ = [
     "default_epochs",
 ]
 
-# Training-example context length by base model (OpenAI fine-tuning guide); longest prefix wins.
-DEFAULT_CONTEXT_LIMIT = 65_536
-_CONTEXT_LIMITS: tuple[tuple[str, int], ...] = (
-    ("gpt-4.1-nano", 65_536),
-    ("gpt-4.1-mini", 65_536),
-    ("gpt-4.1", 65_536),
-    ("gpt-4o-mini", 65_536),
-    ("gpt-4o", 65_536),
-    ("o4-mini", 65_536),
-    ("gpt-3.5-turbo-0613", 4_096),
-    ("gpt-3.5-turbo-1106", 16_385),
-    ("gpt-3.5-turbo-0125", 16_385),
-    ("gpt-3.5-turbo", 16_385),
-    ("babbage-002", 16_384),
-    ("davinci-002", 16_384),
-)
+# Training-example context length by base model: OpenAI's profile holds the table.
+DEFAULT_CONTEXT_LIMIT = OPENAI.context.default
 
 EXACT_LIMIT = 65_536
 _DECIMALS = 3  # of the mean and the interpolated quantiles
@@ -66,15 +53,8 @@ MAX_DEFAULT_EPOCHS = 25
 
 
 def context_limit_for(model: str | None) -> int:
-    """The training context limit for ``model`` (a base or ``ft:`` model id), default 65,536."""
-    if not model:
-        return DEFAULT_CONTEXT_LIMIT
-    name = model[3:] if model.startswith("ft:") else model
-    best = ("", DEFAULT_CONTEXT_LIMIT)
-    for prefix, limit in _CONTEXT_LIMITS:
-        if name.startswith(prefix) and len(prefix) > len(best[0]):
-            best = (prefix, limit)
-    return best[1]
+    """OpenAI's training context limit for ``model`` (a base or ``ft:`` model id), default 65,536."""
+    return OPENAI.context.for_model(model)
 
 
 def default_epochs(n_examples: int) -> int:
@@ -194,10 +174,13 @@ class StatsAccumulator:
         "n_over_context",
         "token_method",
         "tokens",
+        "with_epochs",
     )
 
-    def __init__(self, context_limit: int, token_method: str) -> None:
+    def __init__(self, context_limit: int, token_method: str, *, epochs: bool = True) -> None:
         self.context_limit = context_limit
+        # False where the provider publishes no n_epochs="auto" rule: epochs and billing stay 0.
+        self.with_epochs = epochs
         self.token_method = token_method
         self.messages = Histogram()
         self.tokens = Histogram()
@@ -259,7 +242,7 @@ class StatsAccumulator:
         n = sum(tokens.counts.values()) + sum(tokens.big_counts.values())
         limit = self.context_limit
         billable = self.big_billable + sum(min(v, limit) * c for v, c in tokens.counts.items())
-        epochs = default_epochs(n)
+        epochs = default_epochs(n) if self.with_epochs else 0
         return DatasetStats(
             n_examples=n,
             messages_per_example=self.messages.distribution(),

@@ -9,11 +9,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import _json
-from ._measure import FAST, MEASURES, Meter
+from ._formats import RULES, format_of
+from ._measure import Meter
+from ._profiles import DataRules, data_rules_for, provider_names
 from ._reader import LongLine, read_lines
 from ._report import DatasetReport, Problem
-from ._rules import CHECKS, MAX_LINE_BYTES, METHODS, Out, mismatch, shape_of
-from ._stats import StatsAccumulator, context_limit_for
+from ._rules import MAX_LINE_BYTES, Out, mismatch, shape_of
+from ._stats import StatsAccumulator
 from ._tokens import get_token_counter
 
 __all__ = ["MIN_EXAMPLES", "validate_dataset", "validate_lines"]
@@ -55,9 +57,11 @@ def validate_lines(
     path: str | None = None,
     use_orjson: bool = True,
     max_line_bytes: int = MAX_LINE_BYTES,
+    provider: object = None,
 ) -> DatasetReport:
     """Validate JSONL lines (bytes or str, with or without their line ending) for ``method``
-    (``None``: the shape of the lines decides, see :func:`validate_dataset`).
+    (``None``: the shape of the lines decides, see :func:`validate_dataset`), by the data
+    rules of ``provider`` (default OpenAI's; see :func:`validate_dataset`).
 
     The sans-I/O core of :func:`validate_dataset`: lines are consumed one at a time and never
     kept. Every problem is counted; at most ``max_problems`` line problems are kept in the
@@ -71,12 +75,14 @@ def validate_lines(
     ``max_line_bytes`` (UTF-8 bytes, without its ending; default :data:`MAX_LINE_BYTES`, longer
     than any valid example can be) is reported as ``line_too_long`` and not parsed.
 
-    Raises ValueError for an unknown ``method``, a negative ``max_problems`` or a
-    non-positive ``context_limit`` or ``max_line_bytes``; TypeError for a line that is neither
-    bytes nor str.
+    Raises ValueError for an unknown ``method`` or provider name, a method the provider does
+    not take, a negative ``max_problems``, a non-positive ``context_limit`` (or one outside
+    the provider's range) or ``max_line_bytes``; TypeError for a line that is neither bytes
+    nor str, or a ``provider`` that is not one.
     """
-    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes)
-    return _validate(_cut(lines, max_line_bytes), method, max_problems, limit, path, use_orjson, max_line_bytes)
+    rules = data_rules_for(provider)
+    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes, rules)
+    return _validate(_cut(lines, max_line_bytes), method, max_problems, limit, path, use_orjson, max_line_bytes, rules)
 
 
 def validate_dataset(
@@ -89,7 +95,16 @@ def validate_dataset(
     max_line_bytes: int = MAX_LINE_BYTES,
     provider: object = None,
 ) -> DatasetReport:
-    """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement").
+    """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement";
+    on Nebius "supervised", "spec-draft").
+
+    ``provider`` says whose data rules apply (:class:`~finetune_async.datasets.DataRules`): a
+    name (``"openai"``, the default; ``"azure"``; ``"nebius"``), a ``DataRules`` profile, or an
+    object with a ``data_rules`` attribute (a provider object, or a client whose ``provider``
+    has one). Nebius takes chat ``messages``, ``prompt``/``completion``, ``text`` and
+    ``input_ids`` lines, one format per file: a file that changes format gets one
+    ``mixed_formats`` problem on the line where it changes. ``report.provider`` and
+    ``report.line_format`` say what was checked.
 
     ``provider`` (a name such as ``"azure"``, a client, or ``client.provider``) refuses, before
     reading, a ``method`` the provider cannot train, with
@@ -111,38 +126,48 @@ def validate_dataset(
     to the bound (and that line's parsed values), whatever the file's size or its longest
     line, plus an 8-byte hash per example for duplicate detection.
 
-    Raises OSError if the file cannot be read; ValueError for an unknown ``method``, a
-    negative ``max_problems``, or a non-positive ``context_limit`` or ``max_line_bytes``.
+    Raises OSError if the file cannot be read; ValueError for an unknown ``method`` or
+    provider name, a method the provider does not take (naming the provider and its methods),
+    a negative ``max_problems``, a non-positive ``context_limit`` (or one outside the
+    provider's range: Nebius' ``context_length`` is 8,192 to 131,072) or ``max_line_bytes``;
+    TypeError for a ``provider`` that is none of the above.
     """
     name = os.fspath(path)
-    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes)
-    if provider is not None and method is not None:
-        from ..errors import UnsupportedByProviderError
-        from ..providers import capabilities_of
-
-        methods = capabilities_of(provider).methods
-        if method not in methods:
-            shown = (
-                provider if isinstance(provider, str) else getattr(getattr(provider, "provider", provider), "name", "?")
-            )
-            raise UnsupportedByProviderError(
-                str(shown), "validate_dataset", f"the method {method!r} (it has: {', '.join(sorted(methods))})"
-            )
+    rules = data_rules_for(provider)
+    limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes, rules)
     with open(name, "rb", buffering=_READ_BUFFER) as f:
-        return _validate(read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes)
+        return _validate(read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes, rules)
 
 
 def _check_arguments(
-    method: str | None, max_problems: int, context_limit: int | None, model: str | None, max_line_bytes: int
+    method: str | None,
+    max_problems: int,
+    context_limit: int | None,
+    model: str | None,
+    max_line_bytes: int,
+    rules: DataRules,
 ) -> int:
     """The context limit to use; raises ValueError for a bad argument."""
-    if method is not None and method not in CHECKS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method is not None and method not in rules.methods:
+        known = {m for name in provider_names() for m in data_rules_for(name).methods}
+        if method in known:
+            raise ValueError(
+                f"{rules.display_name} does not take {method} fine-tuning; its methods: {', '.join(rules.methods)}"
+            )
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(rules.methods)}")
     if max_problems < 0:
         raise ValueError("max_problems must be >= 0")
-    limit = context_limit if context_limit is not None else context_limit_for(model)
+    limit = context_limit if context_limit is not None else rules.context.for_model(model)
     if limit <= 0:
         raise ValueError("context_limit must be positive")
+    low, high = rules.context.minimum, rules.context.maximum
+    if context_limit is not None and ((low is not None and limit < low) or (high is not None and limit > high)):
+        raise ValueError(
+            f"context_limit {limit:,} is outside the context lengths {rules.display_name} takes "
+            f"({low or 1:,} to {high:,})"
+            if high is not None
+            else f"context_limit {limit:,} is below the shortest context length {rules.display_name} takes ({low:,})"
+        )
     if max_line_bytes <= 0:
         raise ValueError("max_line_bytes must be positive")
     return limit
@@ -156,19 +181,32 @@ def _validate(
     path: str | None,
     use_orjson: bool,
     max_line_bytes: int,
+    rules: DataRules,
 ) -> DatasetReport:
     """The loop over lines already cut: no break inside, perhaps one at the end; LongLine over the bound."""
-    method = given or "supervised"
-    undecided = given is None
+    method = given or rules.default_method
+    # Without a method, the first line of a method's shape decides, unless every method takes
+    # the same formats (Nebius): then the lines cannot tell, and the default is checked.
+    undecided = given is None and not rules.same_formats
     detected_line: int | None = None
     # Lines shaped like another method than the one checked: how many of each shape.
     mismatched: dict[str, int] = {}
-    check = CHECKS[method]
-    fast = FAST[method]
-    measure = MEASURES[method]
-    counter = get_token_counter()
+    # Shapes that are no mismatch: none, and methods taking the method's very formats.
+    alike = _alike(rules, method)
+    formats = rules.formats_for(method)
+    # One format (OpenAI's methods): its rules for every line. Several: each line's keys say.
+    several = len(formats) > 1
+    check, fast, measure = RULES[formats[0].name]
+    file_format: str | None = None if several else formats[0].name
+    format_line = 0  # the line that set file_format
+    mixed = False  # the file changed format (reported once)
+    one_format = rules.one_format_per_file
+    unknown_format = ""  # the message for a line of none of the formats
+    if several:
+        unknown_format = "a line must hold " + "; ".join(f.description for f in formats)
+    counter = get_token_counter(exact=rules.tokenizer == "cl100k_base")
     meter = Meter(counter)
-    stats = StatsAccumulator(limit, counter.method)
+    stats = StatsAccumulator(limit, counter.method, epochs={"epochs", "billed_tokens"} <= rules.stats)
     add = stats.add
     # Without orjson fast_max is -1 and fast_loads is never called (json.loads: only a callable).
     fast_loads: Callable[[bytes], Any] = _orjson_loads or json.loads
@@ -211,26 +249,52 @@ def _validate(
             obj = _parse_slow(raw, text, decode, out)
         if type(obj) is dict:
             n_examples += 1
-            if undecided and (shape := shape_of(obj)) in CHECKS:
+            if undecided and (shape := shape_of(obj)) in rules.methods:
                 # The first line shaped like a method decides: rare, once per file.
                 assert shape is not None
                 method, undecided, detected_line = shape, False, lineno
-                check, fast, measure = CHECKS[method], FAST[method], MEASURES[method]
-            m = fast(obj, meter)
-            if m is not None:
-                add(m, raw)  # type: ignore[arg-type]
-            else:
-                check(obj, out)
-                if not out:
-                    add(measure(obj, meter), raw)  # type: ignore[arg-type]
-                elif (shape := shape_of(obj)) not in (None, method) and _MISFIT.intersection(c for c, _ in out):
-                    assert shape is not None
-                    # What the line is, not every key the method does not know.
-                    out[:] = [("wrong_method", mismatch(shape, method, obj))]
-                    mismatched[shape] = mismatched.get(shape, 0) + 1
-                    if len(mismatched) == 1 and mismatched[shape] == 1:
-                        # Its words, not the object: a line's values may be 100+ MiB.
-                        every_line = mismatch(shape, method, obj, every=True)
+                alike = _alike(rules, method)
+                formats = rules.formats_for(method)
+                several = len(formats) > 1
+                check, fast, measure = RULES[formats[0].name]
+                file_format = None if several else formats[0].name
+            if several:
+                # The line's format, from its keys (the rare path's cost is one dict lookup each).
+                fmt = format_of(obj, formats)
+                if fmt is None:
+                    out.append(("unknown_format", unknown_format))
+                else:
+                    check, fast, measure = RULES[fmt.name]
+                    if file_format is None:
+                        file_format, format_line = fmt.name, lineno
+                    elif fmt.name != file_format and one_format and not mixed:
+                        mixed = True
+                        out.append(
+                            (
+                                "mixed_formats",
+                                f"line {lineno} is a {fmt.name} line in a file of {file_format} lines "
+                                f"(from line {format_line}): {rules.display_name} takes one line format per file",
+                            )
+                        )
+                    if out:  # a mixed line: its own problems too, and it is not measured
+                        check(obj, out)
+            if not out:
+                m = fast(obj, meter)
+                if m is not None:
+                    add(m, raw)  # type: ignore[arg-type]
+                else:
+                    check(obj, out)
+                    if not out:
+                        add(measure(obj, meter), raw)  # type: ignore[arg-type]
+            if out and (shape := shape_of(obj)) not in alike and _MISFIT.intersection(c for c, _ in out):
+                assert shape is not None
+                # What the line is, not every key the method does not know (a format change stays).
+                out[:] = [p for p in out if p[0] == "mixed_formats"]
+                out.append(("wrong_method", mismatch(shape, method, obj, rules=rules)))
+                mismatched[shape] = mismatched.get(shape, 0) + 1
+                if len(mismatched) == 1 and mismatched[shape] == 1:
+                    # Its words, not the object: a line's values may be 100+ MiB.
+                    every_line = mismatch(shape, method, obj, every=True, rules=rules)
         elif not out:
             n_examples += 1
             out.append(("not_an_object", f"a line must be a JSON object, not {_json.type_name(obj)}"))
@@ -251,30 +315,44 @@ def _validate(
         problems = [p for p in problems if p.code != "wrong_method"]
         n_problems -= n_examples
         file_problems.append(Problem(None, "method_mismatch", every_line))
+    minimum = rules.min_examples
     if n_examples == 0:
         file_problems.append(Problem(None, "empty_file", "the file holds no examples"))
-    elif n_examples < MIN_EXAMPLES:
+    elif n_examples < minimum:
         file_problems.append(
             Problem(
                 None,
                 "too_few_examples",
-                f"the file holds {n_examples} examples; fine-tuning needs at least {MIN_EXAMPLES}",
+                f"the file holds {n_examples} examples; fine-tuning needs at least {minimum}",
             )
         )
     note = None
     if given is None:
-        where = " (no line showed a shape)" if detected_line is None else f", from the shape of line {detected_line}"
+        if rules.same_formats and len(rules.methods) > 1:
+            where = f" ({rules.display_name} takes the same line formats for {', '.join(rules.methods)})"
+        elif detected_line is None:
+            where = " (no line showed a shape)"
+        else:
+            where = f", from the shape of line {detected_line}"
         note = f"method not given: assumed {method}{where}"
     return DatasetReport(
         method=method,
         method_detected=given is None,
         method_note=note,
         path=path,
+        provider=rules.name,
+        line_format=file_format,
         n_examples=n_examples,
         problems=file_problems + problems,
         n_problems=n_problems + len(file_problems),
         stats=stats.finish(),
     )
+
+
+def _alike(rules: DataRules, method: str) -> frozenset[str | None]:
+    """The shapes a line of ``method`` may have without being another method's example."""
+    formats = rules.methods[method]
+    return frozenset({None, method, *(m for m, f in rules.methods.items() if f == formats)})
 
 
 # Problems that a line of another method's shape has (keys the method does not know, or lacks):
@@ -287,6 +365,8 @@ _MISFIT = frozenset(
         "missing_output",
         "missing_assistant_message",
         "role_not_allowed",
+        "unknown_format",
+        "last_message_not_assistant",
     }
 )
 

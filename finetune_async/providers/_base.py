@@ -31,6 +31,7 @@ from ..errors import APIStatusError, UnsupportedByProviderError, status_error
 if TYPE_CHECKING:
     from .._auth import Auth
     from .._bodies import FilePart
+    from ..datasets import DataRules
 
 __all__ = [
     "JOB_STATUSES",
@@ -200,6 +201,20 @@ class Provider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @property
+    def data_rules(self) -> DataRules:
+        """What this provider's training files may hold (line formats per method, context
+        limits), for :func:`~finetune_async.validate_dataset` (``provider=client``)."""
+        # The dataset package is imported on first use, as `import finetune_async` does.
+        from ..datasets import OPENAI, data_rules_for, provider_names
+
+        if self.name in provider_names():
+            return data_rules_for(self.name)
+        # A provider without rules of its own (one of a user's): OpenAI's line formats, for
+        # the methods it has.
+        methods = {m: f for m, f in OPENAI.methods.items() if m in self.capabilities.methods}
+        return attrs.evolve(OPENAI, name=self.name, display_name=self.name, methods=methods)
 
     # -- what it can do ------------------------------------------------------------------
 

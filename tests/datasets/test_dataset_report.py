@@ -17,6 +17,15 @@ from ._lines import VALID, dumps
 
 def test_public_names() -> None:
     assert set(ds.__all__) == {
+        "AZURE",
+        "NEBIUS",
+        "OPENAI",
+        "ContextLimits",
+        "DataRules",
+        "LineFormat",
+        "data_rules_for",
+        "provider_names",
+        "register_data_rules",
         "LEGACY_SHAPE",
         "MAX_LINE_BYTES",
         "DatasetReport",

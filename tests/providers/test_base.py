@@ -52,8 +52,10 @@ def test_validate_dataset_refuses_a_method_the_provider_lacks(tmp_path: Path) ->
     path.write_text('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n')
     assert ft.validate_dataset(path, "supervised", provider="azure").method == "supervised"
     toy = _Toy(base_url="http://x", auth=ApiKeyAuth("k"))
-    with pytest.raises(ft.UnsupportedByProviderError, match="'dpo'"):
+    # The validator's own refusal (it sends nothing): a ValueError naming the provider.
+    with pytest.raises(ValueError, match="toy does not take dpo fine-tuning; its methods: supervised"):
         ft.validate_dataset(path, "dpo", provider=toy)
+    assert ft.validate_dataset(path, "supervised", provider=toy).provider == "toy"
 
 
 class _Toy(Provider):
