@@ -75,7 +75,7 @@ def _nebius_line(obj: object) -> tuple[str, int] | str:
             return "'messages' must be a non-empty list"
         chars = 0
         for i, msg in enumerate(messages):
-            if not isinstance(msg, dict) or msg.get("role") not in _ROLES:
+            if not isinstance(msg, dict) or not isinstance(msg.get("role"), str) or msg["role"] not in _ROLES:
                 return f"messages[{i}] needs a 'role' of {', '.join(sorted(_ROLES))}"
             content = msg.get("content")
             if content is not None and not isinstance(content, (str, list)):

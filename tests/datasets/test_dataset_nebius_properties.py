@@ -4,8 +4,7 @@ The emulator (imported here only) is the other reading of the same rules: for ge
 the SDK's validator and ``check_nebius`` must accept and refuse the same ones, and name the
 same first bad line. Generated lines keep to what both read the same way: no blank lines (the
 emulator skips them, the validator reports them), no NaN (the stdlib parser the emulator uses
-takes it; strict JSON does not), no list or object as a ``role`` (the emulator's role check
-raises TypeError on an unhashable one: see the notes).
+takes it; strict JSON does not). A list or an object as a ``role`` is generated too: both refuse it.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -37,9 +37,8 @@ EMULATOR_KIND = {"messages": "messages", "prompt_completion": "prompt_completion
 ROLES = ["system", "developer", "user", "assistant", "tool"]
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-# JSON values without an object holding a list as a "role" (see the module doc).
 flat = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=5), scalars, max_size=3)
-role = st.sampled_from([*ROLES, "function", "bot", ""]) | scalars
+role = st.sampled_from([*ROLES, "function", "bot", ""]) | flat
 content = st.none() | st.text() | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": st.text()})) | flat
 
 
@@ -200,3 +199,15 @@ def test_validate_dataset_agrees_with_the_emulator_on_a_file(tmp_path: Path) -> 
     assert problem == "line 11: a 'prompt_completion' line in a file of 'text' lines"
     report = validate_dataset(path, provider="nebius")
     assert [(p.line, p.code) for p in report.problems] == [(11, "mixed_formats")]
+
+
+@pytest.mark.parametrize("bad_role", [["user"], {"role": "user"}])
+def test_a_list_or_object_role_is_refused_on_its_line_by_both(bad_role: Any) -> None:
+    good = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})
+    bad = json.dumps({"messages": [{"role": bad_role, "content": "a"}, {"role": "assistant", "content": "b"}]})
+    lines = [good] * 3 + [bad] + [good] * 8
+    problem = _emulator(lines)
+    assert problem is not None
+    assert problem.startswith("line 4: "), problem
+    report = validate_lines(lines, provider="nebius")
+    assert [p.line for p in report.problems if p.line is not None] == [4], report.problems
