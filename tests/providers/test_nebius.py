@@ -233,7 +233,7 @@ async def test_what_nebius_cannot_do_is_refused_before_sending(emu: Emulator) ->
         for call in calls:
             with pytest.raises(ft.UnsupportedByProviderError, match="nebius cannot do"):
                 await call
-        with pytest.raises(ft.UnsupportedByProviderError, match="expires_after|file_expiration"):
+        with pytest.raises(ft.UnsupportedByProviderError, match=r"expires_after|file_expiration"):
             await client.files.create(
                 file=("a.jsonl", b"{}\n"), purpose="fine-tune", expires_after={"anchor": "created_at", "seconds": 3600}
             )
@@ -322,7 +322,9 @@ async def test_run_batch_runs_each_of_three_specs_exactly_once(emu: Emulator, tm
 async def test_a_fresh_run_of_the_same_batch_id_finds_its_jobs_by_their_tags(emu: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(jsonl(supervised_rows(10)))
-    specs = [ft.BatchSpec(training_file=path, model=MODEL, suffix=f"s{i}", hyperparameters={"n_epochs": 1}) for i in range(3)]
+    specs = [
+        ft.BatchSpec(training_file=path, model=MODEL, suffix=f"s{i}", hyperparameters={"n_epochs": 1}) for i in range(3)
+    ]
     async with nebius(emu) as client:
         first = await ft.run_batch(client, specs, journal=tmp_path / "a.sqlite")
         # Another journal (a lost one), same batch id: the server's jobs are found, none created.
@@ -350,16 +352,18 @@ async def test_errors_in_fastapi_shapes() -> None:
             return json_response({"detail": "Not Found"}, 404)
         return json_response({"detail": "Invalid API key"}, 401, {"WWW-Authenticate": "Bearer"})
 
-    async with scripted_server(handler) as server:
-        async with ft.AsyncClient.nebius(api_key="nb-secret", base_url=server.base_url, max_retries=0) as client:
-            with pytest.raises(ft.RequestValidationError) as invalid:
-                await client.fine_tuning.jobs.create(model=MODEL, training_file="file-x")
-            with pytest.raises(ft.NotFoundError) as missing:
-                await client.fine_tuning.jobs.retrieve("ftjob-gone")
-            with pytest.raises(ft.APIStatusError) as not_allowed:
-                await client.fine_tuning.jobs.list_events("ftjob-1")
-            with pytest.raises(ft.AuthenticationError) as unauthorised:
-                await client.files.list()
+    async with (
+        scripted_server(handler) as server,
+        ft.AsyncClient.nebius(api_key="nb-secret", base_url=server.base_url, max_retries=0) as client,
+    ):
+        with pytest.raises(ft.RequestValidationError) as invalid:
+            await client.fine_tuning.jobs.create(model=MODEL, training_file="file-x")
+        with pytest.raises(ft.NotFoundError) as missing:
+            await client.fine_tuning.jobs.retrieve("ftjob-gone")
+        with pytest.raises(ft.APIStatusError) as not_allowed:
+            await client.fine_tuning.jobs.list_events("ftjob-1")
+        with pytest.raises(ft.AuthenticationError) as unauthorised:
+            await client.files.list()
     err = invalid.value
     assert isinstance(err, ft.BadRequestError)
     assert isinstance(err, ft.UnprocessableEntityError)
