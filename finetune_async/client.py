@@ -24,6 +24,7 @@ from ._watch import WatchState
 from .models._converter import prepare_decoders
 from .providers import Provider
 from .providers import azure as azure_provider
+from .providers import nebius as nebius_provider
 from .providers import openai as openai_provider
 from .providers.openai import DEFAULT_BASE_URL
 from .resources import Files, FineTuning, Models, Uploads
@@ -181,6 +182,57 @@ class AsyncClient:
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
+            connection_limit=connection_limit,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+            max_poll_requests_per_second=max_poll_requests_per_second,
+            settle_window=settle_window,
+            mark_creates=mark_creates,
+            max_response_bytes=max_response_bytes,
+            max_file_bytes=max_file_bytes,
+            _provider=provider,
+        )
+
+    @classmethod
+    def nebius(
+        cls,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        ai_project_id: str | None = None,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+        max_poll_requests_per_second: float | None = 20.0,
+        settle_window: SettleWindow | float | None = None,
+        mark_creates: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    ) -> AsyncClient:
+        """A client for Nebius Token Factory's fine-tuning API (OpenAI's paths and shapes).
+
+        ``api_key`` defaults to ``NEBIUS_API_KEY`` (sent as a bearer token), ``base_url`` to
+        ``NEBIUS_BASE_URL``, else ``https://api.tokenfactory.nebius.com/v1``; ``ai_project_id``
+        is sent as ``?ai_project_id=`` on every request. Jobs take Nebius' absolute
+        hyperparameters (``learning_rate``, ``lora``, ``lora_r``, ``context_length``, ...: plain
+        dicts or :class:`~finetune_async.providers.NebiusHyperparameters`), checked before
+        sending; ``tags``, ``from_checkpoint`` go in ``extra_body``; ``metadata`` travels as
+        ``key=value`` tags. What Nebius cannot do (DPO, reinforcement, pause, Uploads API,
+        webhooks, ...) is ``client.provider.capabilities``, and raises
+        :class:`~finetune_async.UnsupportedByProviderError` before sending. The other options
+        are the constructor's. Raises :class:`~finetune_async.FineTuneError` when no API key is
+        given or found.
+        """
+        provider = nebius_provider.configure(api_key=api_key, base_url=base_url, ai_project_id=ai_project_id)
+        return cls(
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            default_query=default_query,
             connection_limit=connection_limit,
             request_hooks=request_hooks,
             response_hooks=response_hooks,

@@ -32,8 +32,10 @@ __all__ = [
     "JobFailedError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProviderParameterError",
     "RateLimitError",
     "RedirectError",
+    "RequestValidationError",
     "ResponseTooLargeError",
     "TrainingNotAvailableError",
     "UnprocessableEntityError",
@@ -60,6 +62,21 @@ class UnsupportedByProviderError(FineTuneError):
         self.operation = operation
         self.reason = reason
         super().__init__(f"{provider} cannot do {operation}: {reason}")
+
+
+class ProviderParameterError(FineTuneError, ValueError):
+    """A parameter the client's provider would refuse (a value out of its range, a key it does
+    not take, such as OpenAI's ``learning_rate_multiplier`` on Nebius); nothing was sent.
+
+    A :class:`ValueError` too. ``provider`` is the provider's name, ``param`` the field as the
+    API names it (``"method.supervised.hyperparameters.batch_size"``), ``reason`` what is wrong.
+    """
+
+    def __init__(self, provider: str, param: str, reason: str) -> None:
+        self.provider = provider
+        self.param = param
+        self.reason = reason
+        super().__init__(f"{provider}: {param} {reason}")
 
 
 class APIError(FineTuneError):
@@ -238,6 +255,20 @@ class ConflictError(APIStatusError):
 
 class UnprocessableEntityError(APIStatusError):
     """422: the request was well-formed but could not be processed."""
+
+
+class RequestValidationError(BadRequestError, UnprocessableEntityError):
+    """422 from a FastAPI service (Nebius) whose schema refused the request:
+    ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``.
+
+    A :class:`BadRequestError` (the same mistake other providers answer 400) and an
+    :class:`UnprocessableEntityError` (its status). ``param`` is the first failing field,
+    dotted, without FastAPI's ``body``/``query`` prefix (``"hyperparameters.batch_size"``);
+    ``errors`` every entry of ``detail`` as the server sent it.
+    """
+
+    #: Every ``detail`` entry (``loc``, ``msg``, ``type``, ...), as answered.
+    errors: tuple[Any, ...] = ()
 
 
 class RateLimitError(APIStatusError):

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from .models._converter import DecodeError
 
-__all__ = ["AsyncPaginator", "Page"]
+__all__ = ["AsyncPaginator", "Page", "filtered"]
 
 T = TypeVar("T")
 
@@ -149,3 +149,46 @@ async def _items(page: Page[T] | None, fetch: Fetch[T] | None, after: str | None
     async for each in page.iter_pages():
         for item in each.data:
             yield item
+
+
+class _FilteredPage(Page[T]):
+    """The kept items of a page; its cursor stays the page's as the server sent it."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Page[T], keep: Callable[[T], bool], fetch: Fetch[T] | None) -> None:
+        super().__init__(
+            data=[item for item in raw.data if keep(item)],
+            has_more=raw.has_more,
+            fetch=fetch,
+            first_id=raw.first_id,
+            last_id=raw.last_id,
+            object=raw.object,
+            request_id=raw.request_id,
+        )
+        self._raw = raw
+        self._cursor = raw._cursor
+        self._endpoint = raw._endpoint
+
+    def next_cursor(self) -> str | None:
+        # The last item the server sent, kept or not: the next page starts after it.
+        return self._raw.next_cursor() if self._fetch is not None else None
+
+
+def filtered(paginator: AsyncPaginator[T], keep: Callable[[T], bool]) -> AsyncPaginator[T]:
+    """``paginator`` keeping only the items ``keep`` accepts (a filter the server cannot do).
+
+    Pages keep the server's cursors and ``has_more``: one may hold fewer items than asked
+    for, or none, with more to come.
+    """
+    return AsyncPaginator(_keeping(paginator._fetch, keep), after=paginator._after)
+
+
+def _keeping(fetch_raw: Fetch[T], keep: Callable[[T], bool]) -> Fetch[T]:
+    async def fetch(cursor: str | None) -> Page[T]:
+        raw = await fetch_raw(cursor)
+        # Later pages are fetched as the server's page would fetch them (its own options).
+        later = _keeping(raw._fetch, keep) if raw._fetch is not None else None
+        return _FilteredPage(raw, keep, later)
+
+    return fetch

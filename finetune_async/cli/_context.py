@@ -40,10 +40,13 @@ __all__ = [
 T = TypeVar("T")
 
 #: The training methods ``--method`` accepts (a provider may take fewer: its capabilities say).
-METHODS = ("supervised", "dpo", "reinforcement")
+METHODS = ("supervised", "dpo", "reinforcement", "spec-draft")
 
 #: What ``--provider`` accepts.
-PROVIDERS = ("openai", "azure")
+PROVIDERS = ("openai", "azure", "nebius")
+
+#: Each provider's API key variable, for the "no API key" message.
+_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "nebius": "NEBIUS_API_KEY"}
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -54,7 +57,7 @@ class Settings:
     def __init__(self, api_key: str | None, base_url: str | None, provider: str | None = None) -> None:
         self.api_key = api_key
         self.base_url = base_url
-        #: ``openai`` or ``azure`` (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai).
+        #: ``openai``, ``azure`` or ``nebius`` (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai).
         self.provider = provider
         # Printed if Ctrl-C ends the command (set by commands that watch a job).
         self.interrupt_note: str | None = None
@@ -69,18 +72,25 @@ class Settings:
 
         With ``--provider azure``, ``--base-url`` is the resource endpoint
         (``$AZURE_OPENAI_ENDPOINT``), ``--api-key`` its key (``$AZURE_OPENAI_API_KEY``), and
-        ``$OPENAI_API_VERSION`` a dated api-version (none: the v1 route).
+        ``$OPENAI_API_VERSION`` a dated api-version (none: the v1 route). With ``--provider
+        nebius``, ``$NEBIUS_API_KEY`` and ``$NEBIUS_BASE_URL`` are the defaults.
         """
         provider = self.provider_name()
         if provider == "azure":
             return ft.AsyncClient.azure(endpoint=self.base_url, api_key=self.api_key)
+        if provider == "nebius":
+            return ft.AsyncClient.nebius(api_key=self.api_key, base_url=self.base_url)
         if provider != "openai":
             raise click.UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
         return ft.AsyncClient(api_key=self.api_key, base_url=self.base_url)
 
+    def provider_name(self) -> str:
+        """The provider asked for (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai)."""
+        return self.provider or os.environ.get("FINETUNE_ASYNC_PROVIDER") or "openai"
+
     def secrets(self) -> list[str | None]:
         """What no output may show: the given key and the environment's."""
-        return [self.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("AZURE_OPENAI_API_KEY")]
+        return [self.api_key, *(os.environ.get(name) for name in _KEY_ENV.values())]
 
 
 def current_settings() -> Settings:
@@ -161,9 +171,8 @@ def run_async(factory: Callable[[ft.AsyncClient], Awaitable[T]]) -> T:
     try:
         client = settings.client()
     except ft.FineTuneError:
-        raise NoApiKey(
-            "no API key: set OPENAI_API_KEY or pass --api-key (`finetune-async demo` runs without one)"
-        ) from None
+        env = _KEY_ENV.get(settings.provider_name(), "OPENAI_API_KEY")
+        raise NoApiKey(f"no API key: set {env} or pass --api-key (`finetune-async demo` runs without one)") from None
 
     async def with_client() -> T:
         async with client:

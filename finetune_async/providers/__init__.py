@@ -1,19 +1,20 @@
 """Providers: one module each, holding base URL and env vars, auth, path shapes, the mapping
 of requests and answers, errors, and capabilities (:mod:`finetune_async.providers._base`).
 
-``openai`` and ``azure`` are here; ``nebius`` (OpenAI's wire, absolute LoRA hyperparameters
-checked in ``check_create``, method ``spec-draft``), ``together`` and ``fireworks`` (other
-wires: ``translates`` with ``to_wire`` / ``from_wire``) plug in the same way.
+``openai``, ``azure`` and ``nebius`` (OpenAI's paths, absolute LoRA hyperparameters checked in
+``check_create``, method ``spec-draft``, metadata as tags) are here; ``together`` and
+``fireworks`` (other wires: ``translates`` with ``to_wire`` / ``from_wire``) plug in the same way.
 """
 
 from __future__ import annotations
 
-from ._base import JOB_STATUSES, Capabilities, Operation, Provider, WireRequest, grader_types
+from ._base import ALL_OPERATIONS, JOB_STATUSES, Capabilities, Operation, Provider, WireRequest, grader_types
 from .azure import AzureProvider
+from .nebius import NebiusHyperparameters, NebiusProvider
 from .openai import OpenAIProvider
 
 #: Each provider by its name (``--provider``, ``validate_dataset(provider=...)``).
-BY_NAME: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider}
+BY_NAME: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider, "nebius": NebiusProvider}
 
 
 def capabilities_of(provider: object) -> Capabilities:
@@ -34,10 +35,13 @@ def capabilities_of(provider: object) -> Capabilities:
 
 
 __all__ = [
+    "ALL_OPERATIONS",
     "BY_NAME",
     "JOB_STATUSES",
     "AzureProvider",
     "Capabilities",
+    "NebiusHyperparameters",
+    "NebiusProvider",
     "OpenAIProvider",
     "Operation",
     "Provider",

@@ -22,7 +22,7 @@ back newest first, as OpenAI's: a provider whose events or checkpoints are not p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..datasets import DataRules
 
 __all__ = [
+    "ALL_OPERATIONS",
     "JOB_STATUSES",
     "Capabilities",
     "Operation",
@@ -73,6 +74,9 @@ Operation = Literal[
     "models.list",
     "models.delete",
 ]
+
+#: Every operation (what ``translated_operations=None`` means).
+ALL_OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 
 #: The normalised job statuses the helpers act on; a translating provider maps its own onto these.
 JOB_STATUSES = ("pending", "validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled")
@@ -172,6 +176,9 @@ class Provider:
     env: Mapping[str, str] = {}
     #: True when requests and answers are mapped (:meth:`to_wire`, :meth:`from_wire`).
     translates: bool = False
+    #: When ``translates``: the operations mapped (None: every one). The others go out and
+    #: come back as they are, paying one set lookup (Nebius maps only the jobs' calls).
+    translated_operations: frozenset[str] | None = None
     #: Response headers naming the request id, first found wins.
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     #: Headers an operation needs on this provider (a preview's opt-in header).
@@ -198,6 +205,13 @@ class Provider:
         self.auth = auth
         # Looked up on every refusable call: computed once.
         self._unsupported = self.capabilities.unsupported()
+        #: The operations :meth:`to_wire` and :meth:`from_wire` are called for (looked up by
+        #: the resources on every call: an empty set when nothing is mapped).
+        self.translated: frozenset[str] = frozenset(
+            (ALL_OPERATIONS if self.translated_operations is None else self.translated_operations)
+            if self.translates
+            else ()
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"

@@ -214,7 +214,7 @@ class Resource:
         ``op`` names the operation: a provider whose wire is not OpenAI's maps the request
         to its own (:meth:`~finetune_async.providers.Provider.to_wire`)."""
         provider = self._client._provider
-        if provider.translates and op is not None:
+        if op is not None and op in provider.translated:
             from ..providers import WireRequest
 
             wire = provider.to_wire(
@@ -289,7 +289,7 @@ class Resource:
         endpoint = f"{method} {path}"
         body = _json_object(cls, result, endpoint)
         provider = self._client._provider
-        if provider.translates and op is not None:
+        if op is not None and op in provider.translated:
             body = provider.from_wire(op, body)
         try:
             obj = structure(body, cls)
@@ -339,7 +339,7 @@ class Resource:
         result = await self._call("GET", path, params=params, options=options, op=op)
         assert isinstance(result, Response)
         provider = self._client._provider
-        mapped = (lambda body: provider.from_wire(op, body)) if provider.translates and op is not None else None
+        mapped = (lambda body: provider.from_wire(op, body)) if op is not None and op in provider.translated else None
         return self._decode_page(cls, result, f"GET {path}", mapped)
 
     @staticmethod

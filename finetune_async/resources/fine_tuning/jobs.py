@@ -21,7 +21,7 @@ from ...models import (
     Method,
 )
 from ...models._converter import to_json_param
-from ...pagination import AsyncPaginator
+from ...pagination import AsyncPaginator, filtered
 from .._base import CallOptions, Options, Resource, path_id, request_options
 from .._response import endpoint
 
@@ -128,6 +128,11 @@ class Checkpoints(Resource):
         given = {name.lower() for name, _ in opts.headers}
         extra = tuple((name, value) for name, value in needed.items() if name.lower() not in given)
         return attrs.evolve(opts, headers=extra + tuple(opts.headers))
+
+
+def _has_metadata(job: FineTuningJob, wanted: Mapping[str, str]) -> bool:
+    metadata = job.metadata or {}
+    return all(metadata.get(key) == value for key, value in wanted.items())
 
 
 def _copy_path(fine_tuning_job_id: str, checkpoint_id: str) -> str:
@@ -258,16 +263,29 @@ class Jobs(Resource):
         metadata: Mapping[str, str] | None = None,
         **options: Unpack[CallOptions],
     ) -> AsyncPaginator[FineTuningJob]:
-        """Jobs, newest first; ``metadata`` keeps only jobs whose metadata has these pairs."""
+        """Jobs, newest first; ``metadata`` keeps only jobs whose metadata has these pairs.
+
+        Where the listing cannot filter on metadata (``capabilities.metadata_filter`` false:
+        Azure, Nebius) the jobs are read newest first and the matching ones kept here: a page
+        may then hold fewer than ``limit`` jobs (even none) while ``has_more`` is true, and a
+        walk reads every job of the project.
+        """
         return self._list(limit, metadata, options, after=after)
 
     def _list(
         self, limit: int | None, metadata: Mapping[str, str] | None, options: Options, *, after: str | None = None
     ) -> AsyncPaginator[FineTuningJob]:
         params: dict[str, Any] = {"limit": limit}
-        for key, value in (metadata or {}).items():
-            params[f"metadata[{key}]"] = value
-        return self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options, op="jobs.list")
+        local = bool(metadata) and not self._client._provider.capabilities.metadata_filter
+        if not local:
+            for key, value in (metadata or {}).items():
+                params[f"metadata[{key}]"] = value
+        pages = self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options, op="jobs.list")
+        if local:
+            assert metadata is not None
+            wanted = dict(metadata)
+            return filtered(pages, lambda job: _has_metadata(job, wanted))
+        return pages
 
     @endpoint
     async def cancel(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
