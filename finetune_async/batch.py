@@ -853,7 +853,7 @@ class _Run:
         method = work.spec.method_type
 
         async def validate() -> list[Problem]:
-            report = await anyio.to_thread.run_sync(lambda: validate_dataset(path, method=method))
+            report = await anyio.to_thread.run_sync(lambda: validate_dataset(path, method=method, provider=self.client))
             return list(report.problems) if not report.ok else []
 
         try:

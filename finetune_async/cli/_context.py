@@ -84,10 +84,6 @@ class Settings:
             raise click.UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
         return ft.AsyncClient(api_key=self.api_key, base_url=self.base_url)
 
-    def provider_name(self) -> str:
-        """The provider asked for (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai)."""
-        return self.provider or os.environ.get("FINETUNE_ASYNC_PROVIDER") or "openai"
-
     def secrets(self) -> list[str | None]:
         """What no output may show: the given key and the environment's."""
         return [self.api_key, *(os.environ.get(name) for name in _KEY_ENV.values())]
