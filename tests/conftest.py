@@ -13,6 +13,7 @@ import pytest
 
 import finetune_async as ft
 from finetune_async.emulator import Emulator
+from tests.ids import holds_a_set, stable_repr
 from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
 
 # Tests are about logic: the SDK's backoff and Retry-After waits are zero (finetune_async._retry).
@@ -21,6 +22,12 @@ from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
 # suite on real backoff (to measure what the switch saves).
 os.environ.setdefault("FINETUNE_ASYNC_INSTANT_BACKOFF", "1")
 INSTANT = os.environ["FINETUNE_ASYNC_INSTANT_BACKOFF"] != "0"
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # Each pytest-xdist worker collects the tests itself and they must agree on every id; a set's
+    # order changes with the process's hash seed, so a parameter holding one gets a sorted repr.
+    return stable_repr(val) if holds_a_set(val) else None
 
 
 @pytest.fixture(autouse=True)
