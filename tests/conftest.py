@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +23,34 @@ from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
 # suite on real backoff (to measure what the switch saves).
 os.environ.setdefault("FINETUNE_ASYNC_INSTANT_BACKOFF", "1")
 INSTANT = os.environ["FINETUNE_ASYNC_INSTANT_BACKOFF"] != "0"
+
+# Each child process the tests start (the CLI, batch runners, emulators, pytest-xdist's workers) is
+# a new interpreter: where the environment says not to write bytecode beside the sources, each
+# one would compile the package again (about 0.25 s a start), and each worker would rewrite the
+# assertions of every test module and plugin again (seconds). They keep it in a cache outside
+# the tree instead, shared by every process of the run and kept for the next (a file there is
+# used only while its source's size and mtime match, so a stale one is never read).
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"finetune-async-pycache-{os.getuid()}")
+
+
+#: Where a property test (hypothesis) runs pure code only: the datasets validator and the models.
+PURE_PROPERTY_TESTS = ("datasets", "models")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A property test runs its body a hundred times or more, and under coverage's line tracer
+    # that costs twice the time; the lines it reaches are the ones the example tests beside it
+    # reach, so it runs untraced (pytest-cov's no_cover). Its assertions are the same.
+    tests_dir = os.path.dirname(__file__)
+    for item in items:
+        function = getattr(item, "obj", None)
+        if not getattr(function, "is_hypothesis_test", False):
+            continue
+        relative = os.path.relpath(str(item.path), tests_dir)
+        if relative.split(os.sep, 1)[0] in PURE_PROPERTY_TESTS:
+            item.add_marker(pytest.mark.no_cover)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
