@@ -35,24 +35,6 @@ if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCAC
     os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"finetune-async-pycache-{os.getuid()}")
 
 
-#: Where a property test (hypothesis) runs pure code only: the datasets validator and the models.
-PURE_PROPERTY_TESTS = ("datasets", "models")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A property test runs its body a hundred times or more, and under coverage's line tracer
-    # that costs twice the time; the lines it reaches are the ones the example tests beside it
-    # reach, so it runs untraced (pytest-cov's no_cover). Its assertions are the same.
-    tests_dir = os.path.dirname(__file__)
-    for item in items:
-        function = getattr(item, "obj", None)
-        if not getattr(function, "is_hypothesis_test", False):
-            continue
-        relative = os.path.relpath(str(item.path), tests_dir)
-        if relative.split(os.sep, 1)[0] in PURE_PROPERTY_TESTS:
-            item.add_marker(pytest.mark.no_cover)
-
-
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     # Each pytest-xdist worker collects the tests itself and they must agree on every id; a set's
     # order changes with the process's hash seed, so a parameter holding one gets a sorted repr.
