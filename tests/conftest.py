@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 import finetune_async as ft
 from finetune_async.emulator import Emulator
+from tests.ids import holds_a_set, stable_repr
 from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
 
 # Tests are about logic: the SDK's backoff and Retry-After waits are zero (finetune_async._retry).
@@ -21,6 +23,22 @@ from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
 # suite on real backoff (to measure what the switch saves).
 os.environ.setdefault("FINETUNE_ASYNC_INSTANT_BACKOFF", "1")
 INSTANT = os.environ["FINETUNE_ASYNC_INSTANT_BACKOFF"] != "0"
+
+# Each child process the tests start (the CLI, batch runners, emulators, pytest-xdist's workers) is
+# a new interpreter: where the environment says not to write bytecode beside the sources, each
+# one would compile the package again (about 0.25 s a start), and each worker would rewrite the
+# assertions of every test module and plugin again (seconds). They keep it in a cache outside
+# the tree instead, shared by every process of the run and kept for the next (a file there is
+# used only while its source's size and mtime match, so a stale one is never read).
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"finetune-async-pycache-{os.getuid()}")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # Each pytest-xdist worker collects the tests itself and they must agree on every id; a set's
+    # order changes with the process's hash seed, so a parameter holding one gets a sorted repr.
+    return stable_repr(val) if holds_a_set(val) else None
 
 
 @pytest.fixture(autouse=True)

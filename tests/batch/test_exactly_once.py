@@ -152,8 +152,9 @@ async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(t
 async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path) -> None:
     """Twenty runs killed at random instants on a late, lossy server, then one run to the end."""
     faults = "rate=0.4,kinds=late+lost,late=1.5,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=9"
-    # Jobs long enough to be still running through most rounds.
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=15.0, faults=faults)
+    # Jobs long enough to be still running through most rounds, even when the machine is busy
+    # (the suite runs on several workers): a run after the jobs ended is not killed.
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=30.0, faults=faults)
     rng = random.Random(20261201)
     try:
         specs = write_specs(tmp_path / "chaos", 8, "chaos")

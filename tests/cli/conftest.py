@@ -5,18 +5,15 @@ process for the whole session (over real loopback HTTP)."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import fcntl
 import json
 import os
 import re
 import select
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
@@ -35,11 +32,6 @@ T = TypeVar("T")
 
 #: The key the tests use: no output may ever contain it.
 API_KEY = "sk-test-cli-SECRET-4f2a9c"
-
-#: Where the commands run by the tests keep their bytecode when the environment asks not to
-#: write it beside the sources (removed at exit).
-PYCACHE = tempfile.mkdtemp(prefix="finetune-async-cli-pycache-")
-atexit.register(shutil.rmtree, PYCACHE, ignore_errors=True)
 
 #: How long a job on the ``slow`` emulator takes: a fifth of it before it runs, the rest running.
 SLOW_JOB_SECONDS = 40.0
@@ -126,10 +118,9 @@ def cli_env(base_url: str | None, *, api_key: str | None = API_KEY, **extra: str
         env["FINETUNE_ASYNC_INSTANT_BACKOFF"] = instant
     env.pop("COLUMNS", None)
     env["PYTHONUNBUFFERED"] = "1"
-    if env.pop("PYTHONDONTWRITEBYTECODE", None):
-        # Each command is a new interpreter, which without bytecode on disk compiles the
-        # package again (about 0.2 s a run): it goes to a cache outside the tree instead.
-        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    # (Each command is a new interpreter: it finds the package's bytecode in the cache
+    # PYTHONPYCACHEPREFIX names when the environment says not to write it beside the sources;
+    # see tests/conftest.py.)
     if base_url is not None:
         env["OPENAI_BASE_URL"] = base_url
     if api_key is not None:

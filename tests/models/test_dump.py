@@ -42,6 +42,7 @@ from finetune_async.models import (
     to_json_param,
 )
 from finetune_async.models._converter import set_request_id
+from tests.ids import stable_repr
 
 from . import examples as ex
 from .test_examples import ALL_EXAMPLES
@@ -221,7 +222,7 @@ INCLUDE_EXCLUDE: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("spec", INCLUDE_EXCLUDE, ids=repr)
+@pytest.mark.parametrize("spec", INCLUDE_EXCLUDE, ids=stable_repr)
 @pytest.mark.parametrize("exclude_unset", [False, True])
 def test_include_and_exclude_as_pydantic(spec: dict[str, Any], exclude_unset: bool) -> None:
     ours, theirs = structure(ex.JOB_RUNNING, FineTuningJob), official(ex.JOB_RUNNING, FineTuningJob)
