@@ -116,8 +116,10 @@ Other providers' formats (Nebius)
     ``mixed_formats``       the first line whose format differs from the file's first line's
                             (once per file: the provider takes one format per file)
     ``last_message_not_assistant``  a ``messages`` line whose last turn is not the assistant's
-    ``missing_prompt`` / ``missing_completion``  one of the pair is missing
-    ``invalid_prompt`` / ``invalid_completion``  not a string
+    ``missing_prompt``      a ``prompt``/``completion`` line without its ``prompt``
+    ``missing_completion``  a ``prompt``/``completion`` line without its ``completion``
+    ``invalid_prompt``      ``prompt`` is not a string
+    ``invalid_completion``  ``completion`` is not a string
     ``invalid_text``        ``text`` is not a string
     ``empty_text``          ``text`` is an empty string
     ``invalid_input_ids``   ``input_ids`` not a list, or an item not an integer (the first one)

@@ -205,9 +205,8 @@ def test_nebius_refuses_dpo_and_reinforcement_naming_itself(method: str, tmp_pat
 # ---------------------------------------------------------------- Nebius: each problem
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
+#: A Nebius line with one problem, and its code (test_dataset_rules checks every code is here or there).
+NEBIUS_CASES: list[tuple[dict[str, Any], str]] = [
         ({"messages": "hi"}, "invalid_messages"),
         ({"messages": []}, "empty_messages"),
         ({"messages": ["hi", {"role": "assistant", "content": "x"}]}, "invalid_message"),
@@ -230,8 +229,10 @@ def test_nebius_refuses_dpo_and_reinforcement_naming_itself(method: str, tmp_pat
         ({"input_ids": [1, 2.0, True]}, "invalid_input_ids"),
         ({"input_ids": [1, True]}, "invalid_input_ids"),
         ({"tokens": [1, 2]}, "unknown_format"),
-    ],
-)  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "code"), NEBIUS_CASES)
 def test_nebius_problem_codes(line: dict[str, Any], code: str) -> None:
     # Ten valid lines of the same format first, so that the line's own problem is the only one.
     fmt_good = next((v for v in NEBIUS_VALID.values() if set(v) & set(line)), NEBIUS_VALID["text"])

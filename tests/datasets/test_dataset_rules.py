@@ -13,6 +13,7 @@ from finetune_async.datasets import validate_lines
 from finetune_async.errors import DatasetError
 
 from ._lines import ASSISTANT, RICH_SUPERVISED, TOOLS, USER, VALID, dumps, file_with
+from .test_dataset_providers import NEBIUS_CASES
 
 
 def sup(*messages: dict[str, Any], **top: Any) -> str:
@@ -444,6 +445,8 @@ def test_every_code_is_documented_and_exercised() -> None:
     # wrong_method and method_mismatch: test_dataset_shapes.py.
     exercised = {c[3] for c in CASES} | {"empty_file", "too_few_examples", "line_too_long"}
     exercised |= {"wrong_method", "method_mismatch"}
+    # Nebius' line formats: test_dataset_providers.py (mixed_formats on its own there too).
+    exercised |= {code for _, code in NEBIUS_CASES} | {"mixed_formats"}
     assert exercised == documented
 
 
