@@ -21,7 +21,7 @@ back newest first, as OpenAI's: a provider whose events or checkpoints are not p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
@@ -40,6 +40,7 @@ __all__ = [
     "Operation",
     "Provider",
     "WireRequest",
+    "each_object",
     "grader_types",
 ]
 
@@ -299,6 +300,19 @@ class Provider:
     ) -> APIStatusError:
         """The exception for a non-2xx answer (OpenAI's ``{"error": {...}}`` body)."""
         return status_error(status_code, body, request_id=request_id, headers=headers, method=method, url=url)
+
+
+def each_object(body: Any, change: Callable[[Any], object]) -> Any:
+    """``body`` (an answer's JSON) after ``change`` ran on each item of a list answer
+    (``{"object": "list", "data": [...]}``), or on the object itself."""
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, list) and body.get("object") == "list":
+            for item in data:
+                change(item)
+        else:
+            change(body)
+    return body
 
 
 def grader_types(grader: object) -> set[str]:

@@ -26,7 +26,7 @@ import attrs
 
 from .._auth import ApiKeyAuth, Auth, TokenProvider, TokenProviderAuth
 from ..errors import APIStatusError, FineTuneError
-from ._base import Capabilities, Operation, Provider
+from ._base import Capabilities, Operation, Provider, each_object
 
 __all__ = ["COPY_CHECKPOINT_HEADERS", "V1_VERSIONS", "AzureProvider", "configure"]
 
@@ -113,14 +113,7 @@ class AzureProvider(Provider):
         """Jobs in OpenAI's shape: ``-1`` hyperparameters as ``"auto"``, missing fields filled."""
         if not operation.startswith("jobs.") or operation.startswith(("jobs.list_events", "jobs.checkpoints")):
             return body
-        if isinstance(body, dict):
-            data = body.get("data")
-            if isinstance(data, list) and body.get("object") == "list":
-                for item in data:
-                    _normalise_job(item)
-            else:
-                _normalise_job(body)
-        return body
+        return each_object(body, _normalise_job)
 
     def status_error(
         self,

@@ -39,7 +39,7 @@ import attrs
 
 from .._auth import ApiKeyAuth, Auth
 from ..errors import APIStatusError, FineTuneError, ProviderParameterError, RequestValidationError, status_error
-from ._base import Capabilities, Operation, Provider, WireRequest
+from ._base import Capabilities, Operation, Provider, WireRequest, each_object
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -282,14 +282,7 @@ class NebiusProvider(Provider):
 
     def from_wire(self, operation: Operation, body: Any) -> Any:
         """Jobs with their ``key=value`` tags as ``metadata`` (the tags stay in ``tags``)."""
-        if isinstance(body, dict):
-            data = body.get("data")
-            if isinstance(data, list) and body.get("object") == "list":
-                for job in data:
-                    _metadata_from_tags(job)
-            else:
-                _metadata_from_tags(body)
-        return body
+        return each_object(body, _metadata_from_tags)
 
     def status_error(
         self,
