@@ -2,7 +2,7 @@
 
 No aiohttp here: :func:`form_fields` lists what a multipart body holds, one fresh value per
 attempt (a path reopened, a file object rewound to where it stood, a factory called again), and
-the session module (:mod:`finetune_async._session`) hands those to aiohttp on the first request.
+the session module (:mod:`finetune_async._session`) hands those to aiohttp.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    # Only typed against: a session exists only once the first request imported aiohttp.
+    # Only typed against: `import finetune_async` does not load aiohttp (a client does).
     import aiohttp
 
 __all__ = ["UNCLOSED_MESSAGE", "close_when_dropped"]

@@ -3,7 +3,7 @@
 Pure data and validation, no I/O: the resources build a :class:`RequestOptions` from the official
 SDK's four keywords (``timeout``, ``extra_headers``, ``extra_query``, ``extra_body``), the
 transport applies it. :class:`Timeout` says how long a request may take; the session module
-(:mod:`finetune_async._session`) turns it into aiohttp's deadlines on the first request.
+(:mod:`finetune_async._session`) turns it into aiohttp's deadlines.
 """
 
 from __future__ import annotations

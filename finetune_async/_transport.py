@@ -7,10 +7,11 @@ asks the :class:`~finetune_async._auth.Auth` for credentials, runs the hooks, an
 the one policy of :mod:`finetune_async._retry`, settling a create in doubt with the
 :mod:`finetune_async._ledger`. Its parts:
 
-* :mod:`finetune_async._session`: the aiohttp half, imported on the first request (so
-  ``import finetune_async`` loads no aiohttp): the session, one attempt of a request with its
-  redirects, capped reads, :class:`~finetune_async._session.StreamedBody` and the mapping of
-  aiohttp's failures to this package's errors;
+* :mod:`finetune_async._session`: the aiohttp half, imported when a client is built (so
+  ``import finetune_async`` loads no aiohttp, and the first requests do not wait for it): the
+  session, one attempt of a request with its redirects, capped reads,
+  :class:`~finetune_async._session.StreamedBody` and the mapping of aiohttp's failures to this
+  package's errors;
 * :mod:`finetune_async._auth` (keys, Entra ID tokens), :mod:`finetune_async._bodies` (JSON and
   multipart bodies, upload progress) and :mod:`finetune_async._options` (per-call options,
   :class:`~finetune_async.Timeout`): no I/O, no aiohttp.
@@ -218,7 +219,7 @@ class Transport:
         self._headers = {**(default_headers or {}), **auth.static_headers()}
         self._query = dict(default_query or {})
         self.timeout = timeout
-        # aiohttp's form of self.timeout, made on the first request (aiohttp is not loaded before).
+        # aiohttp's form of self.timeout, made on the first request.
         self._client_timeout: aiohttp.ClientTimeout | None = None
         self.retry = retry
         self._connection_limit = connection_limit
@@ -261,7 +262,7 @@ class Transport:
         return view
 
     def _get_session(self) -> Session:
-        """The session, opened on the first call (which imports aiohttp, inside the event loop).
+        """The session, opened on the first call (its module is already imported by the client).
 
         Raises :class:`RuntimeError` once the client is closed.
         """
@@ -509,7 +510,7 @@ class Transport:
                 replaced.add(key)
         if not repeated:
             return query
-        from multidict import MultiDict  # loaded with aiohttp, which the first request imports
+        from multidict import MultiDict  # loaded with aiohttp, which building a client imports
 
         multi = MultiDict(query)
         for key, text in repeated:

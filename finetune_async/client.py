@@ -130,6 +130,13 @@ class AsyncClient:
         # The response models' decoders, generated now (about 14 ms, once per process) rather
         # than by the first answer of each type, inside the caller's first burst of requests.
         prepare_decoders()
+        # Likewise the HTTP stack (aiohttp, yarl, multidict: about 150-200 ms of CPU, once per
+        # process): loaded by building a client, not by `import finetune_async` (a script that
+        # validates a file or prints --help never needs it) and not by the first request, where
+        # it would hold up every request of the first burst (measured: 4,000 concurrent first
+        # retrieves paid 40-50 us more each).
+        from . import _session  # noqa: F401
+
         self._init_resources()
 
     def _init_resources(self) -> None:
