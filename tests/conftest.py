@@ -48,9 +48,6 @@ def _instant_backoff(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-_PREFIXES = ("/openai/v1", "/v1", "/openai")
-
-
 @attrs.define
 class SpecChecker:
     """A request hook: validates each JSON or multipart body against the spec's request schema.
@@ -64,12 +61,8 @@ class SpecChecker:
     shape: Callable[[Any], Any] | None = None
 
     def __call__(self, info: ft.RequestInfo) -> None:
-        # OpenAI's /v1, Azure's v1 route /openai/v1 and its dated /openai: the spec's paths follow.
-        path = info.path
-        for prefix in _PREFIXES:
-            if path.startswith(prefix + "/"):
-                path = path[len(prefix) :]
-                break
+        prefix = "/v1"
+        path = info.path[len(prefix) :] if info.path.startswith(prefix) else info.path
         template = match_path(info.method, path) if SPEC_AVAILABLE else path
         assert template is not None, f"{info.method} {path} is not an operation of the spec"
         self.operations.add((info.method, template))

@@ -91,6 +91,6 @@ def dialect(request: pytest.FixtureRequest) -> Dialect:
 
 @pytest.fixture
 def emulator_process(tmp_path: Path, dialect: Dialect) -> Iterator[EmulatorProcess]:
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=2.0, dialect=dialect)
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.0, dialect=dialect)
     yield emu
     emu.stop()

@@ -69,11 +69,12 @@ def training(jobs: list[ft.FineTuningJob]) -> list[ft.FineTuningJob]:
 
 @one_route_each
 async def test_sigkill_while_late_creates_are_in_flight_then_rerun(tmp_path: Path, dialect: Dialect) -> None:
-    """Five rounds: every create is applied 2.5 s late, the batch dies 1 s after its first intent,
-    and the re-run, started at once, finds nothing yet. It settles the intents, and creates nothing."""
+    """Rounds (two per dialect, six in all): every create is applied 2.5 s late, the batch dies
+    1 s after its first intent, and the re-run, started at once, finds nothing yet. It settles
+    the intents, and creates nothing."""
     emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.5, faults=LATE_CREATES, dialect=dialect)
     try:
-        for round_no in range(5):
+        for round_no in range(2):
             batch_id = f"late-kill-{round_no}"
             specs = write_specs(tmp_path / batch_id, 6, batch_id, dialect.model)
             journal = tmp_path / batch_id / "journal.sqlite"
@@ -153,21 +154,22 @@ async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(
 
 @one_route_each
 async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path, dialect: Dialect) -> None:
-    """Twenty runs killed at random instants on a late, lossy server, then one run to the end."""
+    """Runs killed at random instants on a late, lossy server (eight per dialect, each dialect
+    with its own instants: twenty-four in all), then one run to the end."""
     faults = "rate=0.4,kinds=late+lost,late=1.5,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=9"
     # Jobs long enough to be still running through most rounds, even when the machine is busy
     # (the suite runs on several workers): a run after the jobs ended is not killed.
     emu = EmulatorProcess(tmp_path / "emu", job_seconds=30.0, faults=faults, dialect=dialect)
-    rng = random.Random(20261201)
+    rng = random.Random(f"20261201-{dialect.id}")
     try:
         specs = write_specs(tmp_path / "chaos", 8, "chaos", dialect.model)
         journal = tmp_path / "chaos" / "journal.sqlite"
         kills = 0
-        for _ in range(20):
+        for _ in range(8):
             code, _, err = finish(start_client(specs, journal, emu, f"after:{rng.uniform(0.3, 1.8):.2f}"))
             assert code in (0, -signal.SIGKILL), err[-2000:]
             kills += code == -signal.SIGKILL
-        assert kills >= 8
+        assert kills >= 3
         code, out, err = finish(start_client(specs, journal, emu, None))
         assert code == 0, err[-2000:]
         found = await jobs_by_spec(emu.base_url, "chaos", dialect)

@@ -7,7 +7,7 @@ import contextlib
 import anyio
 
 import finetune_async as ft
-from tests.dialects import Dialect
+from tests.dialects import Dialect, one_route_each
 from tests.polling.conftest import BAD, GOOD, assert_idle, upload
 
 FAULTS = "rate=0.3,kinds=429+500+503+reset+lost,retry_after=0.01,seed=7"
@@ -16,6 +16,7 @@ LATE_FAULTS = "rate=0.3,kinds=429+500+503+reset+lost+late,late=1.0,retry_after=0
 N = 50
 
 
+@one_route_each
 async def test_fifty_jobs_waited_and_streamed_under_faults(dialect: Dialect) -> None:
     async with (
         # Jobs long enough for a cancel 0.3 s in (even one applied a second late) to land mid-run.

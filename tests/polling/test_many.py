@@ -10,7 +10,7 @@ import pytest
 
 import finetune_async as ft
 from finetune_async._watch import watch_of
-from tests.dialects import Dialect
+from tests.dialects import Dialect, one_route_each
 from tests.polling.conftest import BAD, GOOD, assert_idle, upload
 
 
@@ -34,6 +34,7 @@ async def test_wait_for_jobs_and_as_completed(dialect: Dialect) -> None:
         assert_idle(client)
 
 
+@one_route_each
 async def test_many_jobs_under_one_rate_ceiling_with_few_requests(dialect: Dialect) -> None:
     rate = 10.0
     stamps: list[float] = []
