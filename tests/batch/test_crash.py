@@ -119,7 +119,7 @@ async def test_sigkill_at_six_points_then_rerun(tmp_path: Path, emulator_process
 async def test_sigkill_with_lost_answers(tmp_path: Path, dialect: Dialect) -> None:
     # Creates and uploads are applied by the server, then their answers are dropped.
     faults = "rate=0.3,kinds=lost,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=11"
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=2.0, faults=faults, dialect=dialect)
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.0, faults=faults, dialect=dialect)
     try:
         with anyio.fail_after(120):
             await crash_and_finish(

@@ -159,7 +159,7 @@ async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path
     faults = "rate=0.4,kinds=late+lost,late=1.5,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=9"
     # Jobs long enough to be still running through most rounds, even when the machine is busy
     # (the suite runs on several workers): a run after the jobs ended is not killed.
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=30.0, faults=faults, dialect=dialect)
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=15.0, faults=faults, dialect=dialect)
     rng = random.Random(f"20261201-{dialect.id}")
     try:
         specs = write_specs(tmp_path / "chaos", 8, "chaos", dialect.model)
