@@ -157,9 +157,10 @@ async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path
     """Runs killed at random instants on a late, lossy server (eight per dialect, each dialect
     with its own instants: twenty-four in all), then one run to the end."""
     faults = "rate=0.4,kinds=late+lost,late=1.5,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=9"
-    # Jobs long enough to be still running through most rounds, even when the machine is busy
-    # (the suite runs on several workers): a run after the jobs ended is not killed.
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=15.0, faults=faults, dialect=dialect)
+    # Jobs long enough to be still running through most of the eight rounds (about 2 s each),
+    # even when the machine is busy (the suite runs on several workers): a run after the jobs
+    # ended is not killed. Not longer: the last run waits for them.
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=20.0, faults=faults, dialect=dialect)
     rng = random.Random(f"20261201-{dialect.id}")
     try:
         specs = write_specs(tmp_path / "chaos", 8, "chaos", dialect.model)
