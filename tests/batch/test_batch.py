@@ -14,16 +14,18 @@ from finetune_async._journal import Journal, JournalBusyError
 from finetune_async.emulator import Emulator
 from tests.conftest import SpecChecker
 from tests.data import dpo_rows, jsonl, supervised_rows
+from tests.dialects import OPENAI_MODEL as MODEL
+from tests.dialects import Dialect, openai_only, server_metadata
 
-from .conftest import MODEL, write_datasets
+from .conftest import write_datasets
 
 
-def sweep(trains: list[Path], valid: Path | None = None, n: int = 6) -> list[ft.BatchSpec]:
+def sweep(trains: list[Path], valid: Path | None = None, n: int = 6, model: str = MODEL) -> list[ft.BatchSpec]:
     return [
         ft.BatchSpec(
             training_file=trains[i % len(trains)],
             validation_file=valid,
-            model=MODEL,
+            model=model,
             hyperparameters={"n_epochs": 1 + i},
             suffix=f"e{i}",
             metadata={"team": "search"},
@@ -37,10 +39,10 @@ def jsonl_files(emu: Emulator) -> Counter[str]:
 
 
 async def test_runs_every_spec_and_uploads_each_file_once(
-    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, spec_checker: SpecChecker
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, spec_checker: SpecChecker, model: str
 ) -> None:
     trains, valid = write_datasets(tmp_path / "data", n_train=2)
-    specs = sweep(trains, valid)
+    specs = sweep(trains, valid, model=model)
     seen: list[ft.SpecResult] = []
 
     report = await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite", max_concurrent=3, on_update=seen.append)
@@ -63,48 +65,56 @@ async def test_runs_every_spec_and_uploads_each_file_once(
     assert all(len(name.split(".")) == 3 for name in uploaded)
     jobs = list(emulator.state.store.jobs.values())
     assert len(jobs) == 6
-    assert {j.metadata["ft_batch"] for j in jobs if j.metadata} == {report.batch_id}
-    assert all(j.metadata and j.metadata["team"] == "search" for j in jobs)
+    metadata = [server_metadata(j) or {} for j in jobs]
+    assert {m["ft_batch"] for m in metadata} == {report.batch_id}
+    assert all(m["team"] == "search" for m in metadata)
     steps = {r.status for r in seen}
     assert {"pending", "validating", "uploading", "waiting", "creating", "succeeded"} <= steps
     # Every request the batch sent validates against the OpenAPI spec.
     assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
 
 
-async def test_never_more_jobs_active_than_max_concurrent(tmp_path: Path) -> None:
+async def test_never_more_jobs_active_than_max_concurrent(tmp_path: Path, dialect: Dialect) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     peak = 0
-    async with Emulator(job_seconds=1.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+    async with dialect.emulator(job_seconds=1.0) as emu, dialect.client(emu.base_url) as client:
 
         def sample(_: ft.SpecResult) -> None:
             nonlocal peak
             peak = max(peak, emu.state.jobs_in_flight())
 
-        report = await ft.run_batch(client, sweep(trains, n=8), journal=None, max_concurrent=3, on_update=sample)
+        report = await ft.run_batch(
+            client, sweep(trains, n=8, model=dialect.model), journal=None, max_concurrent=3, on_update=sample
+        )
     assert report.ok
     assert peak == 3
 
 
 async def test_a_bad_file_fails_its_specs_and_is_not_uploaded(
-    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, model: str
 ) -> None:
+    # DPO where the provider has it (not Nebius): its specs are left out, not the whole test.
+    dpo = "dpo" in client.provider.capabilities.methods
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     bad = tmp_path / "data" / "bad.jsonl"
     bad.write_bytes(jsonl(supervised_rows(3)) + b"{not json\n")
     dpo_file = tmp_path / "data" / "dpo.jsonl"
     dpo_file.write_bytes(jsonl(dpo_rows(12)))
     specs = [
-        ft.BatchSpec(training_file=trains[0], model=MODEL, key="good"),
-        ft.BatchSpec(training_file=bad, model=MODEL, key="bad"),
-        ft.BatchSpec(training_file=tmp_path / "missing.jsonl", model=MODEL, key="missing"),
+        ft.BatchSpec(training_file=trains[0], model=model, key="good"),
+        ft.BatchSpec(training_file=bad, model=model, key="bad"),
+        ft.BatchSpec(training_file=tmp_path / "missing.jsonl", model=model, key="missing"),
         # Valid for DPO, not for supervised: validated for the spec's method.
-        ft.BatchSpec(training_file=dpo_file, model=MODEL, key="dpo", method="dpo", hyperparameters={"beta": 0.2}),
-        ft.BatchSpec(training_file=dpo_file, model=MODEL, key="dpo-as-supervised"),
+        *(
+            [ft.BatchSpec(training_file=dpo_file, model=model, key="dpo", method="dpo", hyperparameters={"beta": 0.2})]
+            if dpo
+            else []
+        ),
+        ft.BatchSpec(training_file=dpo_file, model=model, key="dpo-as-supervised"),
     ]
     report = await ft.run_batch(client, specs, journal=tmp_path / "j.sqlite")
     assert not report.ok
     assert report["good"].ok
-    assert report["dpo"].ok
     assert report["bad"].status == "invalid"
     assert {p.code for p in report["bad"].problems} >= {"invalid_json", "too_few_examples"}
     assert report["missing"].status == "invalid"
@@ -113,15 +123,24 @@ async def test_a_bad_file_fails_its_specs_and_is_not_uploaded(
     assert report["dpo-as-supervised"].status == "invalid"
     assert [r.key for r in report.failed] == ["bad", "missing", "dpo-as-supervised"]
     assert not any(name.startswith("bad.") for name in jsonl_files(emulator))
+    if not dpo:
+        return
+    assert report["dpo"].ok
     dpo_job = emulator.state.store.jobs[report["dpo"].job_id or ""]
     assert dpo_job.method_type == "dpo"
     assert dpo_job.hp_requested["beta"] == 0.2
 
 
-async def test_file_ids_are_used_as_given(tmp_path: Path, emulator: Emulator, client: ft.AsyncClient) -> None:
+async def test_file_ids_are_used_as_given(
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, model: str
+) -> None:
     uploaded = await client.files.create(file=("mine.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
+    if client.provider.capabilities.files_must_be_processed:
+        # run_batch waits for the files it uploads (or found), not for an id given as is: the
+        # caller does, as before any jobs.create (see /work/notes/everywhere.md).
+        await client.files.wait_for_processing(uploaded.id, poll_interval=0.02)
     report = await ft.run_batch(
-        client, [ft.BatchSpec(training_file=uploaded.id, model=MODEL, key="k")], journal=tmp_path / "j.sqlite"
+        client, [ft.BatchSpec(training_file=uploaded.id, model=model, key="k")], journal=tmp_path / "j.sqlite"
     )
     assert report.ok
     job = emulator.state.store.jobs[report["k"].job_id or ""]
@@ -130,13 +149,13 @@ async def test_file_ids_are_used_as_given(tmp_path: Path, emulator: Emulator, cl
 
 
 async def test_a_rerun_reattaches_and_creates_nothing(
-    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, model: str
 ) -> None:
     trains, valid = write_datasets(tmp_path / "data", n_train=2)
     journal = tmp_path / "j.sqlite"
-    first = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    first = await ft.run_batch(client, sweep(trains, valid, model=model), journal=journal)
     files_before = jsonl_files(emulator)
-    second = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    second = await ft.run_batch(client, sweep(trains, valid, model=model), journal=journal)
     assert (first.created, first.reattached) == (6, 0)
     assert (second.created, second.reattached) == (0, 6)
     assert second.results == first.results
@@ -146,7 +165,7 @@ async def test_a_rerun_reattaches_and_creates_nothing(
     # Without the journal, the server alone keeps it exactly-once: same derived batch id, the
     # jobs found by their metadata and the files by the hash in their names.
     journal.unlink()
-    third = await ft.run_batch(client, sweep(trains, valid), journal=journal)
+    third = await ft.run_batch(client, sweep(trains, valid, model=model), journal=journal)
     assert third.batch_id == first.batch_id
     assert (third.created, third.reattached) == (0, 6)
     assert [r.job_id for r in third] == [r.job_id for r in first]
@@ -154,18 +173,18 @@ async def test_a_rerun_reattaches_and_creates_nothing(
     assert jsonl_files(emulator) == files_before
 
     # A spec added later gets its job; the others are left alone.
-    more = [*sweep(trains, valid), ft.BatchSpec(training_file=trains[0], model=MODEL, key="extra")]
+    more = [*sweep(trains, valid, model=model), ft.BatchSpec(training_file=trains[0], model=model, key="extra")]
     fourth = await ft.run_batch(client, more, journal=journal)
     assert fourth.ok
     assert len(emulator.state.store.jobs) == 7
 
 
-async def test_lost_answers_do_not_duplicate(tmp_path: Path) -> None:
+async def test_lost_answers_do_not_duplicate(tmp_path: Path, dialect: Dialect) -> None:
     trains, valid = write_datasets(tmp_path / "data", n_train=2)
-    async with Emulator(job_seconds=1.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+    async with dialect.emulator(job_seconds=1.0) as emu, dialect.client(emu.base_url) as client:
         emu.faults.inject("POST:/v1/fine_tuning/jobs", "lost", count=4)
         emu.faults.inject("POST:/v1/files", "lost", count=2)
-        report = await ft.run_batch(client, sweep(trains, valid), journal=tmp_path / "j.sqlite")
+        report = await ft.run_batch(client, sweep(trains, valid, model=dialect.model), journal=tmp_path / "j.sqlite")
         assert report.ok
         assert Counter(kind for _, kind in emu.faults.history) == {"lost": 6}
         assert len(emu.state.store.jobs) == 6
@@ -173,13 +192,13 @@ async def test_lost_answers_do_not_duplicate(tmp_path: Path) -> None:
 
 
 async def test_a_refused_create_is_an_error_and_is_tried_again_next_run(
-    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, model: str
 ) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     journal = tmp_path / "j.sqlite"
     specs = [
         ft.BatchSpec(training_file=trains[0], model="no-such-model", key="bad-model"),
-        ft.BatchSpec(training_file=trains[0], model=MODEL, key="fine"),
+        ft.BatchSpec(training_file=trains[0], model=model, key="fine"),
     ]
     report = await ft.run_batch(client, specs, journal=journal)
     assert report["fine"].ok
@@ -190,23 +209,26 @@ async def test_a_refused_create_is_an_error_and_is_tried_again_next_run(
     with sqlite3.connect(journal) as db:
         assert db.execute("SELECT state FROM specs WHERE key = 'bad-model'").fetchone() == ("pending",)
     db.close()
-    fixed = [ft.BatchSpec(training_file=trains[0], model=MODEL, key="bad-model"), specs[1]]
+    fixed = [ft.BatchSpec(training_file=trains[0], model=model, key="bad-model"), specs[1]]
     assert (await ft.run_batch(client, fixed, journal=journal)).ok
     assert len(emulator.state.store.jobs) == 2
 
 
 @pytest.mark.parametrize("cancel_jobs", [True, False])
-async def test_cancelling_the_batch(tmp_path: Path, cancel_jobs: bool) -> None:
+async def test_cancelling_the_batch(tmp_path: Path, cancel_jobs: bool, dialect: Dialect) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     journal = tmp_path / "j.sqlite"
-    specs = sweep(trains, n=5)
-    async with Emulator(job_seconds=60.0) as emu, ft.AsyncClient(api_key="sk-x", base_url=emu.base_url) as client:
+    specs = sweep(trains, n=5, model=dialect.model)
+    async with dialect.emulator(job_seconds=60.0) as emu, dialect.client(emu.base_url) as client:
         created = anyio.Event()
         statuses: dict[str, str] = {}
 
         def update(result: ft.SpecResult) -> None:
-            statuses[result.key] = result.status
-            if sum(1 for s in statuses.values() if s == "validating_files") == 3:
+            # A job's status once it exists (Azure's dated route reads pending through the first
+            # half of validation; the batch's own "pending" step has no job yet).
+            if result.job_id is not None:
+                statuses[result.key] = result.status
+            if sum(1 for s in statuses.values() if s in ("pending", "validating_files")) == 3:
                 created.set()
 
         async with anyio.create_task_group() as tg:
@@ -237,6 +259,8 @@ async def test_cancelling_the_batch(tmp_path: Path, cancel_jobs: bool) -> None:
                 await client.fine_tuning.jobs.cancel(job.id)
 
 
+# The journal's own rules: the provider behind it changes nothing, one dialect is enough.
+@openai_only
 async def test_one_run_at_a_time(tmp_path: Path, client: ft.AsyncClient) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     holder = Journal(tmp_path / "j.sqlite")
@@ -247,6 +271,7 @@ async def test_one_run_at_a_time(tmp_path: Path, client: ft.AsyncClient) -> None
         holder.close()
 
 
+@openai_only
 async def test_the_journal_keeps_its_batch_id(tmp_path: Path, client: ft.AsyncClient) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=1)
     journal = tmp_path / "j.sqlite"
@@ -256,6 +281,7 @@ async def test_the_journal_keeps_its_batch_id(tmp_path: Path, client: ft.AsyncCl
         await ft.run_batch(client, sweep(trains, n=1), journal=journal, batch_id="nightly-2")
 
 
+@openai_only
 async def test_duplicate_keys_are_refused(tmp_path: Path, client: ft.AsyncClient) -> None:
     specs = [ft.BatchSpec(training_file="file-abc", model=MODEL, key="same")] * 2
     with pytest.raises(ValueError, match="same"):

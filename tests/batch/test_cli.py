@@ -13,8 +13,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from finetune_async.cli._batch import batch, load_specs
+from tests.dialects import OPENAI_MODEL as MODEL
 
-from .conftest import MODEL, ROOT, EmulatorProcess, child_env, write_datasets
+from .conftest import ROOT, EmulatorProcess, child_env, write_datasets
 
 
 def test_yaml_specs_take_defaults_and_resolve_paths_against_the_file(tmp_path: Path) -> None:
@@ -71,19 +72,22 @@ def test_bad_spec_files_are_refused(tmp_path: Path, content: str, message: str) 
 
 
 def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
+    """On every dialect, through each provider's environment variables (``FINETUNE_ASYNC_PROVIDER``,
+    Azure's endpoint and key, Nebius' base URL and key)."""
+    model = emulator_process.dialect.model
     _trains, _ = write_datasets(tmp_path / "data", n_train=1)
     (tmp_path / "data" / "short.jsonl").write_text("{}\n")
     specs = tmp_path / "specs.yaml"
     specs.write_text(
         yaml.safe_dump(
             {
-                "defaults": {"model": MODEL, "training_file": "data/train0.jsonl"},
+                "defaults": {"model": model, "training_file": "data/train0.jsonl"},
                 "specs": [{"key": "a", "suffix": "a"}, {"key": "b", "suffix": "b"}],
             }
         )
     )
     runner = CliRunner()
-    env = child_env(emulator_process.base_url)
+    env = child_env(emulator_process.base_url, emulator_process.dialect)
 
     def run(*args: str) -> Result:
         # standalone_mode=False, as the group's run() calls it: the command's return value is the exit status.
@@ -108,7 +112,7 @@ def test_the_command_runs_the_batch(tmp_path: Path, emulator_process: EmulatorPr
     assert [r["key"] for r in report["results"]] == ["a", "b"]
 
     # A spec with a bad file: exit 1, and the problem is shown.
-    specs.write_text(yaml.safe_dump({"specs": [{"key": "c", "model": MODEL, "training_file": "data/short.jsonl"}]}))
+    specs.write_text(yaml.safe_dump({"specs": [{"key": "c", "model": model, "training_file": "data/short.jsonl"}]}))
     bad = run(str(specs), "--journal", str(tmp_path / "other.sqlite"))
     assert bad.return_value == 1
     assert "invalid" in bad.output

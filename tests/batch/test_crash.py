@@ -20,8 +20,9 @@ import anyio
 import yaml
 
 import finetune_async as ft
+from tests.dialects import Dialect, one_route_each
 
-from .conftest import MODEL, ROOT, EmulatorProcess, child_env, write_datasets
+from .conftest import ROOT, EmulatorProcess, child_env, write_datasets
 
 N_SPECS = 30
 MAX_CONCURRENT = 10
@@ -43,25 +44,25 @@ KILL_POINTS = [
 ]
 
 
-def write_specs(directory: Path) -> Path:
+def write_specs(directory: Path, dialect: Dialect) -> Path:
     trains, _valid = write_datasets(directory / "data")
     specs = [
         {
             "key": f"sweep-{i:02d}",
             "training_file": f"data/{trains[i % len(trains)].name}",
-            "hyperparameters": {"n_epochs": 1 + i % 4, "learning_rate_multiplier": [0.5, 1.0, 2.0][i % 3]},
+            "hyperparameters": {"n_epochs": 1 + i % 4, **dialect.learning_rate([0.5, 1.0, 2.0][i % 3])},
             "suffix": f"s{i}",
         }
         for i in range(N_SPECS)
     ]
-    doc = {"defaults": {"model": MODEL, "validation_file": "data/valid.jsonl"}, "specs": specs}
+    doc = {"defaults": {"model": dialect.model, "validation_file": "data/valid.jsonl"}, "specs": specs}
     path = directory / "sweep.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return path
 
 
-def run_client(specs: Path, journal: Path, base_url: str, kill: str | None) -> subprocess.CompletedProcess[str]:
-    env = child_env(base_url)
+def run_client(specs: Path, journal: Path, emu: EmulatorProcess, kill: str | None) -> subprocess.CompletedProcess[str]:
+    env = child_env(emu.base_url, emu.dialect)
     if kill:
         env["BATCH_KILL"] = kill
     argv = [sys.executable, "-m", "tests.batch.runner", str(specs), "--journal", str(journal)]
@@ -69,26 +70,26 @@ def run_client(specs: Path, journal: Path, base_url: str, kill: str | None) -> s
     return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
-async def server_state(base_url: str) -> tuple[list[ft.FineTuningJob], list[ft.FileObject]]:
-    async with ft.AsyncClient(api_key="sk-batch-test", base_url=base_url) as client:
+async def server_state(emu: EmulatorProcess) -> tuple[list[ft.FineTuningJob], list[ft.FileObject]]:
+    async with emu.dialect.client(emu.base_url, api_key="sk-batch-test") as client:
         jobs = [job async for job in client.fine_tuning.jobs.list(limit=100)]
         files = [f async for f in client.files.list(purpose="fine-tune")]
     return jobs, files
 
 
 async def crash_and_finish(tmp_path: Path, emu: EmulatorProcess, points: list[tuple[str, str]]) -> None:
-    specs = write_specs(tmp_path)
+    specs = write_specs(tmp_path, emu.dialect)
     journal = tmp_path / "sweep.batch.sqlite"
     for point, what in points:
-        done = run_client(specs, journal, emu.base_url, point)
+        done = run_client(specs, journal, emu, point)
         assert done.returncode == -signal.SIGKILL, f"kill point {point} ({what}) not reached: {done.stderr[-2000:]}"
-    final = run_client(specs, journal, emu.base_url, None)
+    final = run_client(specs, journal, emu, None)
     assert final.returncode == 0, final.stderr[-2000:]
     report = json.loads(final.stdout)
     assert report["ok"]
     assert len(report["results"]) == N_SPECS
 
-    jobs, files = await server_state(emu.base_url)
+    jobs, files = await server_state(emu)
     # Exactly one job per spec, every one succeeded, and the report names those jobs.
     per_spec = Counter((job.metadata or {}).get("ft_spec") for job in jobs)
     assert len(jobs) == N_SPECS, sorted(per_spec.items())
@@ -108,15 +109,17 @@ async def crash_and_finish(tmp_path: Path, emu: EmulatorProcess, points: list[tu
     assert {(state, status) for state, status, _ in rows} == {("done", "succeeded")}
 
 
+@one_route_each
 async def test_sigkill_at_six_points_then_rerun(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
     with anyio.fail_after(120):
         await crash_and_finish(tmp_path, emulator_process, KILL_POINTS)
 
 
-async def test_sigkill_with_lost_answers(tmp_path: Path) -> None:
+@one_route_each
+async def test_sigkill_with_lost_answers(tmp_path: Path, dialect: Dialect) -> None:
     # Creates and uploads are applied by the server, then their answers are dropped.
     faults = "rate=0.3,kinds=lost,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=11"
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=2.0, faults=faults)
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.0, faults=faults, dialect=dialect)
     try:
         with anyio.fail_after(120):
             await crash_and_finish(
@@ -134,6 +137,7 @@ async def test_sigkill_with_lost_answers(tmp_path: Path) -> None:
         emu.stop()
 
 
+@one_route_each
 async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
     """``--restart-cancelled`` killed after the restart is journaled, after the new create's
     intent, and right after the create: the runs after it (with the flag or without) end
@@ -142,15 +146,17 @@ async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator
 
     trains, _valid = write_datasets(tmp_path / "data", n_train=1)
     path = tmp_path / "restart.yaml"
-    doc = {"batch_id": "restart-kill", "defaults": {"model": MODEL, "training_file": f"data/{trains[0].name}"}}
+    model = emulator_process.dialect.model
+    doc = {"batch_id": "restart-kill", "defaults": {"model": model, "training_file": f"data/{trains[0].name}"}}
     path.write_text(yaml.safe_dump({**doc, "specs": [{"key": "r0"}, {"key": "r1", "suffix": "r1"}]}))
     journal = tmp_path / "restart.batch.sqlite"
     base_url = emulator_process.base_url
+    dialect = emulator_process.dialect
 
     # The batch is cancelled with both jobs created (as Ctrl-C with --cancel-on-interrupt does).
     specs, batch_id = load_specs(path)
     with anyio.fail_after(60):
-        async with ft.AsyncClient(api_key="sk-batch-test", base_url=base_url) as client:
+        async with dialect.client(base_url, api_key="sk-batch-test") as client:
             created = anyio.Event()
             jobs: dict[str, str] = {}
 
@@ -170,11 +176,11 @@ async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator
                 tg.start_soon(go)
                 await created.wait()
                 tg.cancel_scope.cancel()
-        listed, _ = await server_state(base_url)
+        listed, _ = await server_state(emulator_process)
         assert sorted(job.status for job in listed) == ["cancelled", "cancelled"]
 
         def run(kill: str | None, *flags: str) -> subprocess.CompletedProcess[str]:
-            env = child_env(base_url)
+            env = child_env(base_url, dialect)
             if kill:
                 env["BATCH_KILL"] = kill
             argv = [sys.executable, "-m", "tests.batch.runner", str(path), "--journal", str(journal), "--json", *flags]
@@ -192,7 +198,7 @@ async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator
         report = json.loads(final.stdout)
         assert [r["status"] for r in report["results"]] == ["succeeded", "succeeded"]
 
-        listed, _ = await server_state(base_url)
+        listed, _ = await server_state(emulator_process)
         per_spec: dict[str, list[str]] = {}
         for job in listed:
             per_spec.setdefault((job.metadata or {})["ft_spec"], []).append(str(job.status))

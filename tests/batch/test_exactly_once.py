@@ -20,27 +20,28 @@ import anyio
 import yaml
 
 import finetune_async as ft
+from tests.dialects import Dialect, one_route_each
 
-from .conftest import MODEL, ROOT, EmulatorProcess, child_env, write_datasets
+from .conftest import ROOT, EmulatorProcess, child_env, write_datasets
 
 LATE_CREATES = "rate=1,kinds=late,late=2.5,routes=POST:/v1/fine_tuning/jobs"
 
 
-def write_specs(directory: Path, n: int, batch_id: str) -> Path:
+def write_specs(directory: Path, n: int, batch_id: str, model: str) -> Path:
     trains, _valid = write_datasets(directory / "data", n_train=2)
     specs = [
         {"key": f"s{i}", "training_file": f"data/{trains[i % 2].name}", "hyperparameters": {"n_epochs": 1 + i % 3}}
         for i in range(n)
     ]
     path = directory / f"{batch_id}.yaml"
-    path.write_text(yaml.safe_dump({"batch_id": batch_id, "defaults": {"model": MODEL}, "specs": specs}))
+    path.write_text(yaml.safe_dump({"batch_id": batch_id, "defaults": {"model": model}, "specs": specs}))
     return path
 
 
 def start_client(
-    specs: Path, journal: Path, base_url: str, kill: str | None, *, settle: str = "8"
+    specs: Path, journal: Path, emu: EmulatorProcess, kill: str | None, *, settle: str = "8"
 ) -> subprocess.Popen[str]:
-    env = child_env(base_url)
+    env = child_env(emu.base_url, emu.dialect)
     env["FINETUNE_ASYNC_SETTLE_SECONDS"] = settle
     if kill:
         env["BATCH_KILL"] = kill
@@ -54,9 +55,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str,
     return proc.returncode, out, err
 
 
-async def jobs_by_spec(base_url: str, batch_id: str) -> dict[str, list[ft.FineTuningJob]]:
+async def jobs_by_spec(base_url: str, batch_id: str, dialect: Dialect) -> dict[str, list[ft.FineTuningJob]]:
     found: dict[str, list[ft.FineTuningJob]] = defaultdict(list)
-    async with ft.AsyncClient(api_key="sk-batch-test", base_url=base_url) as client:
+    async with dialect.client(base_url, api_key="sk-batch-test") as client:
         async for job in client.fine_tuning.jobs.list(limit=100, metadata={"ft_batch": batch_id}):
             found[(job.metadata or {})["ft_spec"]].append(job)
     return found
@@ -66,44 +67,46 @@ def training(jobs: list[ft.FineTuningJob]) -> list[ft.FineTuningJob]:
     return [job for job in jobs if job.status != "cancelled"]
 
 
-async def test_sigkill_while_late_creates_are_in_flight_then_rerun(tmp_path: Path) -> None:
-    """Five rounds: every create is applied 2.5 s late, the batch dies 1 s after its first intent,
-    and the re-run, started at once, finds nothing yet. It settles the intents, and creates nothing."""
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.5, faults=LATE_CREATES)
+@one_route_each
+async def test_sigkill_while_late_creates_are_in_flight_then_rerun(tmp_path: Path, dialect: Dialect) -> None:
+    """Rounds (two per dialect, six in all): every create is applied 2.5 s late, the batch dies
+    1 s after its first intent, and the re-run, started at once, finds nothing yet. It settles
+    the intents, and creates nothing."""
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=1.5, faults=LATE_CREATES, dialect=dialect)
     try:
-        for round_no in range(5):
+        for round_no in range(2):
             batch_id = f"late-kill-{round_no}"
-            specs = write_specs(tmp_path / batch_id, 6, batch_id)
+            specs = write_specs(tmp_path / batch_id, 6, batch_id, dialect.model)
             journal = tmp_path / batch_id / "journal.sqlite"
-            code, _, err = finish(start_client(specs, journal, emu.base_url, "delay:job_intent:1:1.0"))
+            code, _, err = finish(start_client(specs, journal, emu, "delay:job_intent:1:1.0"))
             assert code == -signal.SIGKILL, err[-2000:]
-            assert await jobs_by_spec(emu.base_url, batch_id) == {}, "the creates were to land after the kill"
-            code, out, err = finish(start_client(specs, journal, emu.base_url, None))
+            assert await jobs_by_spec(emu.base_url, batch_id, dialect) == {}, "the creates were to land after the kill"
+            code, out, err = finish(start_client(specs, journal, emu, None))
             assert code == 0, err[-2000:]
             report = json.loads(out)
             assert (report["created"], report["reattached"]) == (0, 6), report
-            found = await jobs_by_spec(emu.base_url, batch_id)
+            found = await jobs_by_spec(emu.base_url, batch_id, dialect)
             assert sorted(found) == [f"s{i}" for i in range(6)]
             assert all(len(jobs) == 1 and jobs[0].status == "succeeded" for jobs in found.values()), found
     finally:
         emu.stop()
 
 
-async def test_two_processes_with_their_own_journals_train_one_job_per_spec(tmp_path: Path) -> None:
+@one_route_each
+async def test_two_processes_with_their_own_journals_train_one_job_per_spec(tmp_path: Path, dialect: Dialect) -> None:
     """Two hosts run the same batch id at once, each with its own journal: every spec ends with
     one job trained, the extras cancelled before they train and reported."""
-    emu = EmulatorProcess(
-        tmp_path / "emu", job_seconds=3.0, faults="rate=0.5,kinds=late,late=0.7,routes=POST:/v1/fine_tuning/jobs,seed=3"
-    )
+    faults = "rate=0.5,kinds=late,late=0.7,routes=POST:/v1/fine_tuning/jobs,seed=3"
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=3.0, faults=faults, dialect=dialect)
     try:
-        specs = write_specs(tmp_path / "twin", 8, "twin")
-        procs = [start_client(specs, tmp_path / f"host{i}.sqlite", emu.base_url, None) for i in range(2)]
+        specs = write_specs(tmp_path / "twin", 8, "twin", dialect.model)
+        procs = [start_client(specs, tmp_path / f"host{i}.sqlite", emu, None) for i in range(2)]
         reports = []
         for proc in procs:
             code, out, err = finish(proc)
             assert code == 0, err[-2000:]
             reports.append(json.loads(out))
-        found = await jobs_by_spec(emu.base_url, "twin")
+        found = await jobs_by_spec(emu.base_url, "twin", dialect)
         assert sorted(found) == [f"s{i}" for i in range(8)]
         extras = {job_id for report in reports for job_id in report["extra_jobs"]}
         for key, jobs in found.items():
@@ -124,24 +127,24 @@ async def test_two_processes_with_their_own_journals_train_one_job_per_spec(tmp_
         emu.stop()
 
 
-async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(tmp_path: Path) -> None:
-    from finetune_async.emulator import Emulator
-
+async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(
+    tmp_path: Path, dialect: Dialect
+) -> None:
     trains, _ = write_datasets(tmp_path / "data", n_train=2)
-    specs = [ft.BatchSpec(training_file=trains[i % 2], model=MODEL, key=f"k{i}") for i in range(6)]
-    async with Emulator(job_seconds=2.0) as emu:
+    specs = [ft.BatchSpec(training_file=trains[i % 2], model=dialect.model, key=f"k{i}") for i in range(6)]
+    async with dialect.emulator(job_seconds=2.0) as emu:
         emu.faults.configure("rate=0.5,kinds=late,late=0.5,routes=POST:/v1/fine_tuning/jobs,seed=5")
         reports: list[ft.BatchReport] = []
 
         async def host() -> None:
-            async with ft.AsyncClient(api_key="sk-x", base_url=emu.base_url, settle_window=3.0) as client:
+            async with dialect.client(emu.base_url, settle_window=3.0) as client:
                 reports.append(await ft.run_batch(client, specs, journal=None, batch_id="no-journal"))
 
         with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(host)
                 tg.start_soon(host)
-        found = await jobs_by_spec(emu.base_url, "no-journal")
+        found = await jobs_by_spec(emu.base_url, "no-journal", dialect)
     assert sorted(found) == [f"k{i}" for i in range(6)]
     assert all(len(training(jobs)) == 1 for jobs in found.values()), found
     assert all(report.ok for report in reports)
@@ -149,25 +152,28 @@ async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(t
     assert cancelled == {job_id for report in reports for job_id in report.extra_jobs}
 
 
-async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path) -> None:
-    """Twenty runs killed at random instants on a late, lossy server, then one run to the end."""
+@one_route_each
+async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path, dialect: Dialect) -> None:
+    """Runs killed at random instants on a late, lossy server (eight per dialect, each dialect
+    with its own instants: twenty-four in all), then one run to the end."""
     faults = "rate=0.4,kinds=late+lost,late=1.5,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=9"
-    # Jobs long enough to be still running through most rounds, even when the machine is busy
-    # (the suite runs on several workers): a run after the jobs ended is not killed.
-    emu = EmulatorProcess(tmp_path / "emu", job_seconds=30.0, faults=faults)
-    rng = random.Random(20261201)
+    # Jobs long enough to be still running through most of the eight rounds (about 2 s each),
+    # even when the machine is busy (the suite runs on several workers): a run after the jobs
+    # ended is not killed. Not longer: the last run waits for them.
+    emu = EmulatorProcess(tmp_path / "emu", job_seconds=20.0, faults=faults, dialect=dialect)
+    rng = random.Random(f"20261201-{dialect.id}")
     try:
-        specs = write_specs(tmp_path / "chaos", 8, "chaos")
+        specs = write_specs(tmp_path / "chaos", 8, "chaos", dialect.model)
         journal = tmp_path / "chaos" / "journal.sqlite"
         kills = 0
-        for _ in range(20):
-            code, _, err = finish(start_client(specs, journal, emu.base_url, f"after:{rng.uniform(0.3, 1.8):.2f}"))
+        for _ in range(8):
+            code, _, err = finish(start_client(specs, journal, emu, f"after:{rng.uniform(0.3, 1.8):.2f}"))
             assert code in (0, -signal.SIGKILL), err[-2000:]
             kills += code == -signal.SIGKILL
-        assert kills >= 8
-        code, out, err = finish(start_client(specs, journal, emu.base_url, None))
+        assert kills >= 3
+        code, out, err = finish(start_client(specs, journal, emu, None))
         assert code == 0, err[-2000:]
-        found = await jobs_by_spec(emu.base_url, "chaos")
+        found = await jobs_by_spec(emu.base_url, "chaos", dialect)
         assert sorted(found) == [f"s{i}" for i in range(8)]
         for key, jobs in found.items():
             kept = training(jobs)

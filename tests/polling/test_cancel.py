@@ -13,15 +13,15 @@ from contextlib import aclosing, suppress
 import anyio
 
 import finetune_async as ft
-from finetune_async.emulator import Emulator
-from tests.polling.conftest import GOOD, MODEL, assert_idle, tasks_now
+from tests.dialects import Dialect
+from tests.polling.conftest import GOOD, assert_idle, tasks_now, upload
 
 
-async def test_cancelling_waiters_mid_request_leaves_nothing_behind() -> None:
+async def test_cancelling_waiters_mid_request_leaves_nothing_behind(dialect: Dialect) -> None:
     # Jobs outlast the cancellation at 1 s, and not by much: the survivor waits for the end of its own.
-    async with Emulator(job_seconds=2.0) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
+    async with dialect.emulator(job_seconds=2.0) as emu, dialect.client(emu.base_url) as client:
+        good = await upload(client, GOOD, "good.jsonl")
+        ids = [(await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(3)]
         # Slow answers, so that cancellation lands while requests are in flight.
         emu.faults.configure("latency=0.3,routes=GET:/v1/fine_tuning/*")
         before = tasks_now()
@@ -54,10 +54,10 @@ async def _drain(it: object) -> None:
             pass
 
 
-async def test_timeout_and_early_exit_leave_nothing_behind() -> None:
-    async with Emulator(job_seconds=1.5) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
+async def test_timeout_and_early_exit_leave_nothing_behind(dialect: Dialect) -> None:
+    async with dialect.emulator(job_seconds=1.5) as emu, dialect.client(emu.base_url) as client:
+        good = await upload(client, GOOD, "good.jsonl")
+        ids = [(await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(3)]
         before = tasks_now()
         with suppress(TimeoutError):
             await ft.wait_for_job(client, ids[0], timeout=0.3, on_event=lambda e: None)

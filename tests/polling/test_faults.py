@@ -7,8 +7,8 @@ import contextlib
 import anyio
 
 import finetune_async as ft
-from finetune_async.emulator import Emulator
-from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
+from tests.dialects import Dialect, one_route_each
+from tests.polling.conftest import BAD, GOOD, assert_idle, upload
 
 FAULTS = "rate=0.3,kinds=429+500+503+reset+lost,retry_after=0.01,seed=7"
 # The same, with servers that act a second after the client's 0.6 s read deadline passed.
@@ -16,13 +16,13 @@ LATE_FAULTS = "rate=0.3,kinds=429+500+503+reset+lost+late,late=1.0,retry_after=0
 N = 50
 
 
-async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
+@one_route_each
+async def test_fifty_jobs_waited_and_streamed_under_faults(dialect: Dialect) -> None:
     async with (
         # Jobs long enough for a cancel 0.3 s in (even one applied a second late) to land mid-run.
-        Emulator(job_seconds=2.0) as emu,
-        ft.AsyncClient(
-            api_key="sk-test",
-            base_url=emu.base_url,
+        dialect.emulator(job_seconds=2.0) as emu,
+        dialect.client(
+            emu.base_url,
             max_retries=10,
             max_poll_requests_per_second=None,
             timeout=ft.Timeout(total=None, read=0.6),
@@ -33,8 +33,8 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
         emu.faults.configure(LATE_FAULTS)
         # At least three creates are applied after the client's deadline, whatever the draws.
         emu.faults.inject("POST:/v1/fine_tuning/jobs", "late", count=3, seconds=1.0)
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        bad = (await client.files.create(file=("bad.jsonl", BAD))).id
+        good = await upload(client, GOOD, "good.jsonl")
+        bad = await upload(client, BAD, "bad.jsonl")
         ids: list[str] = [""] * N
         waited: dict[str, ft.FineTuningJob | BaseException] = {}
         on_event: dict[str, list[str]] = {}
@@ -43,7 +43,9 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
 
         async def one(i: int) -> None:
             training = bad if i % 10 == 0 else good
-            job = await client.fine_tuning.jobs.create(model=MODEL, training_file=training, metadata={"i": str(i)})
+            job = await client.fine_tuning.jobs.create(
+                model=dialect.model, training_file=training, metadata={"i": str(i)}
+            )
             ids[i] = job.id
             on_event[job.id], streamed[job.id], ckpts[job.id] = [], [], []
 
@@ -120,14 +122,14 @@ async def test_fifty_jobs_waited_and_streamed_under_faults() -> None:
         assert_idle(client)
 
 
-async def test_many_waiters_share_the_watch_under_faults() -> None:
+async def test_many_waiters_share_the_watch_under_faults(dialect: Dialect) -> None:
     """wait_for_job from many tasks, coalesced into sweeps, with faults on the polling routes."""
     async with (
-        Emulator(job_seconds=1.0) as emu,
-        ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, max_retries=10) as client,
+        dialect.emulator(job_seconds=1.0) as emu,
+        dialect.client(emu.base_url, max_retries=10) as client,
     ):
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(40)]
+        good = await upload(client, GOOD, "good.jsonl")
+        ids = [(await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(40)]
         emu.faults.configure(FAULTS)
         results: dict[str, ft.FineTuningJob] = {}
 

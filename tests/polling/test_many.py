@@ -10,16 +10,16 @@ import pytest
 
 import finetune_async as ft
 from finetune_async._watch import watch_of
-from finetune_async.emulator import Emulator
-from tests.polling.conftest import BAD, GOOD, MODEL, assert_idle
+from tests.dialects import Dialect, one_route_each
+from tests.polling.conftest import BAD, GOOD, assert_idle, upload
 
 
-async def test_wait_for_jobs_and_as_completed() -> None:
-    async with Emulator(job_seconds=1.5) as emu, ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client:
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        bad = (await client.files.create(file=("bad.jsonl", BAD))).id
+async def test_wait_for_jobs_and_as_completed(dialect: Dialect) -> None:
+    async with dialect.emulator(job_seconds=1.5) as emu, dialect.client(emu.base_url) as client:
+        good = await upload(client, GOOD, "good.jsonl")
+        bad = await upload(client, BAD, "bad.jsonl")
         ids = [
-            (await client.fine_tuning.jobs.create(model=MODEL, training_file=bad if i == 3 else good)).id
+            (await client.fine_tuning.jobs.create(model=dialect.model, training_file=bad if i == 3 else good)).id
             for i in range(12)
         ]
         jobs = await ft.wait_for_jobs(client, [*ids, ids[3]], timeout=30)
@@ -34,7 +34,8 @@ async def test_wait_for_jobs_and_as_completed() -> None:
         assert_idle(client)
 
 
-async def test_many_jobs_under_one_rate_ceiling_with_few_requests() -> None:
+@one_route_each
+async def test_many_jobs_under_one_rate_ceiling_with_few_requests(dialect: Dialect) -> None:
     rate = 10.0
     stamps: list[float] = []
 
@@ -43,13 +44,11 @@ async def test_many_jobs_under_one_rate_ceiling_with_few_requests() -> None:
             stamps.append(time.monotonic())
 
     async with (
-        Emulator(job_seconds=3.0) as emu,
-        ft.AsyncClient(
-            api_key="sk-test", base_url=emu.base_url, request_hooks=[hook], max_poll_requests_per_second=rate
-        ) as client,
+        dialect.emulator(job_seconds=3.0) as emu,
+        dialect.client(emu.base_url, request_hooks=[hook], max_poll_requests_per_second=rate) as client,
     ):
-        good = (await client.files.create(file=("good.jsonl", GOOD))).id
-        ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(300)]
+        good = await upload(client, GOOD, "good.jsonl")
+        ids = [(await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(300)]
         stamps.clear()
         done = 0
         async with anyio.create_task_group() as tg:

@@ -11,7 +11,8 @@ import pytest
 
 import finetune_async as ft
 from finetune_async.emulator import Emulator
-from tests.polling.conftest import BAD, MODEL, CreateJob, assert_idle, upload
+from tests.dialects import Dialect, skip_unless
+from tests.polling.conftest import BAD, CreateJob, assert_idle, upload
 
 
 async def all_events(client: ft.AsyncClient, job_id: str) -> list[ft.FineTuningJobEvent]:
@@ -63,9 +64,9 @@ async def test_stream_events_and_checkpoints(client: ft.AsyncClient, create_job:
     assert_idle(client)
 
 
-async def test_failed_job_raises_with_its_error(client: ft.AsyncClient) -> None:
+async def test_failed_job_raises_with_its_error(client: ft.AsyncClient, model: str) -> None:
     bad = await upload(client, BAD)
-    job = await client.fine_tuning.jobs.create(model=MODEL, training_file=bad)
+    job = await client.fine_tuning.jobs.create(model=model, training_file=bad)
     with pytest.raises(ft.JobFailedError) as info:
         await ft.wait_for_job(client, job.id, timeout=20)
     assert info.value.job.status == "failed"
@@ -75,9 +76,9 @@ async def test_failed_job_raises_with_its_error(client: ft.AsyncClient) -> None:
     assert final.status == ft.JobStatus.FAILED
 
 
-async def test_cancelled_job_raises(slow_emulator: Emulator) -> None:
-    async with ft.AsyncClient(api_key="sk-test", base_url=slow_emulator.base_url) as client:
-        job = await client.fine_tuning.jobs.create(model=MODEL, training_file=await upload(client))
+async def test_cancelled_job_raises(slow_emulator: Emulator, dialect: Dialect) -> None:
+    async with dialect.client(slow_emulator.base_url) as client:
+        job = await client.fine_tuning.jobs.create(model=dialect.model, training_file=await upload(client))
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.fine_tuning.jobs.cancel, job.id)
             with pytest.raises(ft.JobCancelledError) as info:
@@ -87,9 +88,10 @@ async def test_cancelled_job_raises(slow_emulator: Emulator) -> None:
         assert events[-1].message == "Fine-tuning job cancelled"
 
 
-async def test_paused_is_not_terminal_and_timeout_raises(slow_emulator: Emulator) -> None:
-    async with ft.AsyncClient(api_key="sk-test", base_url=slow_emulator.base_url) as client:
-        job = await client.fine_tuning.jobs.create(model=MODEL, training_file=await upload(client))
+async def test_paused_is_not_terminal_and_timeout_raises(slow_emulator: Emulator, dialect: Dialect) -> None:
+    skip_unless(dialect, "pause_resume", "the test pauses a job")
+    async with dialect.client(slow_emulator.base_url) as client:
+        job = await client.fine_tuning.jobs.create(model=dialect.model, training_file=await upload(client))
         async with aclosing(ft.stream_events(client, job.id, poll_interval=0.05)) as events:
             async for event in events:
                 if event.message == "Fine-tuning job started":

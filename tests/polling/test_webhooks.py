@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 import finetune_async as ft
 from finetune_async._watch import watch_of
-from finetune_async.emulator import Emulator, sign_webhook
-from tests.polling.conftest import GOOD, MODEL, assert_idle
+from finetune_async.emulator import sign_webhook
+from tests.dialects import Dialect, skip_unless
+from tests.polling.conftest import GOOD, assert_idle, upload
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OTHER = "whsec_" + base64.b64encode(b"another secret, another key!!!!!").decode()
@@ -201,19 +202,22 @@ async def test_handler_answers(hub_server: tuple[ft.WebhookHub, str, list[ft.Fin
     assert "redacted" in repr(hub)
 
 
-async def test_webhook_wakes_wait_for_job_promptly() -> None:
+async def test_webhook_wakes_wait_for_job_promptly(dialect: Dialect) -> None:
     """Polling is slowed to a crawl: only the emulator's signed webhook can end these waits quickly."""
+    skip_unless(dialect, "webhooks", "the test attaches a webhook hub")
     received: list[ft.FineTuningWebhookEvent] = []
     hub = ft.WebhookHub(SECRET, on_event=received.append)
     runner, url = await serve_hub(hub)
     try:
         async with (
-            Emulator(job_seconds=1.0, webhook_url=url, webhook_secret=SECRET) as emu,
-            ft.AsyncClient(api_key="sk-test", base_url=emu.base_url) as client,
+            dialect.emulator(job_seconds=1.0, webhook_url=url, webhook_secret=SECRET) as emu,
+            dialect.client(emu.base_url) as client,
         ):
             hub.attach(client)
-            good = (await client.files.create(file=("good.jsonl", GOOD))).id
-            job_ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(3)]
+            good = await upload(client, GOOD, "good.jsonl")
+            job_ids = [
+                (await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(3)
+            ]
             lags: list[float] = []
             streamed: list[str] = []
 
@@ -245,9 +249,10 @@ async def test_webhook_wakes_wait_for_job_promptly() -> None:
         await runner.cleanup()
 
 
-async def test_jobs_ending_together_are_read_a_page_at_a_time() -> None:
+async def test_jobs_ending_together_are_read_a_page_at_a_time(dialect: Dialect) -> None:
     """A burst of webhooks for jobs that started together: the announced jobs are read from
     the listing, a page of them at a time, not retrieved one by one."""
+    skip_unless(dialect, "webhooks", "the test attaches a webhook hub")
     paths: list[str] = []
 
     def hook(info: ft.RequestInfo) -> None:
@@ -258,12 +263,14 @@ async def test_jobs_ending_together_are_read_a_page_at_a_time() -> None:
     runner, url = await serve_hub(hub)
     try:
         async with (
-            Emulator(job_seconds=2.0, webhook_url=url, webhook_secret=SECRET) as emu,
-            ft.AsyncClient(api_key="sk-test", base_url=emu.base_url, request_hooks=[hook]) as client,
+            dialect.emulator(job_seconds=2.0, webhook_url=url, webhook_secret=SECRET) as emu,
+            dialect.client(emu.base_url, request_hooks=[hook]) as client,
         ):
             hub.attach(client)
-            good = (await client.files.create(file=("good.jsonl", GOOD))).id
-            ids = [(await client.fine_tuning.jobs.create(model=MODEL, training_file=good)).id for _ in range(150)]
+            good = await upload(client, GOOD, "good.jsonl")
+            ids = [
+                (await client.fine_tuning.jobs.create(model=dialect.model, training_file=good)).id for _ in range(150)
+            ]
             paths.clear()
             with anyio.fail_after(30):
                 jobs = await ft.wait_for_jobs(client, ids)

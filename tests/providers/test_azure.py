@@ -1,11 +1,14 @@
-"""Our Azure client against a loopback server answering as Azure does (tests/providers/azure_server.py).
-
-Once the emulator's Azure dialect lands, the lifecycle tests here move onto it (see
-/work/notes/seam.md); the scripted server stays for exact answers (empty 201s, error bodies).
+"""Our Azure client against the emulator's Azure dialect (``Emulator(provider="azure")``: the
+lifecycle on the v1 route with no api-version and on a dated one, pause/resume and checkpoint
+copy, Azure's errors), and against a loopback server answering as Azure does
+(tests/providers/azure_server.py) for what the dialect does not do: an empty 201 read from its
+Location (and one whose Location leaves the base URL), an expiring Entra token, the refusals
+before sending, and Azure's ``inner_error`` bodies.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +18,11 @@ import anyio
 import pytest
 
 import finetune_async as ft
+from finetune_async.emulator import Emulator
 from finetune_async.providers import AzureProvider
 from tests.conftest import SpecChecker
+from tests.data import jsonl, supervised_rows
+from tests.dialects import AZURE_DATED
 from tests.providers.azure_server import PREVIEW, AzureState, azure_server
 
 LINES = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
@@ -38,44 +44,168 @@ def azure(endpoint: str, spec_checker: SpecChecker | None = None, **kwargs: Any)
     return ft.AsyncClient.azure(endpoint=endpoint, api_key="azure-key", request_hooks=hooks, **kwargs)
 
 
-async def test_v1_lifecycle_upload_create_wait_events(
-    endpoint: str, state: AzureState, spec_checker: SpecChecker, monkeypatch: pytest.MonkeyPatch
+# -- on the emulator's Azure dialect ----------------------------------------------------------
+
+TRAIN = jsonl(supervised_rows(12))
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def emu() -> AsyncIterator[Emulator]:
+    """One Azure emulator for the module's dialect tests: each makes its own files and jobs."""
+    async with Emulator(provider="azure", job_seconds=1.0) as emulator:
+        yield emulator
+
+
+class Requests:
+    """A request hook: every request sent (method, path, query), each body checked against
+    OpenAI's spec (``spec``)."""
+
+    def __init__(self, spec: SpecChecker | None = None) -> None:
+        self.spec = spec
+        self.sent: list[ft.RequestInfo] = []
+
+    def __call__(self, info: ft.RequestInfo) -> None:
+        self.sent.append(info)
+        # A job's delete is Azure's own (dated routes): not an operation of OpenAI's spec.
+        if self.spec is not None and info.method != "DELETE":
+            self.spec(info)
+
+
+def on_emulator(emu: Emulator, api_version: str | None = None, **kwargs: Any) -> ft.AsyncClient:
+    return ft.AsyncClient.azure(endpoint=emu.azure_endpoint, api_key="azure-key", api_version=api_version, **kwargs)
+
+
+@pytest.mark.parametrize("api_version", [None, AZURE_DATED], ids=["v1", "dated"])
+async def test_lifecycle_upload_create_wait_events(
+    emu: Emulator, api_version: str | None, spec_checker: SpecChecker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Done when: our Azure client (no api-version given) uploads, creates, waits to success,
+    streams events; and the same on a dated route (201 + Location, pending first, delete)."""
     monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
-    async with azure(endpoint, spec_checker) as client:
+    requests = Requests(spec_checker)
+    async with on_emulator(emu, api_version, request_hooks=[requests]) as client:
         assert client.provider.name == "azure"
-        assert client.base_url == endpoint + "/openai/v1"
-        file = await client.files.create(
-            file=("train.jsonl", LINES), expires_after={"anchor": "created_at", "seconds": 7200}
-        )
-        assert file.status == "pending"
-        assert file.request_id == "apim-1"  # no x-request-id: apim-request-id
-        assert client.provider.capabilities.files_must_be_processed
-        file = await client.files.wait_for_processing(file.id, poll_interval=0.01)
+        if api_version is None:
+            assert client.base_url == emu.azure_endpoint + "/openai/v1"
+        else:
+            assert client.base_url == emu.azure_endpoint + "/openai"
+        file = await client.files.create(file=("train.jsonl", TRAIN))
+        assert file.status == "pending"  # Azure processes a file before a job may name it
+        assert file.request_id is not None
+        assert UUID.fullmatch(file.request_id)  # no x-request-id: apim-request-id
+        file = await client.files.wait_for_processing(file.id, poll_interval=0.02)
         assert file.status == ft.FileStatus.PROCESSED
         job = await client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=file.id)
-        assert job.status == ft.JobStatus.PENDING
-        assert job.status.is_known
-        assert job.provider_status == "pending"
-        # Azure's -1 reads as auto; its missing fields as OpenAI's empty values.
-        assert job.hyperparameters.n_epochs == "auto"
-        assert job.hyperparameters.batch_size == "auto"
-        assert job.result_files == []
-        assert job.error is None
-        final = await ft.wait_for_job(client, job.id, poll_interval=0.01)
+        if api_version is None:
+            assert job.status == ft.JobStatus.VALIDATING_FILES
+        else:
+            # The dated route answers 201 + Location with the job, pending, its auto
+            # hyperparameters as -1 (read as "auto").
+            assert job.status == ft.JobStatus.PENDING
+            assert job.provider_status == "pending"
+            assert job.hyperparameters.n_epochs == "auto"
+            assert job.hyperparameters.batch_size == "auto"
+        final = await ft.wait_for_job(client, job.id, timeout=20)
         assert final.status == ft.JobStatus.SUCCEEDED
         assert final.fine_tuned_model
-        events = [e.message async for e in ft.stream_events(client, job.id, poll_interval=0.01)]
-        assert events == ["Job enqueued", "Training started", "Job succeeded"]
-    # No api-version on the v1 route; every request under /openai/v1; every body OpenAI's shape.
-    assert all(s.path.startswith("/openai/v1/") and "api-version" not in s.query for s in _seen(endpoint, state))
+        events = [e.message async for e in ft.stream_events(client, job.id)]
+        assert events[-1] == "The job has successfully completed"
+        ckpts = [c async for c in ft.stream_checkpoints(client, job.id)]
+        assert ckpts
+        if client.provider.capabilities.delete_job:
+            await client.fine_tuning.jobs.delete(job.id)
+            with pytest.raises(ft.NotFoundError):
+                await client.fine_tuning.jobs.retrieve(job.id)
+    paths = [info.url.removeprefix(emu.azure_endpoint) for info in requests.sent]
+    if api_version is None:
+        # No api-version on the v1 route; every request under /openai/v1.
+        assert all(p.startswith("/openai/v1/") for p in paths), paths
+        assert all("api-version" not in info.params for info in requests.sent)
+    else:
+        assert all(p.startswith("/openai/") and not p.startswith("/openai/v1/") for p in paths), paths
+        assert all(info.params.get("api-version") == api_version for info in requests.sent)
     assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
 
 
-def _seen(endpoint: str, state: AzureState) -> list[Any]:
-    from tests.providers import azure_server as module
+@pytest.mark.parametrize("api_version", [None, AZURE_DATED], ids=["v1", "dated"])
+async def test_404_carries_azure_code_and_apim_request_id(emu: Emulator, api_version: str | None) -> None:
+    """Done when: a 404 carries Azure's request id."""
+    async with on_emulator(emu, api_version) as client:
+        with pytest.raises(ft.NotFoundError) as caught:
+            await client.fine_tuning.jobs.retrieve("ftjob-missing")
+    err = caught.value
+    assert err.status_code == 404
+    assert err.request_id is not None
+    assert UUID.fullmatch(err.request_id)
+    assert err.request_id in str(err)
+    assert isinstance(err.code, str)  # Azure's code is never null
+    assert err.code
+    assert err.inner_error is None  # Azure fills it only for content filtering
 
-    return module.LAST_SEEN
+
+async def test_a_job_on_an_unprocessed_file_is_refused(emu: Emulator) -> None:
+    async with on_emulator(emu) as client:
+        file = await client.files.create(file=("train.jsonl", TRAIN))
+        with pytest.raises(ft.BadRequestError) as caught:
+            await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+    assert caught.value.code == "fileNotProcessed"
+    assert caught.value.param == "training_file"
+    assert caught.value.request_id is not None
+
+
+async def test_pause_resume_and_checkpoint_copy_with_its_preview_header() -> None:
+    async with (
+        # Long enough to pause mid-run.
+        Emulator(provider="azure", job_seconds=2.5) as slow,
+        on_emulator(slow) as client,
+    ):
+        file = await client.files.create(file=("train.jsonl", TRAIN))
+        await client.files.wait_for_processing(file.id, poll_interval=0.02)
+        job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+        with anyio.fail_after(20):
+            async for event in ft.stream_events(client, job.id, poll_interval=0.05):
+                if event.message == "Fine-tuning job started":
+                    break
+        assert (await client.fine_tuning.jobs.pause(job.id)).status == ft.JobStatus.PAUSED
+        assert (await client.fine_tuning.jobs.resume(job.id)).status == ft.JobStatus.RUNNING
+        assert (await ft.wait_for_job(client, job.id, timeout=20)).status == "succeeded"
+        ckpt = (await client.fine_tuning.jobs.checkpoints.list(job.id)).data[0]
+        # The dialect answers 400 to a copy without Azure's preview header: the provider adds it.
+        copy = await client.fine_tuning.jobs.checkpoints.copy(
+            job.id, ckpt.id, destination_resource_id="/subscriptions/s/accounts/dest", region="westus"
+        )
+        assert isinstance(copy, ft.CheckpointCopy)
+        assert copy.fineTuningJobId == job.id
+        assert copy.copiedAccountDetails == [
+            {"destinationResourceId": "/subscriptions/s/accounts/dest", "region": "westus", "status": "InProgress"}
+        ]
+        status = await client.fine_tuning.jobs.checkpoints.retrieve_copy(job.id, ckpt.id)
+        assert status.copiedAccountDetails is not None
+        assert status.copiedAccountDetails[0]["status"] == "Completed"
+
+
+# -- on the scripted server: what the dialect does not do ------------------------------------
+
+
+async def test_inner_error_is_kept_with_azure_code(endpoint: str) -> None:
+    """Azure's ``inner_error`` (the dialect answers it null): kept on the error with the code."""
+    async with azure(endpoint) as client:
+        with pytest.raises(ft.NotFoundError) as caught:
+            await client.fine_tuning.jobs.retrieve("ftjob-missing")
+        file = await client.files.create(file=("train.jsonl", LINES))
+        with pytest.raises(ft.BadRequestError) as refused:
+            await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+    assert caught.value.request_id == "apim-404"
+    assert caught.value.code == "NotFound"
+    assert caught.value.inner_error == {"code": "jobNotFound"}
+    assert refused.value.code == "invalidPayload"
+    assert refused.value.inner_error == {"code": "fileNotReady", "file_id": file.id}
 
 
 async def test_dated_route_and_201_without_a_body_read_from_location(endpoint: str, state: AzureState) -> None:
@@ -119,47 +249,6 @@ async def test_an_empty_201_whose_location_leaves_the_base_url_is_not_followed(
         with pytest.raises(ft.DecodeError, match="Location"):
             await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
     assert len(sent) == 1, sent  # the create itself, and nothing after it
-
-
-async def test_404_carries_azure_code_inner_error_and_apim_request_id(endpoint: str) -> None:
-    async with azure(endpoint) as client:
-        with pytest.raises(ft.NotFoundError) as caught:
-            await client.fine_tuning.jobs.retrieve("ftjob-missing")
-    err = caught.value
-    assert err.request_id == "apim-404"
-    assert err.code == "NotFound"
-    assert err.inner_error == {"code": "jobNotFound"}
-    assert "apim-404" in str(err)
-
-
-async def test_a_job_on_an_unprocessed_file_is_refused_with_inner_error(endpoint: str) -> None:
-    async with azure(endpoint) as client:
-        file = await client.files.create(file=("train.jsonl", LINES))
-        with pytest.raises(ft.BadRequestError) as caught:
-            await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
-    assert caught.value.code == "invalidPayload"
-    assert caught.value.inner_error == {"code": "fileNotReady", "file_id": file.id}
-
-
-async def test_pause_resume_and_checkpoint_copy_with_its_preview_header(endpoint: str, state: AzureState) -> None:
-    async with azure(endpoint) as client:
-        file = await client.files.create(file=("train.jsonl", LINES))
-        await client.files.wait_for_processing(file.id, poll_interval=0.01)
-        job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
-        assert (await client.fine_tuning.jobs.pause(job.id)).status == ft.JobStatus.PAUSED
-        assert (await client.fine_tuning.jobs.resume(job.id)).status == ft.JobStatus.RUNNING
-        copy = await client.fine_tuning.jobs.checkpoints.copy(
-            job.id, "ftchkpt-abc", destination_resource_id="/subscriptions/s/accounts/dest", region="westus"
-        )
-        assert isinstance(copy, ft.CheckpointCopy)
-        assert copy.fineTuningJobId == job.id
-        assert copy.copiedAccountDetails == [
-            {"destinationResourceId": "/subscriptions/s/accounts/dest", "region": "westus", "status": "InProgress"}
-        ]
-        status = await client.fine_tuning.jobs.checkpoints.retrieve_copy(job.id, "ftchkpt-abc")
-        assert status.copiedAccountDetails is not None
-        assert status.copiedAccountDetails[0]["status"] == "Succeeded"
-    assert state.copies == [{"destinationResourceId": "/subscriptions/s/accounts/dest", "region": "westus"}]
 
 
 async def test_refused_before_sending(endpoint: str, state: AzureState, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ method, which OpenAI's spec cannot know.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,32 +22,9 @@ from finetune_async.providers import NebiusHyperparameters, NebiusProvider, capa
 from finetune_async.providers.nebius import metadata_from_tags, tags_from_metadata
 from tests.conftest import SpecChecker
 from tests.data import jsonl, supervised_rows
+from tests.dialects import NEBIUS_MODEL as MODEL
+from tests.dialects import openai_shaped
 from tests.scripted import json_response, scripted_server
-
-MODEL = "meta-llama/Llama-3.1-8B-Instruct"
-# OpenAI's hyperparameter keys: the others in a Nebius body are Nebius' own.
-_OPENAI_HP = {"batch_size", "n_epochs", "learning_rate_multiplier"}
-
-
-def openai_shaped(body: Any) -> Any:
-    """A Nebius create body with its Nebius-only fields taken out (what OpenAI's spec can check)."""
-    body = copy.deepcopy(body)
-    if not isinstance(body, dict):
-        return body
-    body.pop("tags", None)
-    body.pop("from_checkpoint", None)
-    hp = body.get("hyperparameters")
-    if isinstance(hp, dict):
-        body["hyperparameters"] = {k: v for k, v in hp.items() if k in _OPENAI_HP}
-    method = body.get("method")
-    if isinstance(method, dict):
-        if method.get("type") == "spec-draft":
-            del body["method"]
-        else:
-            for config in method.values():
-                if isinstance(config, dict) and isinstance(config.get("hyperparameters"), dict):
-                    config["hyperparameters"] = {k: v for k, v in config["hyperparameters"].items() if k in _OPENAI_HP}
-    return body
 
 
 @attrs.define
