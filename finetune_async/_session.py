@@ -1,10 +1,10 @@
 """The transport's aiohttp half: the session, and one attempt of a request over it.
 
-Imported when a client is built (:class:`~finetune_async.AsyncClient`), never at
-``import finetune_async``: aiohttp (with yarl and multidict) is most of what importing the
-package would cost, and a process that only validates a file, imports the models or prints
-``--help`` does not pay for it; a client's first burst of requests does not wait for it either. This is the only module of the SDK that imports
-aiohttp's client.
+Imported when a client is built (:class:`~finetune_async.AsyncClient`), never at ``import
+finetune_async``: aiohttp (with yarl and multidict) is most of what importing the package would
+cost, and a process that only validates a file, imports the models or prints ``--help`` does not
+pay for it; a client's first burst of requests does not wait for it either. This is the only
+module of the SDK that imports aiohttp's client.
 
 :class:`Session` owns one ``aiohttp.ClientSession`` and sends one attempt of a request: it
 builds the body, follows same-origin redirects (the redirect rule of

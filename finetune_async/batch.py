@@ -638,6 +638,7 @@ class _Run:
         self._hashes: dict[str, _ComputedOnce] = {}
         self._validations: dict[tuple[str, str], _ComputedOnce] = {}
         self._uploads: dict[str, _ComputedOnce] = {}
+        self._given_files: dict[str, _ComputedOnce] = {}
         self._server_files: dict[str, FileObject] | None = None
         self._server_files_lock = anyio.Lock()
         self._extras: dict[str, tuple[str, ...]] = {}
@@ -842,7 +843,18 @@ class _Run:
 
     async def _file_id(self, work: _Work, ref: FileRef) -> str:
         if _is_file_id(ref):
-            return str(ref)
+            file_id = str(ref)
+            if not self.client.provider.capabilities.files_must_be_processed:
+                return file_id
+            # Where a job may only use a processed file, an id given as it is is waited for
+            # too (once, for every spec naming it), as the files this batch uploads are.
+            try:
+                file: FileObject = await self._once(
+                    self._given_files, file_id, lambda: self.client.files.wait_for_processing(file_id)
+                )
+                return self._processed(file_id, file)
+            except FineTuneError as exc:
+                raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"file {file_id}: {exc}")) from None
         path = os.fspath(ref)
         try:
             sha, size = await self._once(self._hashes, path, lambda: anyio.to_thread.run_sync(_hash_file, path))

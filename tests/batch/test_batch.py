@@ -135,10 +135,7 @@ async def test_file_ids_are_used_as_given(
     tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, model: str
 ) -> None:
     uploaded = await client.files.create(file=("mine.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
-    if client.provider.capabilities.files_must_be_processed:
-        # run_batch waits for the files it uploads (or found), not for an id given as is: the
-        # caller does, as before any jobs.create (see /work/notes/everywhere.md).
-        await client.files.wait_for_processing(uploaded.id, poll_interval=0.02)
+    # Where files must be processed first (Azure), run_batch waits for an id given as it is too.
     report = await ft.run_batch(
         client, [ft.BatchSpec(training_file=uploaded.id, model=model, key="k")], journal=tmp_path / "j.sqlite"
     )
