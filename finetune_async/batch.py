@@ -843,18 +843,18 @@ class _Run:
 
     async def _file_id(self, work: _Work, ref: FileRef) -> str:
         if _is_file_id(ref):
-            file_id = str(ref)
+            given = str(ref)
             if not self.client.provider.capabilities.files_must_be_processed:
-                return file_id
+                return given
             # Where a job may only use a processed file, an id given as it is is waited for
             # too (once, for every spec naming it), as the files this batch uploads are.
             try:
-                file: FileObject = await self._once(
-                    self._given_files, file_id, lambda: self.client.files.wait_for_processing(file_id)
+                found: FileObject = await self._once(
+                    self._given_files, given, lambda: self.client.files.wait_for_processing(given)
                 )
-                return self._processed(file_id, file)
+                return self._processed(given, found)
             except FineTuneError as exc:
-                raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"file {file_id}: {exc}")) from None
+                raise _SpecFailed(SpecResult(key=work.key, status="error", error=f"file {given}: {exc}")) from None
         path = os.fspath(ref)
         try:
             sha, size = await self._once(self._hashes, path, lambda: anyio.to_thread.run_sync(_hash_file, path))
