@@ -19,8 +19,9 @@ N = 50
 @one_route_each
 async def test_fifty_jobs_waited_and_streamed_under_faults(dialect: Dialect) -> None:
     async with (
-        # Jobs long enough for a cancel 0.3 s in (even one applied a second late) to land mid-run.
-        dialect.emulator(job_seconds=2.0) as emu,
+        # Jobs long enough for a cancel 0.3 s in to land mid-run, even applied a second late and
+        # with four workers sharing two cores (at 2 s, all five cancels once came too late).
+        dialect.emulator(job_seconds=4.0) as emu,
         dialect.client(
             emu.base_url,
             max_retries=10,
