@@ -63,7 +63,11 @@ async def test_azure_client_on_the_dated_route(azure: Emulator) -> None:
     async with openai.AsyncAzureOpenAI(
         azure_endpoint=azure.azure_endpoint, api_key="azure-key", api_version=DATED, max_retries=0
     ) as client:
+        # A file reads pending for a twentieth of a job (at most 1 s): for this upload, the
+        # longest window, so that the create below comes inside it however loaded the machine.
+        azure.state.job_seconds = 20.0
         train = await client.files.create(file=("t.jsonl", jsonl(supervised_rows(12))), purpose="fine-tune")
+        azure.state.job_seconds = 1.0
         assert train.status == "pending"
         with pytest.raises(openai.BadRequestError) as refused:
             await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
