@@ -18,20 +18,20 @@ from finetune_async.emulator import Emulator, EmulatorThread, build_parser, crea
 from tests.cli.conftest import cli_env
 
 
-def test_parser_takes_the_three_providers() -> None:
+def test_parser_takes_the_four_providers() -> None:
     parser = build_parser()
     assert parser.parse_args([]).provider == "openai"
-    for provider in ("openai", "azure", "nebius"):
+    for provider in ("openai", "azure", "nebius", "fireworks"):
         assert parser.parse_args(["--provider", provider]).provider == provider
     with pytest.raises(SystemExit):
         parser.parse_args(["--provider", "together"])
 
 
 def test_package_cli_offers_provider_as_a_choice() -> None:
-    result = CliRunner().invoke(emulator_command, ["--provider", "fireworks"])
+    result = CliRunner().invoke(emulator_command, ["--provider", "together"])
     assert result.exit_code == 2
-    assert "fireworks" in result.output
-    assert "--provider [openai|azure|nebius]" in CliRunner().invoke(emulator_command, ["--help"]).output
+    assert "together" in result.output
+    assert "--provider [openai|azure|nebius|fireworks]" in CliRunner().invoke(emulator_command, ["--help"]).output
 
 
 def test_unknown_provider_is_a_value_error() -> None:
