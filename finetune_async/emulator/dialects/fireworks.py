@@ -21,6 +21,8 @@ colon (``:upload``, ``:cancel``). Errors are Google's: ``{"error": {"code": 404,
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
 import re
 import secrets
 import time
@@ -37,7 +39,7 @@ from ..routes._multipart import discard_on_error, read_form
 from ..store import JobRecord
 from ._base import Dialect, Surface, bearer_key
 
-__all__ = ["GOOGLE_STATUS", "FireworksDialect", "job_state"]
+__all__ = ["GOOGLE_STATUS", "KINDS", "FireworksDialect", "job_answer", "job_state"]
 
 #: HTTP status → google.rpc.Code name, as Google's HTTP mapping gives it.
 GOOGLE_STATUS: dict[int, str] = {
@@ -110,6 +112,29 @@ def _page(request: web.Request, items: list[Any]) -> tuple[list[Any], str | None
     return items[start:end], nxt
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Kind:
+    """One job resource: its key in the job's extra, its collection, the create's id parameter
+    and the name errors give it."""
+
+    key: str
+    collection: str
+    id_param: str
+    label: str
+
+
+#: The job resources served: supervised fine-tuning and DPO.
+KINDS = (
+    _Kind(
+        key="sft",
+        collection="supervisedFineTuningJobs",
+        id_param="supervisedFineTuningJobId",
+        label="SupervisedFineTuningJob",
+    ),
+    _Kind(key="dpo", collection="dpoJobs", id_param="dpoJobId", label="DpoJob"),
+)
+
+
 class _Datasets:
     """The datasets of every account, in memory: ``(account, id)`` → the dataset's fields."""
 
@@ -151,24 +176,28 @@ class FireworksDialect(Dialect):
 
     def __init__(self) -> None:
         self.datasets = _Datasets()
-        # (account, job id) → the state's job id; rebuilt from the jobs' extra after a restart.
-        self._ids: dict[tuple[str, str], str] = {}
-        self._reserved: set[tuple[str, str]] = set()
+        # (account, kind, job id) → the state's job id; rebuilt from the jobs' extra after a restart.
+        self._ids: dict[tuple[str, str, str], str] = {}
+        self._reserved: set[tuple[str, str, str]] = set()
         self._scanned = False
+        self._cancelled: dict[str, float] = {}
         acct = "/accounts/" + _SEG
         ds = acct + "/datasets/{dataset_id:[^/:]+}"
-        sft = acct + "/supervisedFineTuningJobs"
-        job = sft + "/{job_id:[^/:]+}"
         routes: list[Route] = [
             ("POST", acct + "/datasets", self.create_dataset),
             ("GET", acct + "/datasets", self.list_datasets),
             ("GET", ds, self.get_dataset),
             ("POST", ds + ":upload", self.upload_dataset),
-            ("POST", sft, self.create_job),
-            ("GET", sft, self.list_jobs),
-            ("GET", job, self.get_job),
-            ("POST", job + ":cancel", self.cancel_job),
         ]
+        for kind in KINDS:
+            jobs = f"{acct}/{kind.collection}"
+            job = jobs + "/{job_id:[^/:]+}"
+            routes += [
+                ("POST", jobs, functools.partial(self.create_job, kind=kind)),
+                ("GET", jobs, functools.partial(self.list_jobs, kind=kind)),
+                ("GET", job, functools.partial(self.get_job, kind=kind)),
+                ("POST", job + ":cancel", functools.partial(self.cancel_job, kind=kind)),
+            ]
         super().__init__([_FireworksSurface("/v1", routes)])
 
     # -- datasets ------------------------------------------------------------------------------
@@ -261,37 +290,42 @@ class FireworksDialect(Dialect):
         for rec in state(request).store.jobs.values():
             fw = (rec.extra or {}).get("fireworks")
             if fw is not None:
-                self._ids.setdefault((fw["account"], fw["id"]), rec.id)
+                self._ids.setdefault((fw["account"], fw.get("kind", "sft"), fw["id"]), rec.id)
 
-    def _job(self, request: web.Request) -> JobRecord:
+    def _job(self, request: web.Request, kind: _Kind) -> JobRecord:
         self._scan(request)
         account, job_id = request.match_info["account_id"], request.match_info["job_id"]
-        state_id = self._ids.get((account, job_id))
+        state_id = self._ids.get((account, kind.key, job_id))
         if state_id is None:
-            raise not_found(f"SupervisedFineTuningJob accounts/{account}/supervisedFineTuningJobs/{job_id} not found.")
+            raise not_found(f"{kind.label} accounts/{account}/{kind.collection}/{job_id} not found.")
         return state(request).jobs.get(state_id)
 
-    async def create_job(self, request: web.Request) -> web.StreamResponse:
+    def _answer(self, request: web.Request, rec: JobRecord, *, created: bool = False) -> dict[str, Any]:
+        # A cancelled job reads CANCELLING for a moment first, as a real one winds down.
+        cancelled_at = self._cancelled.get(rec.id)
+        window = min(0.5, state(request).job_seconds * 0.05)
+        cancelling = cancelled_at is not None and time.monotonic() - cancelled_at < window
+        return job_answer(rec, created=created, cancelling=cancelling)
+
+    async def create_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
         self._scan(request)
         account = request.match_info["account_id"]
         body = await read_json(request)
         if not isinstance(body, dict):
             raise bad_request("Expected a JSON object body.")
-        job_id = request.query.get("supervisedFineTuningJobId") or ""
+        job_id = request.query.get(kind.id_param) or ""
         if job_id and not _ID.match(job_id):
-            raise bad_request(
-                f"Invalid supervisedFineTuningJobId {job_id!r}: lowercase letters, digits and hyphens, up to 63."
-            )
+            raise bad_request(f"Invalid {kind.id_param} {job_id!r}: lowercase letters, digits and hyphens, up to 63.")
         if not job_id:
             job_id = secrets.token_hex(8)
             while not job_id[0].isalpha():
                 job_id = secrets.token_hex(8)
-        key = (account, job_id)
-        name = f"accounts/{account}/supervisedFineTuningJobs/{job_id}"
+        key = (account, kind.key, job_id)
+        name = f"accounts/{account}/{kind.collection}/{job_id}"
         if key in self._ids or key in self._reserved:
-            raise APIError(409, f"SupervisedFineTuningJob {name} already exists.")
-        shared, fw = self._translate(body)
-        fw.update(account=account, id=job_id, name=name)
+            raise APIError(409, f"{kind.label} {name} already exists.")
+        shared, fw = self._translate_dpo(body) if kind.key == "dpo" else self._translate_sft(body)
+        fw.update(account=account, id=job_id, name=name, kind=kind.key)
         # Held while the create awaits, so a concurrent create with the same id is a 409 too.
         self._reserved.add(key)
         try:
@@ -299,98 +333,143 @@ class FireworksDialect(Dialect):
             self._ids[key] = out["id"]
         finally:
             self._reserved.discard(key)
-        rec = state(request).store.jobs[out["id"]]
-        return json_response(job_answer(rec, created=True))
+        return json_response(self._answer(request, state(request).store.jobs[out["id"]], created=True))
 
-    def _translate(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the OpenAI-shaped body the state takes, what Fireworks keeps with the job)."""
-        dataset = body.get("dataset")
-        if not isinstance(dataset, str) or not dataset:
-            raise bad_request("Missing required field: dataset.")
-        train = self.datasets.by_name(dataset, "dataset")
-        if train["file_id"] is None:
-            raise _failed_precondition(f"Dataset {dataset} is not READY: upload its file first.")
-        base = body.get("baseModel")
-        if not isinstance(base, str) or not base:
-            raise bad_request("Missing required field: baseModel.")
+    def _config(self, body: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The training settings of ``body`` (SFT's top level, DPO's ``trainingConfig``), checked
+        and resolved, and the dataset's file ids: ({training_file, validation_file?}, settings)."""
 
         def int_field(key: str, default: int, lo: int, hi: int) -> int:
             value = body.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise bad_request(f"Invalid {key}: {value!r}; expected an integer from {lo} to {hi}.")
+                raise bad_request(f"Invalid {where}{key}: {value!r}; expected an integer from {lo} to {hi}.")
             return value
 
-        epochs = int_field("epochs", _DEFAULT_EPOCHS, 1, 50)
-        batch = int_field("batchSizeSamples", _DEFAULT_BATCH, 1, 256)
-        lora = int_field("loraRank", _DEFAULT_LORA_RANK, 1, 256)
-        context = int_field("maxContextLength", _DEFAULT_CONTEXT, 1, 1 << 20)
+        base = body.get("baseModel")
+        if not isinstance(base, str) or not base:
+            raise bad_request(f"Missing required field: {where}baseModel.")
         lr = body.get("learningRate", _DEFAULT_LR)
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-            raise bad_request(f"Invalid learningRate: {lr!r}; expected a number above 0.")
-        shared: dict[str, Any] = {
-            "model": base,
-            "training_file": train["file_id"],
-            "method": {
-                "type": "supervised",
-                "supervised": {"hyperparameters": {"batch_size": batch, "n_epochs": epochs}},
+            raise bad_request(f"Invalid {where}learningRate: {lr!r}; expected a number above 0.")
+        settings = {
+            "baseModel": base,
+            "outputModel": body.get("outputModel") if isinstance(body.get("outputModel"), str) else None,
+            "epochs": int_field("epochs", _DEFAULT_EPOCHS, 1, 50),
+            "batchSizeSamples": int_field("batchSizeSamples", _DEFAULT_BATCH, 1, 256),
+            "loraRank": int_field("loraRank", _DEFAULT_LORA_RANK, 1, 256),
+            "maxContextLength": int_field("maxContextLength", _DEFAULT_CONTEXT, 1, 1 << 20),
+            "learningRate": float(lr),
+        }
+        return {"model": base}, settings
+
+    def _files(self, body: dict[str, Any], evaluation: Any) -> dict[str, Any]:
+        dataset = body.get("dataset")
+        if not isinstance(dataset, str) or not dataset:
+            raise bad_request("Missing required field: dataset.")
+        out: dict[str, Any] = {"training_file": self._ready(dataset, "dataset")}
+        if evaluation:
+            out["validation_file"] = self._ready(evaluation, "evaluationDataset")
+        return out
+
+    def _ready(self, name: str, param: str) -> str:
+        row = self.datasets.by_name(name, param)
+        if row["file_id"] is None:
+            raise _failed_precondition(f"Dataset {name} is not READY: upload its file first.")
+        file_id: str = row["file_id"]
+        return file_id
+
+    def _translate_sft(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the OpenAI-shaped body the state takes, what Fireworks keeps with the job)."""
+        files = self._files(body, body.get("evaluationDataset"))
+        shared, settings = self._config(body, "")
+        shared.update(files)
+        shared["method"] = {
+            "type": "supervised",
+            "supervised": {
+                "hyperparameters": {"batch_size": settings["batchSizeSamples"], "n_epochs": settings["epochs"]}
             },
         }
-        evaluation = body.get("evaluationDataset")
-        if evaluation:
-            valid = self.datasets.by_name(evaluation, "evaluationDataset")
-            if valid["file_id"] is None:
-                raise _failed_precondition(f"Dataset {evaluation} is not READY: upload its file first.")
-            shared["validation_file"] = valid["file_id"]
         fw: dict[str, Any] = {
-            "dataset": dataset,
-            "evaluationDataset": evaluation or None,
+            **settings,
+            "dataset": body["dataset"],
+            "evaluationDataset": body.get("evaluationDataset") or None,
             "displayName": body.get("displayName") if isinstance(body.get("displayName"), str) else None,
-            "outputModel": body.get("outputModel") if isinstance(body.get("outputModel"), str) else None,
-            "epochs": epochs,
-            "batchSizeSamples": batch,
-            "loraRank": lora,
-            "maxContextLength": context,
-            "learningRate": float(lr),
         }
         return shared, fw
 
-    async def get_job(self, request: web.Request) -> web.StreamResponse:
-        return json_response(job_answer(self._job(request)))
+    def _translate_dpo(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A ``dpoJobs`` create as (the state's body, what Fireworks keeps): the settings are in
+        ``trainingConfig``, the loss in ``lossConfig {method: DPO|ORPO, dpo: {beta}}``."""
+        config = body.get("trainingConfig")
+        if not isinstance(config, dict):
+            raise bad_request("Missing required field: trainingConfig.")
+        files = self._files(body, None)
+        shared, settings = self._config(config, "trainingConfig.")
+        loss = body.get("lossConfig") or {}
+        if not isinstance(loss, dict):
+            raise bad_request("Invalid lossConfig: expected an object.")
+        method = loss.get("method", "METHOD_UNSPECIFIED")
+        if method not in ("DPO", "ORPO"):
+            # Fireworks trains GRPO when the method is unspecified: almost never what a DPO
+            # caller means, so the emulator asks for it to be said.
+            raise bad_request(
+                f"lossConfig.method {method!r}: the emulator trains DPO and ORPO preference jobs only "
+                "(an unspecified method means GRPO on Fireworks); send lossConfig.method DPO or ORPO."
+            )
+        dpo = loss.get("dpo") or {}
+        beta = dpo.get("beta", 0.1) if isinstance(dpo, dict) else None
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 < beta <= 2:
+            raise bad_request(f"Invalid lossConfig.dpo.beta: {beta!r}; expected a number above 0, at most 2.")
+        shared.update(files)
+        hp = {"batch_size": settings["batchSizeSamples"], "n_epochs": settings["epochs"], "beta": float(beta)}
+        shared["method"] = {"type": "dpo", "dpo": {"hyperparameters": hp}}
+        fw: dict[str, Any] = {
+            **settings,
+            "dataset": body["dataset"],
+            "evaluationDataset": None,
+            "displayName": body.get("displayName") if isinstance(body.get("displayName"), str) else None,
+            "lossConfig": {"method": method, "dpo": {"beta": float(beta)}} if method == "DPO" else {"method": method},
+        }
+        return shared, fw
 
-    async def list_jobs(self, request: web.Request) -> web.StreamResponse:
+    async def get_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
+        return json_response(self._answer(request, self._job(request, kind)))
+
+    async def list_jobs(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
         self._scan(request)
         account = request.match_info["account_id"]
         emulator = state(request)
-        # Newest first, this account's jobs only.
-        ids = [sid for (a, _), sid in self._ids.items() if a == account][::-1]
+        # Newest first, this account's jobs of this kind only.
+        ids = [sid for (a, k, _), sid in self._ids.items() if a == account and k == kind.key][::-1]
         page, nxt = _page(request, ids)
         out: dict[str, Any] = {
-            "supervisedFineTuningJobs": [job_answer(emulator.jobs.get(sid)) for sid in page],
+            kind.collection: [self._answer(request, emulator.jobs.get(sid)) for sid in page],
             "totalSize": len(ids),
         }
         if nxt is not None:
             out["nextPageToken"] = nxt
         return json_response(out)
 
-    async def cancel_job(self, request: web.Request) -> web.StreamResponse:
-        rec = self._job(request)
+    async def cancel_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
+        rec = self._job(request, kind)
         body = await read_json(request)
         if not isinstance(body, dict):
             raise bad_request("Expected a JSON object body.")
         if rec.status in ("succeeded", "failed", "cancelled"):
             fw = (rec.extra or {})["fireworks"]
-            raise _failed_precondition(
-                f"SupervisedFineTuningJob {fw['name']} is {job_state(rec)}; it cannot be cancelled."
-            )
+            raise _failed_precondition(f"{kind.label} {fw['name']} is {job_state(rec)}; it cannot be cancelled.")
         state(request).jobs.cancel(rec.id)
+        self._cancelled[rec.id] = time.monotonic()
         return json_response({})
 
 
-def job_state(rec: JobRecord, *, created: bool = False) -> str:
+def job_state(rec: JobRecord, *, created: bool = False, cancelling: bool = False) -> str:
     """The ``JOB_STATE_*`` a Fireworks job in the shared status ``rec.status`` reads."""
     if created:
         return "JOB_STATE_CREATING"
     status = rec.status
+    if status == "cancelled" and cancelling:
+        return "JOB_STATE_CANCELLING"
     if status == "running" and rec.total_steps and rec.emitted_step >= rec.total_steps:
         # The last step is trained: what is left is writing the model out.
         return "JOB_STATE_WRITING_RESULTS"
@@ -405,40 +484,44 @@ def job_state(rec: JobRecord, *, created: bool = False) -> str:
     }.get(status, "JOB_STATE_UNSPECIFIED")
 
 
-def job_answer(rec: JobRecord, *, created: bool = False) -> dict[str, Any]:
-    """A job as Fireworks answers it (``gatewaySupervisedFineTuningJob``)."""
+_CONFIG_KEYS = ("baseModel", "epochs", "learningRate", "maxContextLength", "loraRank", "batchSizeSamples")
+
+
+def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = False) -> dict[str, Any]:
+    """A job as Fireworks answers it: ``gatewaySupervisedFineTuningJob``, or ``gatewayDpoJob``
+    (its settings in ``trainingConfig``, with ``lossConfig``; no ``jobProgress``)."""
     fw = (rec.extra or {})["fireworks"]
-    steps = max(rec.total_steps, 1)
-    per_epoch = max(rec.steps_per_epoch, 1)
-    done = rec.emitted_step if rec.status != "succeeded" else steps
-    epoch = min(done // per_epoch, max(fw["epochs"] - 1, 0))
+    state_name = job_state(rec, created=created, cancelling=cancelling)
     status: dict[str, Any] = {"code": "OK", "message": ""}
     if rec.status == "failed":
         message = (rec.error or {}).get("message") or "The job failed."
         status = {"code": "INVALID_ARGUMENT" if rec.invalid else "INTERNAL", "message": message}
-    elif rec.status == "cancelled":
+    elif rec.status == "cancelled" and not cancelling:
         status = {"code": "CANCELLED", "message": "The job was cancelled."}
+    output_model = fw["outputModel"] or f"accounts/{fw['account']}/models/{fw['id']}"
     out: dict[str, Any] = {
         "name": fw["name"],
         "createTime": _timestamp(rec.created_at),
-        "updateTime": _timestamp(rec.finished_at or time.time()),
         "dataset": fw["dataset"],
-        "state": job_state(rec, created=created),
+        "state": state_name,
         "status": status,
-        "baseModel": rec.base_model,
-        "outputModel": fw["outputModel"] or f"accounts/{fw['account']}/models/{fw['id']}",
-        "epochs": fw["epochs"],
-        "learningRate": fw["learningRate"],
-        "maxContextLength": fw["maxContextLength"],
-        "loraRank": fw["loraRank"],
-        "batchSizeSamples": fw["batchSizeSamples"],
-        "jobProgress": {"percent": done * 100 // steps, "epoch": epoch},
     }
+    if fw.get("kind", "sft") == "dpo":
+        out["trainingConfig"] = {**{k: fw[k] for k in _CONFIG_KEYS}, "outputModel": output_model}
+        out["lossConfig"] = fw["lossConfig"]
+    else:
+        steps = max(rec.total_steps, 1)
+        done = rec.emitted_step if rec.status != "succeeded" else steps
+        epoch = min(done // max(rec.steps_per_epoch, 1), max(fw["epochs"] - 1, 0))
+        out.update({k: fw[k] for k in _CONFIG_KEYS})
+        out["outputModel"] = output_model
+        out["updateTime"] = _timestamp(rec.finished_at or time.time())
+        out["jobProgress"] = {"percent": done * 100 // steps, "epoch": epoch}
+        if fw["evaluationDataset"]:
+            out["evaluationDataset"] = fw["evaluationDataset"]
     if fw["displayName"] is not None:
         out["displayName"] = fw["displayName"]
-    if fw["evaluationDataset"]:
-        out["evaluationDataset"] = fw["evaluationDataset"]
-    if rec.finished_at is not None:
+    if rec.finished_at is not None and not cancelling:
         out["completedTime"] = _timestamp(rec.finished_at)
     return out
 
