@@ -63,6 +63,29 @@ def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -
     assert proc.returncode == 0, err
 
 
+def test_finetune_async_emulator_serves_fireworks() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--provider", "fireworks", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(None),
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["provider"] == "fireworks"
+        assert ready["base_url"].endswith("/v1")
+        url = ready["base_url"] + "/accounts/me/supervisedFineTuningJobs"
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer k"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert json.load(resp) == {"supervisedFineTuningJobs": [], "totalSize": 0}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+
+
 async def test_serve_yields_the_providers_base_url() -> None:
     async with serve(provider="azure") as base_url:
         assert base_url.endswith("/openai/v1")

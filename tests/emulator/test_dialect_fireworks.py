@@ -361,3 +361,54 @@ async def test_a_chosen_id_survives_a_restart(tmp_path: Path) -> None:
         # The id is still taken (the datasets are not kept over a restart: see the module's docstring).
         async with session.post(f"{root}?supervisedFineTuningJobId=kept", json=body) as resp:
             assert (await _json(resp, 409))["error"]["status"] == "ALREADY_EXISTS"
+
+
+def test_fault_rules_name_openais_paths() -> None:
+    from finetune_async.emulator.dialects.fireworks import fault_path
+
+    assert fault_path("/v1/accounts/a/supervisedFineTuningJobs") == "/v1/fine_tuning/jobs"
+    assert fault_path("/v1/accounts/a/dpoJobs/j-1:cancel") == "/v1/fine_tuning/jobs/j-1/cancel"
+    assert fault_path("/v1/accounts/{account_id}/supervisedFineTuningJobs/{job_id}") == (
+        "/v1/fine_tuning/jobs/{fine_tuning_job_id}"
+    )
+    assert fault_path("/v1/accounts/a/datasets/d:upload") == "/v1/files"
+    assert fault_path("/v1/accounts/{account_id}/datasets/{dataset_id}") == "/v1/files/{file_id}"
+
+
+async def test_a_fault_on_the_create_answers_in_googles_shape() -> None:
+    faults = "rate=1,kinds=500,routes=POST:/v1/fine_tuning/jobs"
+    async with (
+        Emulator(provider="fireworks", job_seconds=1.0, faults=faults) as emu,
+        aiohttp.ClientSession(headers=AUTH) as session,
+    ):
+        base = f"http://127.0.0.1:{emu.port}/v1/accounts/{ACCT}"
+        await make_dataset(session, base, "train-6", rows=8)  # not a faulted route
+        body = {"dataset": f"accounts/{ACCT}/datasets/train-6", "baseModel": MODEL}
+        async with session.post(f"{base}/supervisedFineTuningJobs?supervisedFineTuningJobId=f", json=body) as resp:
+            failed = await _json(resp, 500)
+        assert failed["error"]["status"] == "INTERNAL"
+        assert failed["error"]["code"] == 500
+
+
+async def test_uploading_twice_is_refused(http: tuple[aiohttp.ClientSession, str]) -> None:
+    session, base = http
+    await make_dataset(session, base, "once", rows=4)
+    form = aiohttp.FormData()
+    form.add_field("file", jsonl(supervised_rows(4)), filename="again.jsonl")
+    async with session.post(f"{base}/datasets/once:upload", data=form) as resp:
+        assert (await _json(resp, 400))["error"]["status"] == "FAILED_PRECONDITION"
+    # A count of 0 at create is filled in from the uploaded lines.
+    body = {"datasetId": "counted", "dataset": {"userUploaded": {}}}
+    async with session.post(f"{base}/datasets", json=body) as resp:
+        await _json(resp)
+    form = aiohttp.FormData()
+    form.add_field("file", jsonl(supervised_rows(7)), filename="t.jsonl")
+    async with session.post(f"{base}/datasets/counted:upload", data=form) as resp:
+        await _json(resp)
+    async with session.get(f"{base}/datasets/counted") as resp:
+        assert (await _json(resp))["exampleCount"] == "7"
+    async with session.get(f"{base}/datasets", params={"pageSize": "1"}) as resp:
+        page = await _json(resp)
+    assert page["totalSize"] == 2
+    assert len(page["datasets"]) == 1
+    assert page["nextPageToken"]

@@ -220,6 +220,8 @@ class FireworksDialect(Dialect):
             count = int(count)
         except (TypeError, ValueError):
             raise bad_request(f"Invalid dataset.exampleCount: {count!r}.") from None
+        if count < 0:
+            raise bad_request(f"Invalid dataset.exampleCount: {count}; expected at least 0.")
         fmt = ds.get("format", "FORMAT_UNSPECIFIED")
         if fmt not in ("FORMAT_UNSPECIFIED", "CHAT", "COMPLETION", "RL"):
             raise bad_request(f"Invalid dataset.format: {fmt!r}.")
@@ -251,6 +253,8 @@ class FireworksDialect(Dialect):
 
     async def upload_dataset(self, request: web.Request) -> web.StreamResponse:
         row = self.datasets.get(request.match_info["account_id"], request.match_info["dataset_id"])
+        if row["file_id"] is not None:
+            raise _failed_precondition(f"Dataset {row['name']} is already READY: its file cannot be replaced.")
         files = state(request).files
 
         def too_large(size: int) -> APIError:
@@ -260,16 +264,22 @@ class FireworksDialect(Dialect):
         with discard_on_error(files, form.blob):
             if form.blob is None:
                 raise bad_request("Missing the multipart part 'file'.")
+            if row["file_id"] is not None:
+                # Another upload finished while this one was read.
+                raise _failed_precondition(f"Dataset {row['name']} is already READY: its file cannot be replaced.")
             out = files.add(
                 filename=form.filename, purpose="fine-tune", blob=form.blob, size=form.size, expires_after=None
             )
         row["file_id"] = out["id"]
         row["updated"] = time.time()
-        content = files.content(files.get(out["id"]))
-        data = content.read_bytes() if not isinstance(content, bytes) else content
-        lines = sum(1 for line in data.splitlines() if line.strip())
         if not row["exampleCount"]:
-            row["exampleCount"] = lines
+            # The create's count was 0 or absent: count the lines (a stream, the file may be large).
+            content = files.content(files.get(out["id"]))
+            if isinstance(content, bytes):
+                row["exampleCount"] = sum(1 for line in content.splitlines() if line.strip())
+            else:
+                with content.open("rb") as fh:
+                    row["exampleCount"] = sum(1 for line in fh if line.strip())
         answer = {
             "id": row["name"].rsplit("/", 1)[1],
             "object": "file",
@@ -526,7 +536,36 @@ def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = Fals
     return out
 
 
+# Fireworks' paths as OpenAI's, for fault rules: (pattern, replacement), tried in order.
+_FAULT_PATHS = (
+    (
+        re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)/([^/:]+):cancel$"),
+        r"/v1/fine_tuning/jobs/\1/cancel",
+    ),
+    (re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)/([^/:]+)$"), r"/v1/fine_tuning/jobs/\1"),
+    (re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)$"), "/v1/fine_tuning/jobs"),
+    (re.compile(r"^/v1/accounts/[^/]+/datasets/[^/:]+:upload$"), "/v1/files"),
+    (re.compile(r"^/v1/accounts/[^/]+/datasets/([^/:]+)$"), r"/v1/files/\1"),
+    (re.compile(r"^/v1/accounts/[^/]+/datasets$"), "/v1/files"),
+)
+
+
+def fault_path(path: str) -> str:
+    """A Fireworks path (or route template) as fault rules name it: OpenAI's, so that
+    ``POST:/v1/fine_tuning/jobs`` matches a ``supervisedFineTuningJobs`` or ``dpoJobs`` create and
+    ``POST:/v1/files`` a dataset's ``:upload`` (and its create); a job's template variable reads
+    ``{fine_tuning_job_id}`` as OpenAI's routes name it."""
+    path = path.replace("{job_id}", "{fine_tuning_job_id}").replace("{dataset_id}", "{file_id}")
+    for pattern, replacement in _FAULT_PATHS:
+        if pattern.match(path):
+            return pattern.sub(replacement, path)
+    return path
+
+
 class _FireworksSurface(Surface):
+    def fault_path(self, path: str) -> str:
+        return fault_path(path)
+
     def authenticate(self, request: web.Request, keys: frozenset[str] | None) -> None:
         key = bearer_key(request)
         if not key:
