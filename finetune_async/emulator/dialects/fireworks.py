@@ -14,8 +14,15 @@ colon (``:upload``, ``:cancel``). Errors are Google's: ``{"error": {"code": 404,
   50, ``pageToken`` → ``nextPageToken``, ``totalSize``), ``:cancel`` with ``{}`` (answers ``{}``).
   The job runs on the shared lifecycle with ``epochs`` and ``batchSizeSamples``; what Fireworks
   adds is kept with it (``JobRecord.extra["fireworks"]``, so a restart keeps the chosen ids).
-  States ``JOB_STATE_*`` map the shared statuses; ``jobProgress {percent, epoch}``.
-  No events endpoint, no checkpoint list.
+  States ``JOB_STATE_*`` map the shared statuses (``CREATING`` in the create's answer,
+  ``VALIDATING``, ``PENDING``, ``RUNNING``, ``WRITING_RESULTS`` once the last step is trained,
+  ``COMPLETED``, ``FAILED``, ``CANCELLING`` for ``min(0.5 s, job_seconds*0.05)`` after a
+  ``:cancel``, then ``CANCELLED``); ``jobProgress {percent, epoch}``.
+- ``dpoJobs``: the same, with the settings in ``trainingConfig`` and ``lossConfig {method: DPO|ORPO,
+  dpo: {beta}}`` (the method must be given: Fireworks trains GRPO without it); no ``jobProgress``
+  (``gatewayDpoJob`` has none). The data lines are OpenAI's DPO shape.
+- No events endpoint, no checkpoint list, no ``:resume`` or delete (404). Fault rules name
+  OpenAI's paths (:func:`fault_path`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from ..routes._multipart import discard_on_error, read_form
 from ..store import JobRecord
 from ._base import Dialect, Surface, bearer_key
 
-__all__ = ["GOOGLE_STATUS", "KINDS", "FireworksDialect", "job_answer", "job_state"]
+__all__ = ["GOOGLE_STATUS", "KINDS", "FireworksDialect", "fault_path", "job_answer", "job_state"]
 
 #: HTTP status → google.rpc.Code name, as Google's HTTP mapping gives it.
 GOOGLE_STATUS: dict[int, str] = {
