@@ -88,8 +88,9 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """The base URL an OpenAI-shaped client takes: ``http://HOST:PORT/v1`` (OpenAI, Nebius),
-        or Azure's v1 route ``http://HOST:PORT/openai/v1`` under ``provider="azure"``."""
+        """The base URL an OpenAI-shaped client takes: ``http://HOST:PORT/v1`` (OpenAI, Nebius;
+        Fireworks' paths are under it, ``/v1/accounts/{id}/...``), or Azure's v1 route
+        ``http://HOST:PORT/openai/v1`` under ``provider="azure"``."""
         path = "/openai/v1" if self.provider == "azure" else "/v1"
         return f"http://{self._url_host}:{self.port}{path}"
 

@@ -18,20 +18,20 @@ from finetune_async.emulator import Emulator, EmulatorThread, build_parser, crea
 from tests.cli.conftest import cli_env
 
 
-def test_parser_takes_the_three_providers() -> None:
+def test_parser_takes_the_four_providers() -> None:
     parser = build_parser()
     assert parser.parse_args([]).provider == "openai"
-    for provider in ("openai", "azure", "nebius"):
+    for provider in ("openai", "azure", "nebius", "fireworks"):
         assert parser.parse_args(["--provider", provider]).provider == provider
     with pytest.raises(SystemExit):
         parser.parse_args(["--provider", "together"])
 
 
 def test_package_cli_offers_provider_as_a_choice() -> None:
-    result = CliRunner().invoke(emulator_command, ["--provider", "fireworks"])
+    result = CliRunner().invoke(emulator_command, ["--provider", "together"])
     assert result.exit_code == 2
-    assert "fireworks" in result.output
-    assert "--provider [openai|azure|nebius]" in CliRunner().invoke(emulator_command, ["--help"]).output
+    assert "together" in result.output
+    assert "--provider [openai|azure|nebius|fireworks]" in CliRunner().invoke(emulator_command, ["--help"]).output
 
 
 def test_unknown_provider_is_a_value_error() -> None:
@@ -57,6 +57,29 @@ def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 200
             assert ("apim-request-id" in resp.headers) == (provider == "azure")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+
+
+def test_finetune_async_emulator_serves_fireworks() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--provider", "fireworks", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(None),
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["provider"] == "fireworks"
+        assert ready["base_url"].endswith("/v1")
+        url = ready["base_url"] + "/accounts/me/supervisedFineTuningJobs"
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer k"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert json.load(resp) == {"supervisedFineTuningJobs": [], "totalSize": 0}
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)

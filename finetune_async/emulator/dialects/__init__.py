@@ -8,19 +8,21 @@ A dialect is a translation at the HTTP edge (:class:`~._base.Dialect`, made of
 - ``"azure"`` (:mod:`.azure`): Azure OpenAI's v1 route ``/openai/v1`` and its dated routes
   ``/openai/...?api-version=``.
 - ``"nebius"`` (:mod:`.nebius`): Nebius Token Factory's ``/v1``.
+- ``"fireworks"`` (:mod:`.fireworks`): Fireworks AI's ``/v1/accounts/{account_id}/...``.
 """
 
 from __future__ import annotations
 
 from ._base import Dialect, Surface
 from .azure import AzureDialect
+from .fireworks import FireworksDialect
 from .nebius import NebiusDialect
 from .openai import OpenAIDialect
 
 __all__ = ["PROVIDERS", "Dialect", "Surface", "make_dialect"]
 
 #: The providers the emulator speaks, the default first.
-PROVIDERS: tuple[str, ...] = ("openai", "azure", "nebius")
+PROVIDERS: tuple[str, ...] = ("openai", "azure", "nebius", "fireworks")
 
 
 def make_dialect(provider: str) -> Dialect:
@@ -31,4 +33,6 @@ def make_dialect(provider: str) -> Dialect:
         return AzureDialect()
     if provider == "nebius":
         return NebiusDialect()
+    if provider == "fireworks":
+        return FireworksDialect()
     raise ValueError(f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
