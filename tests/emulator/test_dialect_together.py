@@ -286,3 +286,28 @@ async def test_an_openai_model_is_refused(together: Emulator, http: aiohttp.Clie
 async def test_openai_paths_are_not_served(together: Emulator, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{together.base_url}/fine_tuning/jobs", headers=AUTH) as r:
         assert r.status == 404
+
+
+async def test_together_sdk_drives_a_job(together: Emulator, tmp_path: Path) -> None:
+    """Together's own SDK: upload (announce, PUT, preprocess), create (limits, price, create),
+    retrieve, cancel."""
+    sdk = pytest.importorskip("together", reason="the official together SDK is not installed")
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(jsonl(supervised_rows(40)))
+    origin = together.base_url.removesuffix("/v1")  # the SDK puts /v1 in every path itself
+    client = sdk.AsyncTogether(api_key="tg-key", base_url=origin, max_retries=0)
+    try:
+        uploaded = await client.files.upload(file=path, purpose="fine-tune", check=False)
+        assert uploaded.id.startswith("file-")
+        job = await client.fine_tuning.create(
+            training_file=uploaded.id, model=MODEL, n_epochs=5, batch_size=8, lora=True, suffix="sdk"
+        )
+        assert job.status in ("pending", "queued")
+        got = await client.fine_tuning.retrieve(job.id)
+        assert got.id == job.id
+        assert got.model_output_name == job.model_output_name
+        cancelled = await client.fine_tuning.cancel(job.id)
+        assert cancelled.status == "cancel_requested"
+        assert (await client.fine_tuning.retrieve(job.id)).status == "cancelled"
+    finally:
+        await client.close()

@@ -1,7 +1,8 @@
 """The ``together`` dialect: Together AI's fine-tuning API under ``/v1``.
 
 Routes: ``/fine-tunes`` (create, list), ``/fine-tunes/{id}`` (retrieve), ``/cancel``,
-``/events`` and ``/checkpoints`` (whole lists, no paging), and files: ``GET /files``,
+``/events`` and ``/checkpoints`` (whole lists, no paging), ``GET /fine-tunes/models/limits``
+and ``POST /fine-tunes/estimate-price`` (Together's SDK calls both before a create), and files: ``GET /files``,
 ``GET|DELETE /files/{id}``, ``/files/{id}/content``, the spec's ``POST /files/upload``
 (multipart with the bytes) and the flow Together's own SDK uses: ``POST /files`` with the
 form's fields only, answered 302 with ``Location`` and ``X-Together-File-Id``; a ``PUT`` of the
@@ -34,7 +35,7 @@ from ..routes._multipart import discard_on_error, read_form
 from ..store import FileRecord, JobRecord
 from ._base import Dialect, Surface, bearer_key
 
-__all__ = ["BASE_MODELS", "TogetherDialect", "together_status", "translate_create"]
+__all__ = ["BASE_MODELS", "TogetherDialect", "model_limits", "together_status", "translate_create"]
 
 _SD = ("supervised", "dpo")
 _MODEL_IDS = (
@@ -206,7 +207,10 @@ def translate_create(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     seed = _check(body, "random_seed", is_int, "an integer", None)
     together["random_seed"] = seed
     _check(body, "suffix", lambda v: isinstance(v, str), "a string", None)
-    shared: dict[str, Any] = {key: body[key] for key in ("model", "training_file", "validation_file") if key in body}
+    # Together's SDK sends unset fields as null or "" (validation_file among them): both mean absent.
+    shared: dict[str, Any] = {
+        key: body[key] for key in ("model", "training_file", "validation_file") if body.get(key) not in (None, "")
+    }
     if body.get("suffix"):
         shared["suffix"] = body["suffix"]
     if seed is not None:
@@ -443,6 +447,54 @@ async def list_checkpoints(request: web.Request) -> web.StreamResponse:
     return json_response({"data": data})
 
 
+def model_limits(name: str) -> dict[str, Any]:
+    """``GET /fine-tunes/models/limits``: what a job on ``name`` may ask (the spec's fields and
+    those Together's SDK reads); 404 for a model the emulator does not train."""
+    if name not in BASE_MODELS:
+        raise not_found(f"Model {name!r} is not available for fine-tuning.", "model_name")
+    return {
+        "model_name": name,
+        "full_training": {"max_batch_size": 96, "max_batch_size_dpo": 48, "min_batch_size": 8},
+        "lora_training": {
+            "max_batch_size": 128, "max_batch_size_dpo": 64, "min_batch_size": 8, "max_rank": 64, "default_rank": 8,
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"],
+        },
+        "max_num_epochs": 20, "max_num_evals": 100, "max_num_checkpoints": 20,
+        "max_learning_rate": 1.0, "min_learning_rate": 1e-8,
+        "max_seq_length_sft": 131072, "max_seq_length_dpo": 65536, "min_max_seq_length": 512,
+        "default_gradient_accumulation_steps": 1,
+        "supports_vision": False, "supports_tools": True, "supports_reasoning": False,
+        "supports_full_training": True, "merge_output_lora": True,
+    }  # fmt: skip
+
+
+async def get_model_limits(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("model_name")
+    if not name:
+        raise bad_request("Missing required parameter: 'model_name'.", "model_name")
+    return json_response(model_limits(name))
+
+
+async def estimate_price(request: web.Request) -> web.StreamResponse:
+    """``POST /fine-tunes/estimate-price``: the emulator trains for free."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("training_file"), str):
+        raise bad_request("Missing required parameter: 'training_file'.", "training_file")
+    rec = state(request).files.get(body["training_file"])
+    epochs: int = body["n_epochs"] if is_int(body.get("n_epochs")) else 1
+    tokens = rec.bytes // 4 * max(1, epochs)
+    return json_response(
+        {
+            "estimation_available": True,
+            "estimated_total_price": 0.0,
+            "allowed_to_proceed": True,
+            "user_limit": 0.0,
+            "estimated_train_token_count": float(tokens),
+            "estimated_eval_token_count": 0.0,
+        }
+    )
+
+
 # -- files ---------------------------------------------------------------------------------------
 
 
@@ -595,6 +647,8 @@ class TogetherDialect(Dialect):
             ("PUT", "/files/{id}/bytes", put),
             ("POST", "/files/{id}/preprocess", preprocess_file),
             ("POST", "/fine-tunes", create_job),
+            ("GET", "/fine-tunes/models/limits", get_model_limits),
+            ("POST", "/fine-tunes/estimate-price", estimate_price),
             ("GET", "/fine-tunes", list_jobs),
             ("GET", "/fine-tunes/{id}", retrieve_job),
             ("POST", "/fine-tunes/{id}/cancel", cancel_job),
