@@ -311,3 +311,43 @@ async def test_together_sdk_drives_a_job(together: Emulator, tmp_path: Path) -> 
         assert (await client.fine_tuning.retrieve(job.id)).status == "cancelled"
     finally:
         await client.close()
+
+
+@requires_together_spec
+async def test_limits_and_price_estimate(together: Emulator, http: aiohttp.ClientSession) -> None:
+    base = together.base_url
+    status, limits = await get(http, f"{base}/fine-tunes/models/limits?model_name={MODEL}")
+    assert status == 200
+    validate_response("GET", "/fine-tunes/models/limits", limits)
+    assert limits["model_name"] == MODEL
+    status, _ = await get(http, f"{base}/fine-tunes/models/limits?model_name=gpt-4o")
+    assert status == 404
+    train = await upload(http, base, jsonl(supervised_rows(10)))
+    body = {"training_file": train["id"], "model": MODEL, "n_epochs": 2}
+    async with http.post(f"{base}/fine-tunes/estimate-price", json=body, headers=AUTH) as r:
+        assert r.status == 200
+        estimate = await r.json()
+    validate_response("POST", "/fine-tunes/estimate-price", estimate)
+    assert estimate["allowed_to_proceed"] is True
+    assert estimate["estimated_train_token_count"] > 0
+
+
+async def test_another_dialects_job_reads_with_together_defaults(tmp_path: Path) -> None:
+    """One state: a job made over OpenAI's paths reads on Together's, with Together's defaults."""
+    async with Emulator(job_seconds=1.0, data_dir=tmp_path) as emu, aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("purpose", "fine-tune")
+        form.add_field("file", jsonl(supervised_rows(10)), filename="t.jsonl")
+        async with http.post(f"{emu.base_url}/files", data=form, headers=AUTH) as r:
+            file_id = (await r.json())["id"]
+        body = {"model": "gpt-4o-mini-2024-07-18", "training_file": file_id}
+        async with http.post(f"{emu.base_url}/fine_tuning/jobs", json=body, headers=AUTH) as r:
+            job_id = (await r.json())["id"]
+    async with (
+        Emulator(provider="together", job_seconds=1.0, data_dir=tmp_path) as emu,
+        aiohttp.ClientSession() as http,
+    ):
+        status, job = await get(http, f"{emu.base_url}/fine-tunes/{job_id}")
+    assert status == 200
+    validate_response("GET", "/fine-tunes/{id}", job)
+    assert job["training_type"]["type"] == "Lora"
