@@ -351,3 +351,14 @@ async def test_another_dialects_job_reads_with_together_defaults(tmp_path: Path)
     assert status == 200
     validate_response("GET", "/fine-tunes/{id}", job)
     assert job["training_type"]["type"] == "Lora"
+
+
+async def test_fault_rules_name_openai_paths(together: Emulator, http: aiohttp.ClientSession) -> None:
+    together.faults.inject("POST:/v1/fine_tuning/jobs", "429")
+    async with http.post(f"{together.base_url}/fine-tunes", json={"model": MODEL}, headers=AUTH) as r:
+        assert r.status == 429
+    together.faults.inject("GET:/v1/fine_tuning/jobs/{fine_tuning_job_id}", "500")
+    async with http.get(f"{together.base_url}/fine-tunes/ftjob-x", headers=AUTH) as r:
+        assert r.status == 500
+    async with http.get(f"{together.base_url}/fine-tunes/ftjob-x", headers=AUTH) as r:
+        assert r.status == 404

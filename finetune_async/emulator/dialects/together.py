@@ -600,7 +600,23 @@ async def preprocess_file(request: web.Request) -> web.StreamResponse:
     return json_response(file_answer(state(request).files.get(request.match_info["id"]).to_api()))
 
 
+# Together's paths as fault rules name them: OpenAI's, so one rule file serves every dialect.
+_FAULT_PATHS = (
+    ("/v1/fine-tunes/{id}", "/v1/fine_tuning/jobs/{fine_tuning_job_id}"),
+    ("/v1/fine-tunes", "/v1/fine_tuning/jobs"),
+    ("/v1/files/{id}", "/v1/files/{file_id}"),
+)
+
+
 class _TogetherSurface(Surface):
+    def fault_path(self, path: str) -> str:
+        """``path`` as fault rules name it: ``/v1/fine-tunes...`` as OpenAI's ``/v1/fine_tuning/jobs...``
+        (templates too: ``{id}`` becomes ``{fine_tuning_job_id}`` or ``{file_id}``)."""
+        for ours, theirs in _FAULT_PATHS:
+            if path == ours or path.startswith(ours + "/"):
+                return theirs + path[len(ours) :]
+        return path
+
     def authenticate(self, request: web.Request, keys: frozenset[str] | None) -> None:
         # The PUT of an upload's bytes goes to a signed URL, with no Authorization header.
         if request.method == "PUT" and request.path.endswith("/bytes"):
