@@ -25,7 +25,7 @@ __all__ = ["emulator"]
 @click.command()
 @click.option(
     "--provider",
-    type=click.Choice(["openai", "azure", "nebius", "fireworks"]),
+    type=click.Choice(["openai", "azure", "nebius", "together", "fireworks"]),
     default="openai",
     show_default=True,
     help="The provider whose paths and JSON are served.",
@@ -62,8 +62,8 @@ def emulator(
     Point any client at it: OPENAI_BASE_URL=http://127.0.0.1:8089/v1 (any API key works
     unless --api-key is given). With --json, prints one line once it listens, for scripts:
     {"object": "emulator", "provider", "base_url", "azure_endpoint", "host", "port", "pid"}.
-    --provider azure|nebius|fireworks serves that provider's paths and JSON (base_url is then
-    Azure's v1 route, or /v1 for Nebius and Fireworks, whose paths are /v1/accounts/{id}/...).
+    --provider azure|nebius|together|fireworks serves that provider's paths and JSON (base_url is
+    then Azure's v1 route, or the provider's /v1; Fireworks' paths are /v1/accounts/{id}/...).
     """
     from finetune_async.emulator import main as emulator_main
 

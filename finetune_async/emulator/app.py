@@ -211,7 +211,7 @@ def create_app(
     """The aiohttp application serving ``state`` in the dialect of ``provider`` (one of
     :data:`~.dialects.PROVIDERS`; ValueError for another): ``"openai"`` under ``/v1`` (and, with
     OpenAI's shapes, under Azure's ``/openai``), ``"azure"`` under ``/openai/v1`` and ``/openai``,
-    ``"nebius"`` under ``/v1``.
+    ``"nebius"`` and ``"together"`` under ``/v1``.
 
     ``api_keys``: when given, only these keys are accepted; otherwise any non-empty key is.
     """

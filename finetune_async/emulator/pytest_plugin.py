@@ -22,7 +22,8 @@ Starting one costs a few milliseconds.
 Jobs take ``job_seconds`` (default 1.0); change it with ``@pytest.mark.finetune_emulator(job_seconds=3,
 faults="...")`` on a test, class or module, whose keyword arguments go to the Emulator.
 
-The provider whose dialect is served (``"openai"``, ``"azure"``, ``"nebius"``), most specific first:
+The provider whose dialect is served (``"openai"``, ``"azure"``, ``"nebius"``, ``"together"``,
+``"fireworks"``), most specific first:
 
 - indirect parametrization, to run a test once per provider::
 
@@ -51,7 +52,8 @@ DEFAULT_JOB_SECONDS = 1.0
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "finetune_emulator_provider",
-        "the provider whose dialect the finetune_emulator fixtures serve (openai, azure or nebius)",
+        "the provider whose dialect the finetune_emulator fixtures serve "
+        "(openai, azure, nebius, together or fireworks)",
         default="openai",
     )
 

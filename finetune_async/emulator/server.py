@@ -43,7 +43,10 @@ class Emulator:
         provider: the dialect served, one of :data:`~.dialects.PROVIDERS` (ValueError for
             another): ``"openai"`` (the default: ``/v1``, and OpenAI's shapes under Azure's
             ``/openai`` paths), ``"azure"`` (Azure OpenAI's v1 and dated routes as Azure answers
-            them) or ``"nebius"`` (Nebius Token Factory's ``/v1``). One state underneath.
+            them), ``"nebius"`` (Nebius Token Factory's ``/v1``), ``"together"`` (Together AI's
+            ``/v1``: ``/fine-tunes`` and its file upload flow) or ``"fireworks"`` (Fireworks AI's
+            ``/v1/accounts/{account_id}/...``: datasets, supervised and DPO jobs). One state
+            underneath.
     """
 
     def __init__(

@@ -18,20 +18,21 @@ from finetune_async.emulator import Emulator, EmulatorThread, build_parser, crea
 from tests.cli.conftest import cli_env
 
 
-def test_parser_takes_the_four_providers() -> None:
+def test_parser_takes_the_five_providers() -> None:
     parser = build_parser()
     assert parser.parse_args([]).provider == "openai"
-    for provider in ("openai", "azure", "nebius", "fireworks"):
+    for provider in ("openai", "azure", "nebius", "together", "fireworks"):
         assert parser.parse_args(["--provider", provider]).provider == provider
     with pytest.raises(SystemExit):
-        parser.parse_args(["--provider", "together"])
+        parser.parse_args(["--provider", "mistral"])
 
 
 def test_package_cli_offers_provider_as_a_choice() -> None:
-    result = CliRunner().invoke(emulator_command, ["--provider", "together"])
+    result = CliRunner().invoke(emulator_command, ["--provider", "mistral"])
     assert result.exit_code == 2
-    assert "together" in result.output
-    assert "--provider [openai|azure|nebius|fireworks]" in CliRunner().invoke(emulator_command, ["--help"]).output
+    assert "fireworks" in result.output
+    shown = CliRunner().invoke(emulator_command, ["--help"]).output
+    assert "--provider [openai|azure|nebius|together|fireworks]" in shown
 
 
 def test_unknown_provider_is_a_value_error() -> None:
@@ -39,7 +40,7 @@ def test_unknown_provider_is_a_value_error() -> None:
         Emulator(provider="mistral")
 
 
-@pytest.mark.parametrize(("provider", "path"), [("azure", "/openai/v1"), ("nebius", "/v1")])
+@pytest.mark.parametrize(("provider", "path"), [("azure", "/openai/v1"), ("nebius", "/v1"), ("together", "/v1")])
 def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--provider", provider, "--json"],
@@ -53,7 +54,8 @@ def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -
         ready = json.loads(proc.stdout.readline())
         assert ready["provider"] == provider
         assert ready["base_url"].endswith(path)
-        request = urllib.request.Request(ready["base_url"] + "/fine_tuning/jobs", headers={"Authorization": "Bearer k"})
+        jobs = "/fine-tunes" if provider == "together" else "/fine_tuning/jobs"
+        request = urllib.request.Request(ready["base_url"] + jobs, headers={"Authorization": "Bearer k"})
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 200
             assert ("apim-request-id" in resp.headers) == (provider == "azure")

@@ -8,6 +8,7 @@ A dialect is a translation at the HTTP edge (:class:`~._base.Dialect`, made of
 - ``"azure"`` (:mod:`.azure`): Azure OpenAI's v1 route ``/openai/v1`` and its dated routes
   ``/openai/...?api-version=``.
 - ``"nebius"`` (:mod:`.nebius`): Nebius Token Factory's ``/v1``.
+- ``"together"`` (:mod:`.together`): Together AI's ``/v1`` (``/fine-tunes``, its file upload flow).
 - ``"fireworks"`` (:mod:`.fireworks`): Fireworks AI's ``/v1/accounts/{account_id}/...``.
 """
 
@@ -18,11 +19,12 @@ from .azure import AzureDialect
 from .fireworks import FireworksDialect
 from .nebius import NebiusDialect
 from .openai import OpenAIDialect
+from .together import TogetherDialect
 
 __all__ = ["PROVIDERS", "Dialect", "Surface", "make_dialect"]
 
 #: The providers the emulator speaks, the default first.
-PROVIDERS: tuple[str, ...] = ("openai", "azure", "nebius", "fireworks")
+PROVIDERS: tuple[str, ...] = ("openai", "azure", "nebius", "together", "fireworks")
 
 
 def make_dialect(provider: str) -> Dialect:
@@ -33,6 +35,8 @@ def make_dialect(provider: str) -> Dialect:
         return AzureDialect()
     if provider == "nebius":
         return NebiusDialect()
+    if provider == "together":
+        return TogetherDialect()
     if provider == "fireworks":
         return FireworksDialect()
     raise ValueError(f"unknown provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
