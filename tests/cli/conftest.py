@@ -5,6 +5,7 @@ process for the whole session (over real loopback HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -148,6 +149,41 @@ def run_cli(
     assert API_KEY not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+class ServedEmulator:
+    """A ``python -m finetune_async emulator --port 0 ARGS`` child: ``first_line`` (what it
+    printed once listening), and once stopped ``out`` (the rest of stdout) and ``err``."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.first_line = ""
+        self.out = ""
+        self.err = ""
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def cli_emulator(*args: str) -> Iterator[ServedEmulator]:
+    """Serve the CLI's emulator on a free port while the block runs, then stop it with Ctrl-C."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(None),
+    )
+    served = ServedEmulator(proc)
+    try:
+        assert proc.stdout is not None
+        served.first_line = proc.stdout.readline()
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        served.out, served.err = proc.communicate(timeout=15)
 
 
 def run_json(*args: str, base_url: str, expect: int = 0) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from tests.cli.conftest import (
     API_KEY,
     EmulatorThread,
     ParkedJobs,
-    cli_env,
+    cli_emulator,
     run_cli,
     run_json,
     write_jsonl,
@@ -332,25 +331,13 @@ def test_no_key_and_no_server(emulators: EmulatorThread) -> None:
 
 
 def test_emulator_command_serves_until_interrupted() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--job-seconds", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(None),
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first
-        base_url = first.rsplit(" ", 1)[-1].strip()
+    with cli_emulator("--job-seconds", "1") as served:
+        assert "listening on http://127.0.0.1:" in served.first_line
+        base_url = served.first_line.rsplit(" ", 1)[-1].strip()
         listed = run_json("list", base_url=base_url)
         assert listed == {"object": "list", "data": [], "has_more": False}
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    assert served.returncode == 0, served.err
+    assert "Traceback" not in served.err
 
 
 def test_emulator_command_rejects_a_bad_fault_spec() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from finetune_async.cli import main
-from tests.cli.conftest import API_KEY, EmulatorThread, ParkedJobs, cli_env, run_cli, run_json
+from tests.cli.conftest import API_KEY, EmulatorThread, ParkedJobs, cli_emulator, cli_env, run_cli, run_json
 
 
 def json_error(proc: subprocess.CompletedProcess[str], code: int) -> dict[str, Any]:
@@ -136,27 +136,16 @@ def test_every_command_that_prints_data_takes_json() -> None:
 
 
 def test_emulator_json_says_where_it_listens() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--job-seconds", "1", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(None),
-    )
-    try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
+    with cli_emulator("--job-seconds", "1", "--json") as served:
+        ready = json.loads(served.first_line)
         assert ready["object"] == "emulator"
-        assert ready["pid"] == proc.pid
+        assert ready["pid"] == served.proc.pid
         assert ready["base_url"] == f"http://127.0.0.1:{ready['port']}/v1"
         assert ready["azure_endpoint"] == f"http://127.0.0.1:{ready['port']}"
         assert run_json("list", base_url=ready["base_url"])["data"] == []
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert out == ""  # one line, nothing else
-    assert "Traceback" not in err
+    assert served.returncode == 0, served.err
+    assert served.out == ""  # one line, nothing else
+    assert "Traceback" not in served.err
 
 
 def test_ctrl_c_with_json_is_one_json_line(emulators: EmulatorThread, slow_jobs: ParkedJobs) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -15,7 +12,7 @@ from click.testing import CliRunner
 
 from finetune_async.cli._emulator import emulator as emulator_command
 from finetune_async.emulator import Emulator, EmulatorThread, build_parser, create_app, serve
-from tests.cli.conftest import cli_env
+from tests.cli.conftest import cli_emulator
 
 
 def test_parser_takes_the_five_providers() -> None:
@@ -42,16 +39,8 @@ def test_unknown_provider_is_a_value_error() -> None:
 
 @pytest.mark.parametrize(("provider", "path"), [("azure", "/openai/v1"), ("nebius", "/v1"), ("together", "/v1")])
 def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--provider", provider, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(None),
-    )
-    try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
+    with cli_emulator("--provider", provider, "--json") as served:
+        ready = json.loads(served.first_line)
         assert ready["provider"] == provider
         assert ready["base_url"].endswith(path)
         jobs = "/fine-tunes" if provider == "together" else "/fine_tuning/jobs"
@@ -59,33 +48,19 @@ def test_finetune_async_emulator_serves_the_provider(provider: str, path: str) -
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 200
             assert ("apim-request-id" in resp.headers) == (provider == "azure")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    assert served.returncode == 0, served.err
 
 
 def test_finetune_async_emulator_serves_fireworks() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finetune_async", "emulator", "--port", "0", "--provider", "fireworks", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(None),
-    )
-    try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
+    with cli_emulator("--provider", "fireworks", "--json") as served:
+        ready = json.loads(served.first_line)
         assert ready["provider"] == "fireworks"
         assert ready["base_url"].endswith("/v1")
         url = ready["base_url"] + "/accounts/me/supervisedFineTuningJobs"
         request = urllib.request.Request(url, headers={"Authorization": "Bearer k"})
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert json.load(resp) == {"supervisedFineTuningJobs": [], "totalSize": 0}
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    assert served.returncode == 0, served.err
 
 
 async def test_serve_yields_the_providers_base_url() -> None:
