@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from finetune_async.datasets import MAX_LINE_BYTES
 from finetune_async.datasets._reader import LongLine, read_lines
@@ -44,25 +46,37 @@ def check_legacy(path: Path) -> DatasetCheck:
     """
     n = 0
     tokens = 0
+    for lineno, obj, problem in _json_lines(path):
+        if problem is not None:
+            return DatasetCheck(n, tokens, f"line {lineno}: {problem}")
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("prompt"), str)
+            or not isinstance(obj.get("completion"), str)
+        ):
+            return DatasetCheck(n, tokens, f'line {lineno}: expected {{"prompt": str, "completion": str}}')
+        n += 1
+        tokens += (len(obj["prompt"]) + len(obj["completion"])) // 4 + 2
+    return DatasetCheck(n, tokens, None)
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """Each non-blank line of ``path``: its number, its JSON value, and what is wrong with it
+    (too long, not JSON; the value is then None). Read as the validator reads lines (CR, LF and
+    CRLF end one; a line past ``MAX_LINE_BYTES`` is never held), so line numbers agree."""
     with path.open("rb") as fh:
         for lineno, raw in enumerate(read_lines(fh, MAX_LINE_BYTES), 1):
             if isinstance(raw, LongLine):
-                return DatasetCheck(n, tokens, f"line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
+                yield lineno, None, f"longer than {MAX_LINE_BYTES:,} bytes"
+                continue
             if raw.isspace() or not raw:
                 continue
             try:
                 obj = json.loads(raw)
             except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a line
-                return DatasetCheck(n, tokens, f"line {lineno}: not valid JSON")
-            if (
-                not isinstance(obj, dict)
-                or not isinstance(obj.get("prompt"), str)
-                or not isinstance(obj.get("completion"), str)
-            ):
-                return DatasetCheck(n, tokens, f'line {lineno}: expected {{"prompt": str, "completion": str}}')
-            n += 1
-            tokens += (len(obj["prompt"]) + len(obj["completion"])) // 4 + 2
-    return DatasetCheck(n, tokens, None)
+                yield lineno, None, "not valid JSON"
+                continue
+            yield lineno, obj, None
 
 
 def _nebius_line(obj: object) -> tuple[str, int] | str:
@@ -110,26 +124,17 @@ def check_nebius(path: Path) -> DatasetCheck:
     n = 0
     tokens = 0
     first: str | None = None
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(read_lines(fh, MAX_LINE_BYTES), 1):
-            if isinstance(raw, LongLine):
-                return DatasetCheck(n, tokens, f"line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
-            if raw.isspace() or not raw:
-                continue
-            try:
-                obj = json.loads(raw)
-            except (ValueError, RecursionError):
-                return DatasetCheck(n, tokens, f"line {lineno}: not valid JSON")
-            found = _nebius_line(obj)
-            if isinstance(found, str):
-                return DatasetCheck(n, tokens, f"line {lineno}: {found}")
-            kind, line_tokens = found
-            if first is None:
-                first = kind
-            elif kind != first:
-                return DatasetCheck(n, tokens, f"line {lineno}: a '{kind}' line in a file of '{first}' lines")
-            n += 1
-            tokens += line_tokens
+    for lineno, obj, problem in _json_lines(path):
+        found = problem if problem is not None else _nebius_line(obj)
+        if isinstance(found, str):
+            return DatasetCheck(n, tokens, f"line {lineno}: {found}")
+        kind, line_tokens = found
+        if first is None:
+            first = kind
+        elif kind != first:
+            return DatasetCheck(n, tokens, f"line {lineno}: a '{kind}' line in a file of '{first}' lines")
+        n += 1
+        tokens += line_tokens
     return DatasetCheck(n, tokens, None)
 
 
