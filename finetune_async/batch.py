@@ -642,6 +642,8 @@ class _Run:
         self._server_files: dict[str, FileObject] | None = None
         self._server_files_lock = anyio.Lock()
         self._extras: dict[str, tuple[str, ...]] = {}
+        # The ft_spec values the provider keeps, to the spec keys (built on first use).
+        self._kept_keys: dict[str, str] | None = None
         self.restart_cancelled = restart_cancelled
         self.created = 0
         self.reattached = 0
@@ -745,8 +747,8 @@ class _Run:
         """
         found: dict[str, list[FineTuningJob]] = {}
         async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
-            key = (job.metadata or {}).get(SPEC_METADATA_KEY)
-            if key is None or key not in self.specs:
+            key = self._spec_of(job)
+            if key is None:
                 continue  # a spec dropped from the batch since: not this run's business
             found.setdefault(key, []).append(job)
         for key, jobs in found.items():
@@ -762,6 +764,18 @@ class _Run:
             )
             if not unchanged:
                 self._record_job(key, server_job)
+
+    def _spec_of(self, job: FineTuningJob) -> str | None:
+        """The key of the spec of this batch ``job`` was made for (None: not one of its specs).
+
+        Read from its ``ft_spec`` metadata as the provider keeps it (a digest, on some)."""
+        kept = (job.metadata or {}).get(SPEC_METADATA_KEY)
+        if kept is None:
+            return None
+        if self._kept_keys is None:
+            keep = self.client.provider.kept_metadata
+            self._kept_keys = {keep({SPEC_METADATA_KEY: key})[SPEC_METADATA_KEY]: key for key in self.specs}
+        return self._kept_keys.get(kept)
 
     async def _siblings(self, key: str) -> list[FineTuningJob]:
         """Every job of this batch for ``key`` on the server (normally none or one)."""
@@ -1152,8 +1166,8 @@ class _Run:
         keys = {row.job_id: key for key, row in rows.items() if row.state == SpecState.CREATED and row.job_id}
         with contextlib.suppress(FineTuneError):
             async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
-                spec_key = (job.metadata or {}).get(SPEC_METADATA_KEY)
-                if spec_key is not None and spec_key in self.specs and job.status not in TERMINAL:
+                spec_key = self._spec_of(job)
+                if spec_key is not None and job.status not in TERMINAL:
                     keys[job.id] = spec_key
 
         async def cancel(job_id: str, key: str) -> None:

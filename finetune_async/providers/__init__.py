@@ -8,7 +8,17 @@ of requests and answers, errors, and capabilities (:mod:`finetune_async.provider
 
 from __future__ import annotations
 
-from ._base import ALL_OPERATIONS, JOB_STATUSES, Capabilities, Operation, Provider, WireRequest, grader_types
+from ._base import (
+    ALL_OPERATIONS,
+    JOB_STATUSES,
+    Capabilities,
+    FileUpload,
+    Operation,
+    Provider,
+    Send,
+    WireRequest,
+    grader_types,
+)
 from .azure import AzureProvider
 from .nebius import NebiusHyperparameters, NebiusProvider
 from .openai import OpenAIProvider
@@ -40,11 +50,13 @@ __all__ = [
     "JOB_STATUSES",
     "AzureProvider",
     "Capabilities",
+    "FileUpload",
     "NebiusHyperparameters",
     "NebiusProvider",
     "OpenAIProvider",
     "Operation",
     "Provider",
+    "Send",
     "WireRequest",
     "capabilities_of",
     "grader_types",

@@ -21,8 +21,8 @@ back newest first, as OpenAI's: a provider whose events or checkpoints are not p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import attrs
 
@@ -31,14 +31,18 @@ from ..errors import APIStatusError, UnsupportedByProviderError, status_error
 if TYPE_CHECKING:
     from .._auth import Auth
     from .._bodies import FilePart
+    from .._ledger import Reconciler
+    from .._transport import Response
     from ..datasets import DataRules
 
 __all__ = [
     "ALL_OPERATIONS",
     "JOB_STATUSES",
     "Capabilities",
+    "FileUpload",
     "Operation",
     "Provider",
+    "Send",
     "WireRequest",
     "each_object",
     "grader_types",
@@ -147,6 +151,36 @@ class Capabilities:
         return {op: capability for op, (can, capability) in needs.items() if not can}
 
 
+class Send(Protocol):
+    """How :meth:`Provider.create_file` sends one request (see there)."""
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[FilePart] = (),
+        idempotent: bool | None = None,
+        reconcile: Reconciler[Any] | None = None,
+        op: Operation,
+    ) -> Awaitable[Response]: ...
+
+
+@attrs.frozen(kw_only=True)
+class FileUpload:
+    """One ``files.create`` call as :meth:`Provider.create_file` gets it: the file part (name,
+    streamed source, size when known, content type, progress callback), the purpose, and the
+    form fields the call's ``extra_body`` adds."""
+
+    part: FilePart
+    size: int | None
+    purpose: str
+    form: Mapping[str, str] = attrs.field(factory=dict)
+
+
 @attrs.frozen(kw_only=True)
 class WireRequest:
     """One request as a translating provider sees it: OpenAI's method, path (ids in it, as
@@ -252,6 +286,17 @@ class Provider:
         """The error for a call (or a part of one) the provider cannot do."""
         return UnsupportedByProviderError(self.name, operation, reason)
 
+    def kept_metadata(self, metadata: Mapping[str, str]) -> Mapping[str, str]:
+        """What ``job.metadata`` reads back, on this provider, for a job created with ``metadata``.
+
+        OpenAI, Azure and Nebius keep metadata as it was sent (this returns it). A provider whose
+        jobs have no metadata field and keep it in a short field of their own (Fireworks'
+        ``displayName``) may keep each value as a digest: the create-once ledger, the local
+        metadata filter of ``jobs.list`` and ``run_batch`` compare what they are looking for
+        through this, so they recognise their jobs all the same.
+        """
+        return metadata
+
     def check_create(self, body: Mapping[str, Any]) -> None:
         """Refuse, before sending, a job body (OpenAI's JSON) the provider would refuse or
         change silently: a method it does not have, a Python grader it cannot run, metadata it
@@ -283,6 +328,22 @@ class Provider:
     def to_wire(self, operation: Operation, request: WireRequest) -> WireRequest:
         """The request as the provider's wire takes it (only called when ``translates``)."""
         return request
+
+    #: True when :meth:`create_file` sends a file its own way (several requests: Fireworks'
+    #: dataset, then its upload); else ``files.create`` sends OpenAI's one multipart request.
+    uploads_its_own_way: bool = False
+
+    async def create_file(self, send: Send, upload: FileUpload) -> Any:
+        """Send ``upload`` as the provider takes a new file and return the file's JSON in
+        OpenAI's shape (a ``FileObject``: ``id``, ``bytes``, ``created_at``, ``filename``,
+        ``purpose``, ``status``). Only called when :attr:`uploads_its_own_way`.
+
+        ``send`` sends one request through the client's transport (retries, hooks, the
+        create-once settle when given ``reconcile``) on the provider's own paths, unmapped, and
+        returns the :class:`~finetune_async._transport.Response`. A provider's flow must not
+        create two files for one call when an answer is lost (choose the id, or settle).
+        """
+        raise NotImplementedError(f"{type(self).__name__} sets uploads_its_own_way without create_file")
 
     def from_wire(self, operation: Operation, body: Any) -> Any:
         """An answer's decoded JSON in OpenAI's shape (only called when ``translates``)."""

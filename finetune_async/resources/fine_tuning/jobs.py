@@ -227,12 +227,15 @@ class Jobs(Resource):
         """The job ``body`` created (by its marker, else by its fields after ``since``), not yet
         handed out; looked for with the create's headers and query (the same project)."""
         ledger = self._ledger
+        provider = self._client._provider
         if marker is not None:
             # Exact: only this call's create carries this marker. Where jobs.list cannot filter
-            # on metadata, the newest jobs are read and the marker compared here.
-            filtered = self._client._provider.capabilities.metadata_filter
+            # on metadata, the newest jobs are read and the marker compared here (as the
+            # provider keeps it: a digest, on some).
+            filtered = provider.capabilities.metadata_filter
+            kept = provider.kept_metadata({MARKER_KEY: marker}).get(MARKER_KEY)
             async for job in self._list(100, {MARKER_KEY: marker} if filtered else None, options):
-                if not filtered and (job.metadata or {}).get(MARKER_KEY) != marker:
+                if not filtered and (job.metadata or {}).get(MARKER_KEY) != kept:
                     if job.created_at < since:
                         break
                     continue
@@ -240,7 +243,10 @@ class Jobs(Resource):
                     return job
             return None
         metadata = body.get("metadata")
-        if not self._client._provider.capabilities.metadata_filter:
+        if isinstance(metadata, Mapping) and metadata:
+            # The job is compared with what it keeps of the metadata sent.
+            body = {**body, "metadata": dict(provider.kept_metadata(metadata))}
+        if not provider.capabilities.metadata_filter:
             metadata = None
         async for job in self._list(100, metadata if isinstance(metadata, Mapping) and metadata else None, options):
             if job.created_at < since:
@@ -283,7 +289,7 @@ class Jobs(Resource):
         pages = self._paginate(FineTuningJob, "/fine_tuning/jobs", params, after=after, options=options, op="jobs.list")
         if local:
             assert metadata is not None
-            wanted = dict(metadata)
+            wanted = dict(self._client._provider.kept_metadata(metadata))
             return filtered(pages, lambda job: _has_metadata(job, wanted))
         return pages
 
