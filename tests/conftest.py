@@ -16,7 +16,7 @@ import finetune_async as ft
 from finetune_async.emulator import Emulator
 from tests.dialects import BY_ID, OPENAI, Dialect
 from tests.ids import holds_a_set, stable_repr
-from tests.spec import SPEC_AVAILABLE, match_path, validate_request_body
+from tests.spec import OPENAI_SPEC, OpenAPISpec
 
 # Tests are about logic: the SDK's backoff and Retry-After waits are zero (finetune_async._retry).
 # Child processes (the CLI, batch runners) read the switch from the environment; a test about
@@ -50,7 +50,9 @@ def _instant_backoff(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @attrs.define
 class SpecChecker:
-    """A request hook: validates each JSON or multipart body against the spec's request schema.
+    """A request hook: validates each request against a spec: its path is an operation, its
+    JSON or multipart body fits the request schema, and (with ``check_query``) each query
+    parameter is one the operation declares, with a value that fits.
 
     ``operations`` records which spec operations were exercised, so a test can prove coverage.
     """
@@ -59,19 +61,28 @@ class SpecChecker:
     #: What a body goes through before it is checked: a dialect's fields OpenAI's spec cannot
     #: know taken out (Nebius': tests.dialects.openai_shaped); None checks it as sent.
     shape: Callable[[Any], Any] | None = None
+    #: The spec requests are checked against (Together's and Fireworks' for their dialects).
+    spec: OpenAPISpec = OPENAI_SPEC
+    #: Check the query parameters too (the providers' specs declare every one our clients send;
+    #: OpenAI's requests also carry the client's own, such as Azure's api-version).
+    check_query: bool = False
 
     def __call__(self, info: ft.RequestInfo) -> None:
-        prefix = "/v1"
-        path = info.path[len(prefix) :] if info.path.startswith(prefix) else info.path
-        template = match_path(info.method, path) if SPEC_AVAILABLE else path
-        assert template is not None, f"{info.method} {path} is not an operation of the spec"
+        spec = self.spec
+        path = info.path
+        if spec is OPENAI_SPEC and path.startswith("/v1"):
+            path = path[len("/v1") :]
+        template = spec.match_path(info.method, path) if spec.available else path
+        assert template is not None, f"{info.method} {path} is not an operation of {spec.what}"
         self.operations.add((info.method, template))
-        if not SPEC_AVAILABLE:
+        if not spec.available:
             return
+        if self.check_query:
+            spec.validate_query(info.method, template, info.params)
         if info.json is not None:
             # Round-trip through JSON so the validator sees exactly what goes on the wire.
             body = json.loads(json.dumps(info.json))
-            validate_request_body(info.method, template, self.shape(body) if self.shape is not None else body)
+            spec.validate_request_body(info.method, template, self.shape(body) if self.shape is not None else body)
         elif info.form is not None or info.files:
             fields: dict[str, Any] = {name: "<binary>" for name in info.files}
             for key, value in (info.form or {}).items():
@@ -81,7 +92,7 @@ class SpecChecker:
                     )
                 else:
                     fields[key] = value
-            validate_request_body(info.method, template, fields, content_type="multipart/form-data")
+            spec.validate_request_body(info.method, template, fields, content_type="multipart/form-data")
 
 
 @pytest.fixture

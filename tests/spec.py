@@ -11,6 +11,11 @@ building validators, every such schema is rewritten to also accept ``null`` (``"
 the ``allOf: [{$ref}, {nullable: true}]`` idiom, so that real payloads with nulls validate;
 3.0's boolean ``exclusiveMinimum: true`` becomes the 2020-12 numeric form.
 
+The providers' specs (``providers/together-fine-tuning.yaml``, ``providers/fireworks-fine-tuning.yaml``
+in the same directory) are :class:`OpenAPISpec` objects too: :data:`TOGETHER_SPEC`,
+:data:`FIREWORKS_SPEC`, with the same methods (``spec.requires`` is their skip mark) and
+:meth:`OpenAPISpec.validate_query` for a request's query parameters.
+
 Usage::
 
     from tests.spec import requires_spec, validate, validate_request_body, strategy
@@ -25,20 +30,24 @@ Usage::
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 __all__ = [
+    "FIREWORKS_SPEC",
+    "OPENAI_SPEC",
     "SKIP_REASON",
     "SPEC_AVAILABLE",
     "SPEC_DIR",
     "SPEC_FILE",
+    "TOGETHER_SPEC",
+    "OpenAPISpec",
+    "iter_schema_names",
     "load_spec",
     "match_path",
     "operation_schema",
@@ -62,30 +71,11 @@ SKIP_REASON: str = (
 )
 requires_spec = pytest.mark.skipif(not SPEC_AVAILABLE, reason=SKIP_REASON or "OpenAPI spec not found")
 
-_BASE_URI = "urn:finetune-async:openapi"
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Keywords that make a schema "about" a value's shape; a schema with none of them is only
 # annotations (description, default...) and, in allOf, just a carrier for ``nullable``.
 _STRUCTURAL = frozenset(
     {"type", "$ref", "allOf", "anyOf", "oneOf", "not", "enum", "const", "properties", "items", "additionalProperties"}
 )
-
-
-def _require_spec() -> None:
-    if not SPEC_AVAILABLE:
-        raise FileNotFoundError(SKIP_REASON)
-
-
-@functools.cache
-def load_spec() -> dict[str, Any]:
-    """The spec as parsed YAML (cached; do not mutate)."""
-    import yaml
-
-    _require_spec()
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with SPEC_FILE.open(encoding="utf-8") as fh:
-        spec: dict[str, Any] = yaml.load(fh, Loader=loader)  # a safe loader
-    return spec
 
 
 # ------------------------------------------------------------------------- OpenAPI 3.0 rewrite
@@ -130,133 +120,314 @@ def _nullable(node: Any) -> Any:
     return {"anyOf": [out, {"type": "null"}]}
 
 
-@functools.cache
-def _json_schema_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = _nullable(load_spec())
-    return spec
-
-
-@functools.cache
-def _registry() -> Any:
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT202012
-
-    resource = Resource.from_contents(_json_schema_spec(), default_specification=DRAFT202012)
-    return Registry().with_resource(_BASE_URI, resource)
-
-
 def _pointer_escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-@functools.cache
-def _validator_for_pointer(pointer: str) -> Any:
-    from jsonschema import Draft202012Validator
+class OpenAPISpec:
+    """One OpenAPI file as validators, path matching and hypothesis strategies.
 
-    return Draft202012Validator({"$ref": f"{_BASE_URI}#{pointer}"}, registry=_registry())
-
-
-# --------------------------------------------------------------------------------- schemas
-
-
-def _resolve(pointer: str) -> Any:
-    node: Any = _json_schema_spec()
-    for token in pointer.lstrip("/").split("/"):
-        node = node[token.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def _inline(node: Any, stack: tuple[str, ...] = ()) -> Any:
-    if isinstance(node, list):
-        return [_inline(item, stack) for item in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        if ref in stack:
-            raise ValueError(f"recursive $ref {ref} cannot be inlined")
-        target = _inline(_resolve(ref[1:]), (*stack, ref))
-        rest = {k: _inline(v, stack) for k, v in node.items() if k != "$ref"}
-        return {**target, **rest} if rest else target
-    return {key: _inline(value, stack) for key, value in node.items()}
-
-
-@functools.cache
-def _schema(name: str) -> dict[str, Any]:
-    schemas = _json_schema_spec()["components"]["schemas"]
-    if name not in schemas:
-        raise KeyError(f"no schema {name!r} in {SPEC_FILE}")
-    inlined: dict[str, Any] = _inline(schemas[name], (f"#/components/schemas/{name}",))
-    return inlined
-
-
-def schema(name: str) -> dict[str, Any]:
-    """A self-contained JSON Schema for ``#/components/schemas/<name>`` (refs inlined, nullable fixed)."""
-    return copy.deepcopy(_schema(name))
-
-
-def validate(instance: Any, schema_name: str) -> None:
-    """Raise ``jsonschema.ValidationError`` (the most relevant one) unless ``instance`` fits."""
-    _require_spec()
-    from jsonschema.exceptions import best_match
-
-    validator = _validator_for_pointer(f"/components/schemas/{_pointer_escape(schema_name)}")
-    error = best_match(validator.iter_errors(instance))
-    if error is not None:
-        raise error
-
-
-# ------------------------------------------------------------------------------ operations
-
-
-@functools.cache
-def _path_patterns() -> list[tuple[str, re.Pattern[str], int]]:
-    patterns = []
-    for template in load_spec()["paths"]:
-        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-        literal_segments = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
-        patterns.append((template, re.compile(f"^{regex}$"), literal_segments))
-    return patterns
-
-
-def match_path(method: str, concrete_path: str) -> str | None:
-    """The spec path template a request path belongs to, or ``None``.
-
-    ``concrete_path`` may carry a query string and an ``/v1`` (or ``/openai``) prefix, which are
-    ignored: ``match_path("POST", "/v1/fine_tuning/jobs/ftjob-abc/cancel")`` ->
-    ``"/fine_tuning/jobs/{fine_tuning_job_id}/cancel"``. When several templates match, the one
-    with the most literal segments wins.
+    ``prefixes`` are the path prefixes :meth:`match_path` strips before matching (OpenAI's spec
+    has paths without ``/v1``; Fireworks' carry it). Everything is read lazily and cached;
+    ``available`` is False (and :attr:`requires` skips) when the file is absent.
     """
-    _require_spec()
-    path = concrete_path.split("?", 1)[0].split("#", 1)[0]
-    if len(path) > 1:
-        path = path.rstrip("/")
-    paths = load_spec()["paths"]
-    verb = method.lower()
-    candidates: list[str] = []
-    for prefix in ("", "/v1", "/openai/v1", "/openai"):
-        if prefix and not path.startswith(prefix + "/"):
-            continue
-        rest = path[len(prefix) :]
-        best: tuple[int, str] | None = None
-        for template, pattern, literal_segments in _path_patterns():
-            matched = verb in paths[template] and pattern.match(rest)
-            if matched and (best is None or literal_segments > best[0]):
-                best = (literal_segments, template)
-        if best is not None:
-            candidates.append(best[1])
-    return candidates[0] if candidates else None
+
+    def __init__(self, path: Path, *, what: str, prefixes: tuple[str, ...] = ("",)) -> None:
+        self.path = path
+        self.what = what
+        self.prefixes = prefixes
+        self.available: bool = path.is_file()
+        self.skip_reason: str = (
+            ""
+            if self.available
+            else f"{what} not found at {path} (set FINETUNE_ASYNC_SPEC_DIR to the directory holding "
+            f"{path.relative_to(SPEC_DIR) if path.is_relative_to(SPEC_DIR) else path.name})"
+        )
+        #: A mark that skips a test, with the missing path in the reason, when the file is absent.
+        self.requires = pytest.mark.skipif(not self.available, reason=self.skip_reason or f"{what} not found")
+        self._base_uri = f"urn:finetune-async:openapi:{path.name}"
+        self._cache: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"OpenAPISpec({str(self.path)!r})"
+
+    def _cached(self, key: Any, make: Any) -> Any:
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = make()
+            return value
+
+    def _require(self) -> None:
+        if not self.available:
+            raise FileNotFoundError(self.skip_reason)
+
+    def load(self) -> dict[str, Any]:
+        """The spec as parsed YAML (cached; do not mutate)."""
+
+        def read() -> dict[str, Any]:
+            import yaml
+
+            self._require()
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            with self.path.open(encoding="utf-8") as fh:
+                spec: dict[str, Any] = yaml.load(fh, Loader=loader)  # a safe loader
+            return spec
+
+        loaded: dict[str, Any] = self._cached("load", read)
+        return loaded
+
+    def _json_schema_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self._cached("json", lambda: _nullable(self.load()))
+        return spec
+
+    def _registry(self) -> Any:
+        def make() -> Any:
+            from referencing import Registry, Resource
+            from referencing.jsonschema import DRAFT202012
+
+            resource = Resource.from_contents(self._json_schema_spec(), default_specification=DRAFT202012)
+            return Registry().with_resource(self._base_uri, resource)
+
+        return self._cached("registry", make)
+
+    def _validator_for_pointer(self, pointer: str) -> Any:
+        def make() -> Any:
+            from jsonschema import Draft202012Validator
+
+            return Draft202012Validator({"$ref": f"{self._base_uri}#{pointer}"}, registry=self._registry())
+
+        return self._cached(("validator", pointer), make)
+
+    # ----------------------------------------------------------------------------- schemas
+
+    def _resolve(self, pointer: str) -> Any:
+        node: Any = self._json_schema_spec()
+        for token in pointer.lstrip("/").split("/"):
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def _inline(self, node: Any, stack: tuple[str, ...] = ()) -> Any:
+        if isinstance(node, list):
+            return [self._inline(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            if ref in stack:
+                raise ValueError(f"recursive $ref {ref} cannot be inlined")
+            target = self._inline(self._resolve(ref[1:]), (*stack, ref))
+            rest = {k: self._inline(v, stack) for k, v in node.items() if k != "$ref"}
+            return {**target, **rest} if rest else target
+        return {key: self._inline(value, stack) for key, value in node.items()}
+
+    def _schema(self, name: str) -> dict[str, Any]:
+        def make() -> dict[str, Any]:
+            schemas = self._json_schema_spec()["components"]["schemas"]
+            if name not in schemas:
+                raise KeyError(f"no schema {name!r} in {self.path}")
+            inlined: dict[str, Any] = self._inline(schemas[name], (f"#/components/schemas/{name}",))
+            return inlined
+
+        schema: dict[str, Any] = self._cached(("schema", name), make)
+        return schema
+
+    def schema(self, name: str) -> dict[str, Any]:
+        """A self-contained JSON Schema for ``#/components/schemas/<name>`` (refs inlined, nullable fixed)."""
+        return copy.deepcopy(self._schema(name))
+
+    def validate(self, instance: Any, schema_name: str) -> None:
+        """Raise ``jsonschema.ValidationError`` (the most relevant one) unless ``instance`` fits."""
+        self._require()
+        self._validate_pointer(instance, f"/components/schemas/{_pointer_escape(schema_name)}")
+
+    def iter_schema_names(self) -> Iterator[str]:
+        """Names of every schema in ``components/schemas``."""
+        yield from self.load()["components"]["schemas"]
+
+    # -------------------------------------------------------------------------- operations
+
+    def _path_patterns(self) -> list[tuple[str, re.Pattern[str], int]]:
+        def make() -> list[tuple[str, re.Pattern[str], int]]:
+            patterns = []
+            for template in self.load()["paths"]:
+                # A parameter is one segment; in an AIP path a ":verb" may follow it (the longer
+                # template wins: its verb counts as a literal segment).
+                regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                literal_segments = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+                literal_segments += template.count(":")
+                patterns.append((template, re.compile(f"^{regex}$"), literal_segments))
+            return patterns
+
+        patterns: list[tuple[str, re.Pattern[str], int]] = self._cached("patterns", make)
+        return patterns
+
+    def match_path(self, method: str, concrete_path: str) -> str | None:
+        """The spec path template a request path belongs to, or ``None``.
+
+        ``concrete_path`` may carry a query string and one of the spec's prefixes, which are
+        ignored (OpenAI's: ``/v1``, ``/openai/v1``, ``/openai``): ``match_path("POST",
+        "/v1/fine_tuning/jobs/ftjob-abc/cancel")`` -> ``"/fine_tuning/jobs/{fine_tuning_job_id}/cancel"``.
+        When several templates match, the one with the most literal segments wins.
+        """
+        self._require()
+        path = concrete_path.split("?", 1)[0].split("#", 1)[0]
+        if len(path) > 1:
+            path = path.rstrip("/")
+        paths = self.load()["paths"]
+        verb = method.lower()
+        candidates: list[str] = []
+        for prefix in self.prefixes:
+            if prefix and not path.startswith(prefix + "/"):
+                continue
+            rest = path[len(prefix) :]
+            best: tuple[int, str] | None = None
+            for template, pattern, literal_segments in self._path_patterns():
+                matched = verb in paths[template] and pattern.match(rest)
+                if matched and (best is None or literal_segments > best[0]):
+                    best = (literal_segments, template)
+            if best is not None:
+                candidates.append(best[1])
+        return candidates[0] if candidates else None
+
+    def _operation(self, method: str, path_template: str) -> tuple[str, dict[str, Any]]:
+        self._require()
+        paths = self.load()["paths"]
+        if path_template not in paths:
+            raise KeyError(f"no path {path_template!r} in the spec (use match_path for concrete paths)")
+        verb = method.lower()
+        if verb not in paths[path_template]:
+            raise KeyError(f"no {method.upper()} {path_template} in the spec")
+        return f"/paths/{_pointer_escape(path_template)}/{verb}", paths[path_template][verb]
+
+    def operation_schema(
+        self,
+        method: str,
+        path_template: str,
+        *,
+        status: int | str | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """Self-contained schema of an operation's request body (``status=None``) or response."""
+        pointer = self._operation_pointer(method, path_template, status, content_type)
+        inlined: dict[str, Any] = self._inline(self._resolve(pointer))
+        return inlined
+
+    def _operation_pointer(self, method: str, path_template: str, status: int | str | None, content_type: str) -> str:
+        base, op = self._operation(method, path_template)
+        what = f"{method.upper()} {path_template}"
+        if status is None:
+            body = op.get("requestBody")
+            if body is None:
+                raise LookupError(f"{what} takes no request body")
+            return _content_schema_pointer(f"{base}/requestBody", body.get("content", {}), content_type, what)
+        responses = op.get("responses", {})
+        code = str(status)
+        for key in (code, f"{code[0]}XX", "default"):
+            if key in responses:
+                content = responses[key].get("content", {})
+                return _content_schema_pointer(
+                    f"{base}/responses/{_pointer_escape(key)}", content, content_type, f"{what} {key}"
+                )
+        raise LookupError(f"{what} documents no {code} response (it has: {', '.join(responses)})")
+
+    def _validate_pointer(self, instance: Any, pointer: str) -> None:
+        from jsonschema.exceptions import best_match
+
+        error = best_match(self._validator_for_pointer(pointer).iter_errors(instance))
+        if error is not None:
+            raise error
+
+    def validate_request_body(
+        self, method: str, path_template: str, body: Any, *, content_type: str = "application/json"
+    ) -> None:
+        """Raise ``jsonschema.ValidationError`` unless ``body`` fits the operation's request body."""
+        self._validate_pointer(body, self._operation_pointer(method, path_template, None, content_type))
+
+    def validate_response(
+        self, method: str, path_template: str, status: int | str, body: Any, *, content_type: str = "application/json"
+    ) -> None:
+        """Raise ``jsonschema.ValidationError`` unless ``body`` fits the documented response."""
+        self._validate_pointer(body, self._operation_pointer(method, path_template, status, content_type))
+
+    def parameters(self, method: str, path_template: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The operation's parameters (its own and its path's), by ``(in, name)``, schemas inlined."""
+        _, op = self._operation(method, path_template)
+        item = self.load()["paths"][path_template]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for where in (item.get("parameters", []), op.get("parameters", [])):
+            for param in where:
+                param = self._inline(_nullable(param))
+                found[(param["in"], param["name"])] = param
+        return found
+
+    def validate_query(self, method: str, path_template: str, query: Mapping[str, Any]) -> None:
+        """Raise ``AssertionError`` for a query parameter the operation does not declare, and
+        ``jsonschema.ValidationError`` for a value that does not fit its schema (strings are
+        read as the numbers or booleans their schema wants, as a server would)."""
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import best_match
+
+        declared = {name: p for (where, name), p in self.parameters(method, path_template).items() if where == "query"}
+        for name, value in query.items():
+            param = declared.get(name)
+            takes = ", ".join(declared) or "none"
+            assert param is not None, f"{method} {path_template} takes no query parameter {name!r} (it takes: {takes})"
+            schema = param.get("schema", {})
+            error = best_match(Draft202012Validator(schema).iter_errors(_typed(value, schema)))
+            if error is not None:
+                raise error
+        for name, param in declared.items():
+            assert not param.get("required") or name in query, f"{method} {path_template} needs ?{name}="
+
+    # -------------------------------------------------------------------------- generation
+
+    def strategy(self, schema_name: str) -> Any:
+        """A hypothesis strategy of JSON values shaped like ``#/components/schemas/<schema_name>``.
+
+        Every value validates against :meth:`validate` for the same schema. Objects carry their
+        required properties and a random subset of the optional ones; objects that declare
+        properties get no undeclared keys (tests inject their own), free-form objects up to three;
+        arrays have at most three items. The strategy is resolved lazily, so a module may build it
+        at import time even when the spec is missing (its ``requires`` tests are skipped).
+        """
+        from hypothesis import strategies as st
+
+        def build() -> Any:
+            self._require()
+            return self._cached(("strategy", schema_name), lambda: _strategy_for(self._schema(schema_name)))
+
+        return st.deferred(build)
+
+    def response_strategy(self, method: str, path_template: str, status: int | str = 200) -> Any:
+        """A hypothesis strategy of the answers ``method path_template`` documents for ``status``."""
+        from hypothesis import strategies as st
+
+        def build() -> Any:
+            self._require()
+            return self._cached(
+                ("response", method, path_template, status),
+                lambda: _strategy_for(self.operation_schema(method, path_template, status=status)),
+            )
+
+        return st.deferred(build)
 
 
-def _operation(method: str, path_template: str) -> tuple[str, dict[str, Any]]:
-    _require_spec()
-    paths = load_spec()["paths"]
-    if path_template not in paths:
-        raise KeyError(f"no path {path_template!r} in the spec (use match_path for concrete paths)")
-    verb = method.lower()
-    if verb not in paths[path_template]:
-        raise KeyError(f"no {method.upper()} {path_template} in the spec")
-    return f"/paths/{_pointer_escape(path_template)}/{verb}", paths[path_template][verb]
+def _typed(value: Any, schema: Mapping[str, Any]) -> Any:
+    """A query string's ``value`` as the JSON type its ``schema`` names (what a server parses)."""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if isinstance(value, str):
+        if "integer" in kinds and re.fullmatch(r"-?\d+", value):
+            return int(value)
+        if "number" in kinds:
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        if "boolean" in kinds and value in ("true", "false"):
+            return value == "true"
+    return value
 
 
 def _content_schema_pointer(base: str, content: dict[str, Any], content_type: str, what: str) -> str:
@@ -265,58 +436,25 @@ def _content_schema_pointer(base: str, content: dict[str, Any], content_type: st
     return f"{base}/content/{_pointer_escape(content_type)}/schema"
 
 
-def operation_schema(
-    method: str,
-    path_template: str,
-    *,
-    status: int | str | None = None,
-    content_type: str = "application/json",
-) -> dict[str, Any]:
-    """Self-contained schema of an operation's request body (``status=None``) or response."""
-    pointer = _operation_pointer(method, path_template, status, content_type)
-    inlined: dict[str, Any] = _inline(_resolve(pointer))
-    return inlined
+#: OpenAI's spec (the wire contract of the SDK's default provider).
+OPENAI_SPEC = OpenAPISpec(SPEC_FILE, what="OpenAPI spec", prefixes=("", "/v1", "/openai/v1", "/openai"))
+#: Together's published spec (a subset): its paths have no ``/v1``, which the SDK's base URL carries.
+TOGETHER_SPEC = OpenAPISpec(
+    SPEC_DIR / "providers" / "together-fine-tuning.yaml", what="Together's OpenAPI spec", prefixes=("", "/v1")
+)
+#: Fireworks' published spec (a subset): its paths start with ``/v1/accounts/{account_id}``.
+FIREWORKS_SPEC = OpenAPISpec(SPEC_DIR / "providers" / "fireworks-fine-tuning.yaml", what="Fireworks' OpenAPI spec")
 
-
-def _operation_pointer(method: str, path_template: str, status: int | str | None, content_type: str) -> str:
-    base, op = _operation(method, path_template)
-    what = f"{method.upper()} {path_template}"
-    if status is None:
-        body = op.get("requestBody")
-        if body is None:
-            raise LookupError(f"{what} takes no request body")
-        return _content_schema_pointer(f"{base}/requestBody", body.get("content", {}), content_type, what)
-    responses = op.get("responses", {})
-    code = str(status)
-    for key in (code, f"{code[0]}XX", "default"):
-        if key in responses:
-            content = responses[key].get("content", {})
-            return _content_schema_pointer(
-                f"{base}/responses/{_pointer_escape(key)}", content, content_type, f"{what} {key}"
-            )
-    raise LookupError(f"{what} documents no {code} response (it has: {', '.join(responses)})")
-
-
-def _validate_pointer(instance: Any, pointer: str) -> None:
-    from jsonschema.exceptions import best_match
-
-    error = best_match(_validator_for_pointer(pointer).iter_errors(instance))
-    if error is not None:
-        raise error
-
-
-def validate_request_body(
-    method: str, path_template: str, body: Any, *, content_type: str = "application/json"
-) -> None:
-    """Raise ``jsonschema.ValidationError`` unless ``body`` fits the operation's request body."""
-    _validate_pointer(body, _operation_pointer(method, path_template, None, content_type))
-
-
-def validate_response(
-    method: str, path_template: str, status: int | str, body: Any, *, content_type: str = "application/json"
-) -> None:
-    """Raise ``jsonschema.ValidationError`` unless ``body`` fits the documented response."""
-    _validate_pointer(body, _operation_pointer(method, path_template, status, content_type))
+# The OpenAI spec's methods as this module's functions (what most tests import).
+load_spec = OPENAI_SPEC.load
+schema = OPENAI_SPEC.schema
+validate = OPENAI_SPEC.validate
+match_path = OPENAI_SPEC.match_path
+operation_schema = OPENAI_SPEC.operation_schema
+validate_request_body = OPENAI_SPEC.validate_request_body
+validate_response = OPENAI_SPEC.validate_response
+strategy = OPENAI_SPEC.strategy
+iter_schema_names = OPENAI_SPEC.iter_schema_names
 
 
 # ------------------------------------------------------------------------------ generation
@@ -468,31 +606,3 @@ def _strategy_for(node: Any) -> Any:
     if kind == "object":
         return _object_strategy(node)
     raise ValueError(f"cannot generate schema type {kind!r}")
-
-
-@functools.cache
-def _strategy(schema_name: str) -> Any:
-    return _strategy_for(_schema(schema_name))
-
-
-def strategy(schema_name: str) -> Any:
-    """A hypothesis strategy of JSON values shaped like ``#/components/schemas/<schema_name>``.
-
-    Every value validates against :func:`validate` for the same schema. Objects carry their
-    required properties and a random subset of the optional ones; objects that declare
-    properties get no undeclared keys (tests inject their own), free-form objects up to three;
-    arrays have at most three items. The strategy is resolved lazily, so a module may build it
-    at import time even when the spec is missing (its ``@requires_spec`` tests are skipped).
-    """
-    from hypothesis import strategies as st
-
-    def build() -> Any:
-        _require_spec()
-        return _strategy(schema_name)
-
-    return st.deferred(build)
-
-
-def iter_schema_names() -> Iterator[str]:
-    """Names of every schema in ``components/schemas``."""
-    yield from load_spec()["components"]["schemas"]
