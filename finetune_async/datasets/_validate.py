@@ -266,12 +266,14 @@ def _validate(
             if undecided and (shape := shape_of(obj)) in rules.methods:
                 # The first line shaped like a method decides: rare, once per file.
                 assert shape is not None
+                changed = shape != method
                 method, undecided, detected_line = shape, False, lineno
-                alike = _alike(rules, method)
-                formats = rules.formats_for(method)
-                several = len(formats) > 1
-                check, fast, measure = RULES[formats[0].name]
-                file_format = None if several else formats[0].name
+                if changed:  # the lines before keep the format they set when the method stays
+                    alike = _alike(rules, method)
+                    formats = rules.formats_for(method)
+                    several = len(formats) > 1
+                    check, fast, measure = RULES[formats[0].name]
+                    file_format = None if several else formats[0].name
             if several:
                 # The line's format, from its keys (the rare path's cost is one dict lookup each).
                 fmt = format_of(obj, formats)
