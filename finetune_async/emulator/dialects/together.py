@@ -464,6 +464,15 @@ async def job_metrics(request: web.Request) -> web.StreamResponse:
     rec = emulator.jobs.get(request.match_info["id"])
     emulator.jobs.advance(rec, now())
     lr = float(_together(rec).get("learning_rate") or 1e-5)
+    # Together's SDK sends the spec's filters as query parameters.
+    bounds = []
+    for name in ("global_step_from", "global_step_to"):
+        text = request.query.get(name)
+        try:
+            bounds.append(int(text) if text is not None else None)
+        except ValueError:
+            raise bad_request(f"Invalid '{name}': expected an integer.", name) from None
+    low, high = bounds
     metrics = []
     for raw in emulator.store.events.get(rec.id, []):
         ev = loads(raw, "event")
@@ -471,6 +480,9 @@ async def job_metrics(request: web.Request) -> web.StreamResponse:
         if ev.get("type") != "metrics" or not isinstance(data, dict):
             continue
         snapshot = {name: data[key] for key, name in _METRIC_NAMES.items() if is_number(data.get(key)) and key in data}
+        step = snapshot.get("train/global_step")
+        if step is not None and ((low is not None and step < low) or (high is not None and step > high)):
+            continue
         if snapshot:
             snapshot["train/learning_rate"] = lr
             metrics.append(snapshot)
