@@ -9,6 +9,7 @@ schemas go through the provider's mapping and decode.
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -601,3 +602,108 @@ def test_unknown_operations_are_refused() -> None:
 
     with pytest.raises(ft.UnsupportedByProviderError):
         provider().to_wire("models.list", WireRequest(method="GET", path="/models"))
+
+
+_POSITIVE = st.floats(min_value=1e-8, max_value=1.0, allow_nan=False)
+_HYPERPARAMETERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "n_epochs": st.integers(1, 20) | st.just("auto"),
+        "batch_size": st.integers(1, 128) | st.sampled_from(["max", "auto"]),
+        "learning_rate": _POSITIVE | st.just("auto"),
+        "warmup_ratio": st.floats(0, 1),
+        "max_grad_norm": st.floats(0, 10),
+        "weight_decay": st.floats(0, 1),
+        "n_checkpoints": st.integers(1, 10),
+        "n_evals": st.integers(0, 10),
+    },
+)
+_EXTRA_BODY = st.fixed_dictionaries(
+    {},
+    optional={
+        "training_type": st.just({"type": "Full"})
+        | st.builds(
+            lambda r, a: {"type": "Lora", "lora_r": r, "lora_alpha": a}, st.integers(1, 64), st.integers(1, 128)
+        ),
+        "lr_scheduler": st.just({"lr_scheduler_type": "cosine"})
+        | st.builds(
+            lambda ratio: {"lr_scheduler_type": "linear", "lr_scheduler_args": {"min_lr_ratio": ratio}}, st.floats(0, 1)
+        ),
+        "train_on_inputs": st.booleans() | st.just("auto"),
+        "from_checkpoint": st.just("ft-abc:10"),
+        "packing": st.booleans(),
+        "max_seq_length": st.integers(512, 131072),
+        "wandb_api_key": st.just("wb-key"),
+        "wandb_project_name": st.text(max_size=20),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hyperparameters=_HYPERPARAMETERS,
+    extra=_EXTRA_BODY,
+    kind=st.sampled_from(["supervised", "dpo", None]),
+    beta=st.none() | st.floats(0, 2),
+    in_method=st.booleans(),
+    seed=st.none() | st.integers(0, 2**31),
+    suffix=st.none() | st.text(min_size=1, max_size=20),
+    metadata=st.none() | st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=100), max_size=8),
+)
+def test_every_create_we_send_fits_the_spec(
+    hyperparameters: dict[str, Any],
+    extra: dict[str, Any],
+    kind: str | None,
+    beta: float | None,
+    in_method: bool,
+    seed: int | None,
+    suffix: str | None,
+    metadata: dict[str, str] | None,
+) -> None:
+    """What jobs.create builds (OpenAI's body, extra_body merged, the marker added) is checked,
+    mapped, and fits Together's create schema; what it asked for is on the wire."""
+    from finetune_async.providers import WireRequest
+
+    body: dict[str, Any] = {"model": MODEL, "training_file": "file-abc"}
+    hp = dict(hyperparameters)
+    if kind == "dpo" and beta is not None:
+        hp["beta"] = beta
+    if kind is not None:
+        body["method"] = {"type": kind, kind: {"hyperparameters": hp} if in_method else {}}
+    if kind is None or not in_method:
+        body["hyperparameters"] = hp
+    for key, value in (("seed", seed), ("suffix", suffix), ("metadata", metadata)):
+        if value is not None:
+            body[key] = value
+    body.update(extra)
+    tg = provider()
+    tg.check_create(body)
+    body["metadata"] = {**(metadata or {}), MARKER_KEY: "abcdefghijklmnop"}
+    wire = tg.to_wire("jobs.create", WireRequest(method="POST", path="/fine_tuning/jobs", json_body=body)).json_body
+    TOGETHER_SPEC.validate_request_body("POST", "/fine-tunes", json.loads(json.dumps(wire)))
+    for key, value in hp.items():
+        if key == "beta":
+            assert wire["training_method"]["dpo_beta"] == value
+        elif value == "auto":
+            assert key not in wire
+        else:
+            assert wire[key] == value
+    assert wire["training_method"]["method"] == ("dpo" if kind == "dpo" else "sft")
+    assert metadata_from_wandb_name(wire["wandb_name"]) == tg.kept_metadata(body["metadata"])
+    if seed is not None:
+        assert wire["random_seed"] == seed
+
+
+async def test_unmarked_creates_are_recognised_by_their_fields(emu: Emulator, recorder: Recorder) -> None:
+    """mark_creates=False (so a W&B run may have a name of its own): a lost create is found by
+    what it asked for, and only once."""
+    async with together(emu, recorder, mark_creates=False) as client:
+        train = await upload(client)
+        emu.faults.inject(JOBS, "lost", count=1)
+        job = await client.fine_tuning.jobs.create(
+            model=MODEL, training_file=train, suffix="own", seed=3, extra_body={"wandb_name": "my-run"}
+        )
+        assert job.metadata is None
+        assert job.model_extra["wandb_name"] == "my-run"
+        assert [j.id for j in await all_jobs(client)] == [job.id]
+    assert len(recorder.bodies("POST", "/fine-tunes")) == 1
