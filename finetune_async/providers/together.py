@@ -9,7 +9,8 @@
   ``method.<type>.hyperparameters``, flat on the body: ``n_epochs``, ``batch_size`` (an integer
   or ``"max"``), ``learning_rate`` (**absolute**, Together's default ``1e-05``), and Together's
   own ``warmup_ratio``, ``max_grad_norm``, ``weight_decay``, ``n_checkpoints``, ``n_evals``
-  (:data:`HYPERPARAMETERS`); OpenAI's ``"auto"`` leaves a value out (Together's default).
+  (:data:`HYPERPARAMETERS`, or the typed :class:`TogetherHyperparameters`); OpenAI's ``"auto"``
+  leaves a value out (Together's default).
   OpenAI's relative ``learning_rate_multiplier`` cannot be translated (Together states no base
   rate per model) and raises :class:`~finetune_async.ProviderParameterError` naming the field.
   ``method`` ``supervised`` becomes ``training_method {method: sft}``, ``dpo`` becomes
@@ -72,11 +73,12 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode
 
+import attrs
 import orjson
 
 from .._auth import ApiKeyAuth, Auth
@@ -95,6 +97,7 @@ __all__ = [
     "MAX_WANDB_NAME",
     "METADATA_PREFIX",
     "METHODS",
+    "TogetherHyperparameters",
     "TogetherProvider",
     "configure",
     "metadata_from_wandb_name",
@@ -316,6 +319,52 @@ def _check_value(param: str, value: Any, rule: tuple[Callable[[Any], bool], str]
     check, wanted = rule
     if not check(value):
         raise ProviderParameterError("together", param, f"must be {wanted}, not {value!r}")
+
+
+_FIELDS = (*HYPERPARAMETERS, *_DPO_HYPERPARAMETERS)
+
+
+@attrs.frozen(kw_only=True)
+class TogetherHyperparameters(Mapping[str, Any]):
+    """Together's hyperparameters, typed and checked when made: pass it as ``hyperparameters=``
+    (or in ``method={"type": "dpo", "dpo": {"hyperparameters": ...}}``).
+
+    Every field is optional (None: Together's default, left out of the request); ``beta`` and
+    the other DPO fields are only for a DPO job. It is a ``Mapping`` of the fields set, so it
+    goes wherever a plain dict does. Raises :class:`~finetune_async.ProviderParameterError`
+    for a value out of Together's range.
+    """
+
+    n_epochs: int | None = None
+    batch_size: int | Literal["max"] | None = None
+    learning_rate: float | None = None
+    warmup_ratio: float | None = None
+    max_grad_norm: float | None = None
+    weight_decay: float | None = None
+    n_checkpoints: int | None = None
+    n_evals: int | None = None
+    beta: float | None = None
+    rpo_alpha: float | None = None
+    simpo_gamma: float | None = None
+    dpo_normalize_logratios_by_length: bool | None = None
+    dpo_reference_free: bool | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for key in self:
+            rule = HYPERPARAMETERS.get(key) or _DPO_HYPERPARAMETERS[key]
+            _check_value(f"hyperparameters.{key}", self[key], rule)
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key, None) if key in _FIELDS else None
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in _FIELDS if getattr(self, name) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 _CAPABILITIES = Capabilities(

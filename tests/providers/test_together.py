@@ -707,3 +707,26 @@ async def test_unmarked_creates_are_recognised_by_their_fields(emu: Emulator, re
         assert job.model_extra["wandb_name"] == "my-run"
         assert [j.id for j in await all_jobs(client)] == [job.id]
     assert len(recorder.bodies("POST", "/fine-tunes")) == 1
+
+
+async def test_typed_hyperparameters_go_where_a_dict_does(emu: Emulator, recorder: Recorder) -> None:
+    from finetune_async.providers.together import TogetherHyperparameters
+
+    with pytest.raises(ft.ProviderParameterError) as refused:
+        TogetherHyperparameters(n_epochs=0)
+    assert refused.value.param == "hyperparameters.n_epochs"
+    with pytest.raises(ft.ProviderParameterError):
+        TogetherHyperparameters(batch_size="auto")  # type: ignore[arg-type]
+    hp = TogetherHyperparameters(n_epochs=1, batch_size="max", learning_rate=1e-4, beta=0.3)
+    assert dict(hp) == {"n_epochs": 1, "batch_size": "max", "learning_rate": 1e-4, "beta": 0.3}
+    async with together(emu, recorder) as client:
+        train = await upload(client, dpo_rows(12), "prefs.jsonl")
+        with pytest.raises(ft.ProviderParameterError, match="DPO"):
+            await client.fine_tuning.jobs.create(model=MODEL, training_file=train, hyperparameters=hp)
+        job = await client.fine_tuning.jobs.create(
+            model=MODEL, training_file=train, method={"type": "dpo", "dpo": {"hyperparameters": hp}}
+        )
+    (sent,) = recorder.bodies("POST", "/fine-tunes")
+    assert sent["training_method"] == {"method": "dpo", "dpo_beta": 0.3}
+    assert (sent["n_epochs"], sent["batch_size"], sent["learning_rate"]) == (1, "max", 1e-4)
+    assert job.hyperparameters.batch_size == 32  # the emulator's "max"
