@@ -645,11 +645,14 @@ class TogetherProvider(Provider):
     ) -> APIStatusError:
         """OpenAI's mapping of ``{"error": {...}}``; Together's ``{"message": ...}`` and
         ``{"error": "..."}`` keep their text as the message."""
+        given = body
         if isinstance(body, Mapping) and not isinstance(body.get("error"), Mapping):
             text = body.get("error") if isinstance(body.get("error"), str) else body.get("message")
             if isinstance(text, str) and text:
-                body = {"error": {"message": text, "type": None, "param": None, "code": None}, **body}
-        return status_error(status_code, body, request_id=request_id, headers=headers, method=method, url=url)
+                body = {"error": {"message": text}}
+        error = status_error(status_code, body, request_id=request_id, headers=headers, method=method, url=url)
+        error.body = given
+        return error
 
 
 _JOB_ROUTES = frozenset(

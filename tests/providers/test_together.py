@@ -730,3 +730,45 @@ async def test_typed_hyperparameters_go_where_a_dict_does(emu: Emulator, recorde
     assert sent["training_method"] == {"method": "dpo", "dpo_beta": 0.3}
     assert (sent["n_epochs"], sent["batch_size"], sent["learning_rate"]) == (1, "max", 1e-4)
     assert job.hyperparameters.batch_size == 32  # the emulator's "max"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("pending", "validating_files"),
+        ("queued", "queued"),
+        ("running", "running"),
+        ("compressing", "running"),
+        ("uploading", "running"),
+        ("cancel_requested", "running"),
+        ("cancelled", "cancelled"),
+        ("error", "failed"),
+        ("completed", "succeeded"),
+    ],
+)
+def test_each_together_status_has_its_openai_one(raw: str, status: str) -> None:
+    body = {"id": "ft-1", "status": raw, "created_at": "2024-05-17T17:35:45.123Z", "updated_at": "2024-05-17T18:00:00Z"}
+    body |= {"model_output_name": "me/model-ft-1", "message": "out of memory"}
+    job = structure(_mapped("jobs.retrieve", body), FineTuningJob)
+    assert str(job.status) == status
+    assert job.provider_status == raw
+    assert job.created_at == 1715967345
+    assert (job.finished_at is not None) == (raw in ("cancelled", "error", "completed"))
+    assert job.fine_tuned_model == ("me/model-ft-1" if raw == "completed" else None)
+    assert (job.error is not None) == (raw == "error")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"message": "Model not found"}, "Model not found"),
+        ({"error": "no such job"}, "no such job"),
+        ({"error": {"message": "Not found", "type": "invalid_request_error", "param": "id"}}, "Not found"),
+        ("plain text", "plain text"),
+    ],
+)
+def test_together_error_bodies_keep_their_message(body: Any, message: str) -> None:
+    error = provider().status_error(404, body)
+    assert isinstance(error, ft.NotFoundError)
+    assert error.message == message
+    assert error.body == body
