@@ -251,6 +251,64 @@ class AsyncClient:
             _provider=provider,
         )
 
+    @classmethod
+    def together(
+        cls,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+        max_poll_requests_per_second: float | None = 20.0,
+        settle_window: SettleWindow | float | None = None,
+        mark_creates: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    ) -> AsyncClient:
+        """A client for Together AI's fine-tuning API, behind OpenAI's calls.
+
+        ``api_key`` defaults to ``TOGETHER_API_KEY`` (sent as a bearer token), ``base_url`` to
+        ``TOGETHER_BASE_URL``, else ``https://api.together.xyz/v1``. Every call is mapped to
+        Together's wire (``/fine-tunes``, ``/files/upload``) and its answers back to OpenAI's
+        shapes, Together's raw status in ``job.provider_status``. Jobs take absolute
+        hyperparameters (``n_epochs``, ``batch_size``, ``learning_rate``, ...) and Together's own
+        fields (``training_type``, ``lr_scheduler``, ``wandb_*``, ...) through ``extra_body``,
+        checked before sending; ``metadata`` (and the create-once marker) rides in
+        ``wandb_name``. ``client.fine_tuning.jobs.metrics(job_id)`` reads a job's training
+        metrics. What Together cannot do (reinforcement, ``learning_rate_multiplier``, pause,
+        Uploads API, webhooks, ...) is ``client.provider.capabilities`` and raises
+        :class:`~finetune_async.UnsupportedByProviderError` or
+        :class:`~finetune_async.ProviderParameterError` before sending
+        (:mod:`finetune_async.providers.together`). The other options are the constructor's.
+        Raises :class:`~finetune_async.FineTuneError` when no API key is given or found.
+        """
+        from .providers import together as together_provider
+
+        provider = together_provider.configure(api_key=api_key, base_url=base_url)
+        client = cls(
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            default_query=default_query,
+            connection_limit=connection_limit,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+            max_poll_requests_per_second=max_poll_requests_per_second,
+            settle_window=settle_window,
+            mark_creates=mark_creates,
+            max_response_bytes=max_response_bytes,
+            max_file_bytes=max_file_bytes,
+            _provider=provider,
+        )
+        # A lost upload is settled by the provider's own flow (create_file), through this ledger.
+        provider.ledger = client.ledger
+        return client
+
     def with_options(
         self, *, max_retries: int | None = None, timeout: float | Timeout | Any | None = ...
     ) -> AsyncClient:

@@ -47,6 +47,7 @@ from .graders import (
     TextSimilarityGrader,
     ValidateGraderResponse,
 )
+from .metrics import FineTuningJobMetrics
 from .models import Model, ModelDeleted
 from .permissions import Permission, PermissionDeleted
 from .uploads import Upload, UploadPart, UploadStatus
@@ -71,6 +72,7 @@ __all__ = [
     "FineTuningJobError",
     "FineTuningJobEvent",
     "FineTuningJobIntegration",
+    "FineTuningJobMetrics",
     "FineTuningJobWandbIntegration",
     "Grader",
     "Hyperparameters",

@@ -22,9 +22,15 @@ from ._base import (
 from .azure import AzureProvider
 from .nebius import NebiusHyperparameters, NebiusProvider
 from .openai import OpenAIProvider
+from .together import TogetherProvider
 
 #: Each provider by its name (``--provider``, ``validate_dataset(provider=...)``).
-BY_NAME: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider, "nebius": NebiusProvider}
+BY_NAME: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "azure": AzureProvider,
+    "nebius": NebiusProvider,
+    "together": TogetherProvider,
+}
 
 
 def capabilities_of(provider: object) -> Capabilities:
@@ -57,6 +63,7 @@ __all__ = [
     "Operation",
     "Provider",
     "Send",
+    "TogetherProvider",
     "WireRequest",
     "capabilities_of",
     "grader_types",

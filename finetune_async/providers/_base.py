@@ -68,6 +68,7 @@ Operation = Literal[
     "jobs.delete",
     "jobs.list_events",
     "jobs.checkpoints.list",
+    "jobs.metrics",
     "jobs.checkpoints.copy",
     "jobs.checkpoints.retrieve_copy",
     "checkpoints.permissions.create",

@@ -290,31 +290,6 @@ async def test_openai_paths_are_not_served(together: Emulator, http: aiohttp.Cli
         assert r.status == 404
 
 
-async def test_together_sdk_drives_a_job(together: Emulator, tmp_path: Path) -> None:
-    """Together's own SDK: upload (announce, PUT, preprocess), create (limits, price, create),
-    retrieve, cancel."""
-    sdk = pytest.importorskip("together", reason="the official together SDK is not installed")
-    path = tmp_path / "train.jsonl"
-    path.write_bytes(jsonl(supervised_rows(40)))
-    origin = together.base_url.removesuffix("/v1")  # the SDK puts /v1 in every path itself
-    client = sdk.AsyncTogether(api_key="tg-key", base_url=origin, max_retries=0)
-    try:
-        uploaded = await client.files.upload(file=path, purpose="fine-tune", check=False)
-        assert uploaded.id.startswith("file-")
-        job = await client.fine_tuning.create(
-            training_file=uploaded.id, model=MODEL, n_epochs=5, batch_size=8, lora=True, suffix="sdk"
-        )
-        assert job.status in ("pending", "queued")
-        got = await client.fine_tuning.retrieve(job.id)
-        assert got.id == job.id
-        assert got.model_output_name == job.model_output_name
-        cancelled = await client.fine_tuning.cancel(job.id)
-        assert cancelled.status == "cancel_requested"
-        assert (await client.fine_tuning.retrieve(job.id)).status == "cancelled"
-    finally:
-        await client.close()
-
-
 @requires_together_spec
 async def test_limits_and_price_estimate(together: Emulator, http: aiohttp.ClientSession) -> None:
     base = together.base_url
@@ -364,3 +339,47 @@ async def test_fault_rules_name_openai_paths(together: Emulator, http: aiohttp.C
         assert r.status == 500
     async with http.get(f"{together.base_url}/fine-tunes/ftjob-x", headers=AUTH) as r:
         assert r.status == 404
+
+
+@requires_together_spec
+async def test_metrics_and_delete_of_a_finished_job(together: Emulator, http: aiohttp.ClientSession) -> None:
+    base = together.base_url
+    train = await upload(http, base, jsonl(supervised_rows(24)))
+    async with http.post(f"{base}/fine-tunes", json={"model": MODEL, "training_file": train["id"]}, headers=AUTH) as r:
+        created = await r.json()
+    async with http.delete(f"{base}/fine-tunes/{created['id']}", headers=AUTH) as r:
+        assert r.status == 400  # still running: cancel it first
+    await wait_for(http, base, created["id"], ("completed",))
+    status, metrics = await get(http, f"{base}/fine-tunes/{created['id']}/metrics")
+    assert status == 200
+    validate_response("GET", "/fine-tunes/{id}/metrics", metrics)
+    steps = [m["train/global_step"] for m in metrics["metrics"]]
+    assert steps
+    assert steps == sorted(steps)
+    status, tail = await get(http, f"{base}/fine-tunes/{created['id']}/metrics?global_step_from={steps[-1]}")
+    assert [m["train/global_step"] for m in tail["metrics"]] == steps[-1:]
+    status, _ = await get(http, f"{base}/fine-tunes/{created['id']}/metrics?global_step_to=x")
+    assert status == 400
+    async with http.delete(f"{base}/fine-tunes/{created['id']}", headers=AUTH) as r:
+        assert r.status == 200
+        deleted = await r.json()
+    validate_response("DELETE", "/fine-tunes/{id}", deleted)
+    assert created["id"] in deleted["message"]
+    for path in ("", "/metrics"):
+        status, _ = await get(http, f"{base}/fine-tunes/{created['id']}{path}")
+        assert status == 404
+
+
+async def test_the_wandb_name_is_echoed_by_list_and_retrieve(together: Emulator, http: aiohttp.ClientSession) -> None:
+    """Our client keeps a job's metadata in wandb_name: both reads must answer it as sent."""
+    base = together.base_url
+    train = await upload(http, base, jsonl(supervised_rows(10)))
+    name = "ft-metadata:ft_create=abc&team=ml%20ops"
+    body = {"model": MODEL, "training_file": train["id"], "wandb_name": name}
+    async with http.post(f"{base}/fine-tunes", json=body, headers=AUTH) as r:
+        created = await r.json()
+    assert created["wandb_name"] == name
+    _, listing = await get(http, f"{base}/fine-tunes")
+    assert [j.get("wandb_name") for j in listing["data"]] == [name]
+    _, one = await get(http, f"{base}/fine-tunes/{created['id']}")
+    assert one["wandb_name"] == name

@@ -1,7 +1,7 @@
 """The ``together`` dialect: Together AI's fine-tuning API under ``/v1``.
 
-Routes: ``/fine-tunes`` (create, list), ``/fine-tunes/{id}`` (retrieve), ``/cancel``,
-``/events`` and ``/checkpoints`` (whole lists, no paging), ``GET /fine-tunes/models/limits``
+Routes: ``/fine-tunes`` (create, list), ``/fine-tunes/{id}`` (retrieve, delete), ``/cancel``,
+``/events``, ``/checkpoints`` and ``/metrics`` (whole lists, no paging), ``GET /fine-tunes/models/limits``
 and ``POST /fine-tunes/estimate-price`` (Together's SDK calls both before a create), and files: ``GET /files``,
 ``GET|DELETE /files/{id}``, ``/files/{id}/content``, the spec's ``POST /files/upload``
 (multipart with the bytes) and the flow Together's own SDK uses: ``POST /files`` with the
@@ -447,6 +447,56 @@ async def list_checkpoints(request: web.Request) -> web.StreamResponse:
     return json_response({"data": data})
 
 
+# The shared metrics' names as Together's metrics endpoint names them.
+_METRIC_NAMES = {
+    "step": "train/global_step",
+    "train_loss": "train/loss",
+    "train_mean_token_accuracy": "train/mean_token_accuracy",
+    "valid_loss": "eval/loss",
+    "valid_mean_token_accuracy": "eval/mean_token_accuracy",
+}
+
+
+async def job_metrics(request: web.Request) -> web.StreamResponse:
+    """``GET /fine-tunes/{id}/metrics``: the job's recorded metrics, oldest first, each a flat
+    object of numbers (the shared lifecycle's metrics events, Together's names)."""
+    emulator = state(request)
+    rec = emulator.jobs.get(request.match_info["id"])
+    emulator.jobs.advance(rec, now())
+    lr = float(_together(rec).get("learning_rate") or 1e-5)
+    # Together's SDK sends the spec's filters as query parameters.
+    bounds = []
+    for name in ("global_step_from", "global_step_to"):
+        text = request.query.get(name)
+        try:
+            bounds.append(int(text) if text is not None else None)
+        except ValueError:
+            raise bad_request(f"Invalid '{name}': expected an integer.", name) from None
+    low, high = bounds
+    metrics = []
+    for raw in emulator.store.events.get(rec.id, []):
+        ev = loads(raw, "event")
+        data = ev.get("data")
+        if ev.get("type") != "metrics" or not isinstance(data, dict):
+            continue
+        snapshot = {name: data[key] for key, name in _METRIC_NAMES.items() if is_number(data.get(key)) and key in data}
+        step = snapshot.get("train/global_step")
+        if step is not None and ((low is not None and step < low) or (high is not None and step > high)):
+            continue
+        if snapshot:
+            snapshot["train/learning_rate"] = lr
+            metrics.append(snapshot)
+    return json_response({"metrics": metrics})
+
+
+async def delete_job(request: web.Request) -> web.StreamResponse:
+    """``DELETE /fine-tunes/{id}``: a finished job goes with its events and checkpoints; 404,
+    or 400 while it has not finished (cancel it first)."""
+    job_id = request.match_info["id"]
+    state(request).jobs.delete(job_id)
+    return json_response({"message": f"Fine-tune job {job_id} deleted."})
+
+
 def model_limits(name: str) -> dict[str, Any]:
     """``GET /fine-tunes/models/limits``: what a job on ``name`` may ask (the spec's fields and
     those Together's SDK reads); 404 for a model the emulator does not train."""
@@ -670,5 +720,7 @@ class TogetherDialect(Dialect):
             ("POST", "/fine-tunes/{id}/cancel", cancel_job),
             ("GET", "/fine-tunes/{id}/events", list_events),
             ("GET", "/fine-tunes/{id}/checkpoints", list_checkpoints),
+            ("GET", "/fine-tunes/{id}/metrics", job_metrics),
+            ("DELETE", "/fine-tunes/{id}", delete_job),
         ]
         super().__init__([_TogetherSurface("/v1", routes)])

@@ -16,6 +16,7 @@ from ...models import (
     FineTuningJobCheckpoint,
     FineTuningJobEvent,
     FineTuningJobIntegration,
+    FineTuningJobMetrics,
     Hyperparameters,
     JobStatus,
     Method,
@@ -366,6 +367,29 @@ class Jobs(Resource):
             after=after,
             options=options,
             op="jobs.list_events",
+        )
+
+    @endpoint
+    async def metrics(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJobMetrics:
+        """The job's recorded training metrics, oldest first (Together's
+        ``GET /fine-tunes/{id}/metrics``): a :class:`~finetune_async.FineTuningJobMetrics`.
+
+        Raises :class:`~finetune_async.UnsupportedByProviderError` where the provider has no
+        metrics endpoint (OpenAI's wire: a job's metrics are its ``metrics`` events, read with
+        :meth:`list_events`), :class:`~finetune_async.NotFoundError`, and the transport's errors.
+        """
+        from ...providers import Provider
+
+        provider = self._client._provider
+        # Mapped to a route of the provider's own: Azure translates answers only (its to_wire is
+        # the base's), so the operation being translated is not enough.
+        if "jobs.metrics" not in provider.translated or type(provider).to_wire is Provider.to_wire:
+            raise provider.refuse(
+                "jobs.metrics",
+                "there is no metrics endpoint: a job's metrics are its metrics events there (use list_events)",
+            )
+        return await self._request(
+            FineTuningJobMetrics, "GET", _job(fine_tuning_job_id, "/metrics"), options=options, op="jobs.metrics"
         )
 
     # The waiting helpers live in polling.py (resources never poll); imported lazily because
