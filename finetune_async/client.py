@@ -122,6 +122,8 @@ class AsyncClient:
             settle_window = SettleWindow(minimum=float(os.environ["FINETUNE_ASYNC_SETTLE_SECONDS"]))
         #: The create-once ledger (``finetune_async._ledger``), shared with every with_options() view.
         self.ledger = CreateLedger(settle=settle_window, mark_creates=mark_creates)
+        # A provider's own flows (a lost upload of create_file) settle through the same ledger.
+        _provider.ledger = self.ledger
         # Shared by every waiter of this client and its with_options() views (polling.py): the
         # one request-rate ceiling of all polling (None: no ceiling) and the attached webhook hubs.
         self._watch = WatchState(
@@ -305,8 +307,6 @@ class AsyncClient:
             max_file_bytes=max_file_bytes,
             _provider=provider,
         )
-        # A lost upload is settled by the provider's own flow (create_file), through this ledger.
-        provider.ledger = client.ledger
         return client
 
     def with_options(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import attrs
 
+from .._ledger import CreateLedger
 from ..errors import APIStatusError, UnsupportedByProviderError, status_error
 
 if TYPE_CHECKING:
@@ -239,6 +240,9 @@ class Provider:
         #: Sent with every request.
         self.default_headers: Mapping[str, str] = dict(default_headers or {})
         self.auth = auth
+        #: The create-once ledger of the client that owns this provider (set by the client; one
+        #: of its own until then): a provider's own flows (:meth:`create_file`) settle through it.
+        self.ledger = CreateLedger()
         # Looked up on every refusable call: computed once.
         self._unsupported = self.capabilities.unsupported()
         #: The operations :meth:`to_wire` and :meth:`from_wire` are called for (looked up by

@@ -82,7 +82,7 @@ import attrs
 import orjson
 
 from .._auth import ApiKeyAuth, Auth
-from .._ledger import MARKER_KEY, CreateLedger, file_matches
+from .._ledger import MARKER_KEY, file_matches
 from ..errors import APIStatusError, FineTuneError, ProviderParameterError, status_error
 from ._base import Capabilities, FileUpload, Operation, Provider, Send, WireRequest
 
@@ -402,9 +402,6 @@ class TogetherProvider(Provider):
 
     def __init__(self, *, base_url: str, auth: Auth) -> None:
         super().__init__(base_url=base_url, auth=auth)
-        #: The create-once ledger a lost upload is settled through: the client's
-        #: (``AsyncClient.together`` sets it); until then one of this provider's own.
-        self.ledger: CreateLedger = CreateLedger()
 
     # -- refusals --------------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ NESTED_ONLY = {
 
 #: Models of a provider's own answers, which OpenAI's spec has no schema for (Azure's
 #: checkpoint copy, in its camelCase).
-PROVIDER_ONLY = {models.CheckpointCopy}
+PROVIDER_ONLY = {models.CheckpointCopy, models.FineTuningJobMetrics}
 
 SCORE_GRADER = ScoreModelGrader(
     name="judge",
