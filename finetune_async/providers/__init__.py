@@ -20,11 +20,17 @@ from ._base import (
     grader_types,
 )
 from .azure import AzureProvider
+from .fireworks import FireworksProvider
 from .nebius import NebiusHyperparameters, NebiusProvider
 from .openai import OpenAIProvider
 
 #: Each provider by its name (``--provider``, ``validate_dataset(provider=...)``).
-BY_NAME: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider, "nebius": NebiusProvider}
+BY_NAME: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "azure": AzureProvider,
+    "nebius": NebiusProvider,
+    "fireworks": FireworksProvider,
+}
 
 
 def capabilities_of(provider: object) -> Capabilities:
@@ -51,6 +57,7 @@ __all__ = [
     "AzureProvider",
     "Capabilities",
     "FileUpload",
+    "FireworksProvider",
     "NebiusHyperparameters",
     "NebiusProvider",
     "OpenAIProvider",
