@@ -206,6 +206,9 @@ _PARAM = re.compile(r"^(?:Missing required field: |Invalid )([A-Za-z_][\w.]*)")
 # The id of the dataset a files.delete is deleting, from to_wire to from_wire (one call's
 # to_wire and from_wire run in the same task, one after the other).
 _DELETING: contextvars.ContextVar[str] = contextvars.ContextVar("fireworks_deleting", default="")
+# The collection a jobs.list page asked for, likewise: an empty page is answered {} (protobuf
+# JSON leaves empty lists out), which does not say which collection it came from.
+_LISTING: contextvars.ContextVar[str] = contextvars.ContextVar("fireworks_listing", default="")
 # How many page cursors are remembered (each page's last item id → the next page's token).
 _CURSORS = 4096
 
@@ -372,6 +375,7 @@ class FireworksProvider(Provider):
         if operation == "jobs.list":
             query = self._page_query(operation, params, None)
             phase = query.pop("phase")
+            _LISTING.set(phase)
             return WireRequest(method="GET", path=f"{root}/{phase}", params=query)
         if operation in ("jobs.retrieve", "jobs.cancel", "jobs.delete"):
             path = self._job_path(segments[2])
@@ -550,12 +554,13 @@ class FireworksProvider(Provider):
         if operation == "files.delete":
             return {"id": _DELETING.get(), "object": "file", "deleted": True}
         if operation == "files.list":
-            items = body.get("datasets")
+            # protobuf JSON leaves an empty list out.
+            items = body.get("datasets", [])
             data = [_file(d, None) for d in items] if isinstance(items, list) else items
             return self._page(operation, data, body, "")
         if operation == "jobs.list":
-            dpo = "dpoJobs" in body
-            items = body.get("dpoJobs" if dpo else "supervisedFineTuningJobs")
+            dpo = _LISTING.get() == "dpoJobs" or "dpoJobs" in body
+            items = body.get("dpoJobs" if dpo else "supervisedFineTuningJobs", [])
             data = [self._job(j, dpo=dpo) for j in items] if isinstance(items, list) else items
             return self._page(operation, data, body, "dpo" if dpo else "sft")
         if operation in ("jobs.retrieve", "jobs.create"):
