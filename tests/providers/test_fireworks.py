@@ -346,7 +346,8 @@ async def test_run_batch_with_a_lost_create_makes_one_job_per_spec(emu: Emulator
         paths.append(path)
     specs = [ft.BatchSpec(training_file=p, model=MODEL, suffix=f"s{i}") for i, p in enumerate(paths)]
     journal = tmp_path / "j.sqlite"
-    async with fireworks(emu, max_poll_requests_per_second=None) as client:
+    recorder = Recorder()
+    async with fireworks(emu, recorder, max_poll_requests_per_second=None) as client:
         emu.faults.inject(JOBS, "lost")
         report = await ft.run_batch(client, specs, journal=journal, max_concurrent=3)
         assert report.ok, [r.error for r in report]
@@ -357,6 +358,7 @@ async def test_run_batch_with_a_lost_create_makes_one_job_per_spec(emu: Emulator
         assert again.reattached == 3
     assert len(emu.state.store.jobs) == 3
     assert sorted(r.job_id or "" for r in report) == sorted(r.job_id or "" for r in again)
+    assert len(recorder.posts("/supervisedFineTuningJobs")) == 3
 
 
 # -- refusals and errors -------------------------------------------------------------------------
