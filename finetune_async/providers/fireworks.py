@@ -122,8 +122,6 @@ STATUS_OF_STATE: Mapping[str, str] = {
     "JOB_STATE_UNSPECIFIED": "queued",
     "JOB_STATE_RUNNING": "running",
     "JOB_STATE_WRITING_RESULTS": "running",
-    # Still winding down: it ends as CANCELLED.
-    "JOB_STATE_CANCELLING": "running",
     "JOB_STATE_PAUSED": "paused",
     "JOB_STATE_COMPLETED": "succeeded",
     # Stopped because the evaluation loss stopped improving: the model is written, the job done.
@@ -131,6 +129,9 @@ STATUS_OF_STATE: Mapping[str, str] = {
     "JOB_STATE_FAILED": "failed",
     "JOB_STATE_EXPIRED": "failed",
     "JOB_STATE_CANCELLED": "cancelled",
+    # Winding down after a cancel, which cannot be undone: cancelled, as OpenAI's cancel answers
+    # at once (and a cancel whose answer was lost is seen to have been applied).
+    "JOB_STATE_CANCELLING": "cancelled",
     # A job being deleted will not train again.
     "JOB_STATE_DELETING": "cancelled",
     "JOB_STATE_DELETING_CLEANING_UP": "cancelled",

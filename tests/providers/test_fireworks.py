@@ -232,8 +232,9 @@ async def test_a_dpo_job_always_says_dpo_and_is_cancelled_and_deleted(emu: Emula
         assert sent.json["wandbConfig"] == {"enabled": False}
 
         cancelled = await client.fine_tuning.jobs.cancel(job.id)
-        # :cancel answers {}: the job is read after it, winding down or done.
+        # :cancel answers {}: the job is read after it, winding down or done (both cancelled).
         assert cancelled.id == job.id
+        assert cancelled.status == "cancelled"
         assert cancelled.provider_status in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
         (cancel,) = recorder.posts(":cancel")
         assert cancel.json == {}
@@ -288,19 +289,31 @@ async def test_list_reads_both_collections_newest_first_each_in_pages(emu: Emula
 # -- exactly once --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method", ["supervised", "dpo"])
 @pytest.mark.parametrize("mark_creates", [True, False])
-async def test_a_lost_create_makes_one_job(emu: Emulator, mark_creates: bool) -> None:
+async def test_a_lost_create_makes_one_job(emu: Emulator, mark_creates: bool, method: str) -> None:
     recorder = Recorder()
     async with fireworks(emu, recorder, mark_creates=mark_creates) as client:
-        train = await upload(client)
+        train = await upload(client, jsonl(dpo_rows(8)) if method == "dpo" else None)
         emu.faults.inject(JOBS, "lost")
-        job = await client.fine_tuning.jobs.create(model=MODEL, training_file=train)
+        job = await client.fine_tuning.jobs.create(model=MODEL, training_file=train, method={"type": method})
         listed = [j.id async for j in client.fine_tuning.jobs.list()]
     assert listed == [job.id]
     assert len(emu.state.store.jobs) == 1
-    creates = recorder.posts("/supervisedFineTuningJobs")
+    creates = recorder.posts("/dpoJobs" if method == "dpo" else "/supervisedFineTuningJobs")
     assert len(creates) == 1
-    assert ("supervisedFineTuningJobId" in creates[0].params) is mark_creates
+    assert ("dpoJobId" in creates[0].params or "supervisedFineTuningJobId" in creates[0].params) is mark_creates
+
+
+async def test_a_lost_cancel_is_seen_to_have_been_applied(emu: Emulator) -> None:
+    recorder = Recorder()
+    async with fireworks(emu, recorder) as client:
+        train = await upload(client)
+        job = await client.fine_tuning.jobs.create(model=MODEL, training_file=train, hyperparameters={"n_epochs": 3})
+        emu.faults.inject("POST:/v1/fine_tuning/jobs/*/cancel", "lost")
+        cancelled = await client.fine_tuning.jobs.cancel(job.id)
+        assert cancelled.status == "cancelled"
+    assert len(recorder.posts(":cancel")) == 1
 
 
 async def test_late_creates_make_one_job_each(emu: Emulator) -> None:
