@@ -15,6 +15,17 @@ Decisions worth knowing:
   format per file, a context of 8,192 (default) to 131,072; its token counts are estimates and
   it has no ``epochs`` / ``billed_tokens`` (0). A line's keys say its format, in that order
   (the first present wins), as Nebius' dialect of the emulator decides.
+  ``"together"`` takes, for ``supervised``, Together's chat (``conversation``: roles system,
+  user, assistant, tool, each message with content (an assistant's may give ``tool_calls``
+  instead), starting with system or user, user and assistant turns alternating, at least one
+  assistant turn, ``weight`` 0 or 1), ``prompt``/``completion`` and ``text``, one format per
+  file and per line (``ambiguous_format``: a line with both ``messages`` and ``text``), and
+  for ``dpo`` OpenAI's preference lines; 1 example at least; files up to 50.1 GiB.
+  ``"fireworks"`` takes OpenAI's chat (``supervised``) and preference (``dpo``) lines; 3 to
+  3,000,000 examples; files up to 150 MiB (its one-request upload). Neither has reinforcement;
+  both count tokens as estimates, have no ``epochs`` / ``billed_tokens`` and a context of 8,192
+  unless ``context_limit`` gives the job's (Fireworks: at most 262,144). The file size is
+  checked by :func:`validate_dataset` only (:func:`validate_lines` has no file).
 
 - Without a method, the first line shaped like a method's example chooses it (DPO: ``input``
   with ``preferred_output``/``non_preferred_output``; supervised: ``messages`` ending with the
@@ -70,7 +81,11 @@ File (``line`` is None)
     ``method_mismatch``     every line is shaped like another method's example (or the legacy
                             prompt/completion format): the message names the method to use
     ``empty_file``          no examples at all
-    ``too_few_examples``    fewer than 10 examples (non-blank lines)
+    ``too_few_examples``    fewer than the provider's minimum of examples (non-blank lines):
+                            10 on OpenAI, Azure and Nebius, 3 on Fireworks, 1 on Together
+    ``too_many_examples``   more than the provider's maximum (Fireworks: 3,000,000)
+    ``file_too_large``      a file over the provider's size limit (Together: 50.1 GiB;
+                            Fireworks: 150 MiB); :func:`validate_dataset` only
 Structure
     ``unknown_key``         a key the schema does not define (top level, message, part, tool, ...)
     ``missing_messages``    no ``messages``
@@ -111,10 +126,15 @@ Tools and functions
     ``invalid_function_parameters``  ``parameters`` that is not an object
     ``invalid_parallel_tool_calls``  ``parallel_tool_calls`` not a boolean
     ``invalid_functions``   deprecated ``functions`` not a list of 1-128 valid definitions
-Other providers' formats (Nebius)
+Other providers' formats (Nebius, Together)
     ``unknown_format``      a line of none of the method's formats (the message lists them)
     ``mixed_formats``       the first line whose format differs from the file's first line's
                             (once per file: the provider takes one format per file)
+    ``ambiguous_format``    a line holding the keys of two formats (Together: ``messages`` and
+                            ``text``, say), which the provider refuses rather than choose
+    ``invalid_role_order``  a Together conversation that does not start with a system or user
+                            message, has a system message after the first, or two user (or
+                            two assistant) messages in a row
     ``last_message_not_assistant``  a ``messages`` line whose last turn is not the assistant's
     ``missing_prompt``      a ``prompt``/``completion`` line without its ``prompt``
     ``missing_completion``  a ``prompt``/``completion`` line without its ``completion``
@@ -125,7 +145,9 @@ Other providers' formats (Nebius)
     ``invalid_input_ids``   ``input_ids`` not a list, or an item not an integer (the first one)
     ``empty_input_ids``     ``input_ids`` is an empty list
     (``invalid_messages``, ``empty_messages``, ``invalid_message``, ``missing_role``,
-    ``unknown_role``, ``role_not_allowed``, ``invalid_content`` as above.)
+    ``unknown_role``, ``role_not_allowed``, ``invalid_content`` as above; on Together also
+    ``missing_content``, ``invalid_weight`` and ``missing_assistant_message``; ``role_not_allowed``
+    there is ``developer`` or ``function``.)
 DPO
     ``missing_input``       no ``input``
     ``invalid_input``       ``input`` is not an object
@@ -137,8 +159,10 @@ DPO
 
 from ._profiles import (
     AZURE,
+    FIREWORKS,
     NEBIUS,
     OPENAI,
+    TOGETHER,
     ContextLimits,
     DataRules,
     LineFormat,
@@ -153,10 +177,12 @@ from ._validate import validate_dataset, validate_lines
 
 __all__ = [
     "AZURE",
+    "FIREWORKS",
     "LEGACY_SHAPE",
     "MAX_LINE_BYTES",
     "NEBIUS",
     "OPENAI",
+    "TOGETHER",
     "ContextLimits",
     "DataRules",
     "DatasetReport",

@@ -1,17 +1,26 @@
 """Each line format's check, fast path and measure, by the format's name (``_profiles.FORMATS``).
 
 OpenAI's formats (``chat``, ``preference``, ``reinforcement``) are the checks of ``_rules.py``
-and the measures of ``_measure.py``. The others are the open formats Nebius takes (and, with
-the same rules, Together): ``messages`` (a plain chat: roles system, developer, user,
-assistant, tool; content a string, a list of parts or null; the last turn the assistant's),
-``prompt_completion`` (two strings), ``text`` (a non-empty string) and ``input_ids`` (a
-non-empty list of integers). Their rules are the emulator's Nebius dialect's, no more: other
-keys are not checked (no provider documents any), nor are content parts.
+and the measures of ``_measure.py``. The others are the open formats Nebius takes (Together
+takes ``prompt_completion`` and ``text`` with the same rules): ``messages`` (a plain chat:
+roles system, developer, user, assistant, tool; content a string, a list of parts or null;
+the last turn the assistant's), ``prompt_completion`` (two strings), ``text`` (a non-empty
+string) and ``input_ids`` (a non-empty list of integers). Their rules are the emulator's Nebius
+dialect's, no more: other keys are not checked (no provider documents any), nor are content parts.
 
-Measures of the open formats: ``messages`` as a chat (3 tokens per message and per example,
-the content's tokens; a list of parts counts its compact JSON); ``prompt_completion``,
-``text`` and ``input_ids`` have no messages (0), their trained tokens are the completion's,
-all of the text, all of the ids; they are neither missing a system nor a user message.
+``conversation`` is Together's chat (its data-preparation guide, and the roles of its SDK's
+``POSSIBLE_ROLES_CONVERSATION``): roles system, user, assistant, tool; every message has
+``content`` (a string or a list of parts), which an assistant message may leave out or null
+beside ``tool_calls``; the first message is the system's or the user's, a system message comes
+only first, no two user (or assistant) messages follow each other (tool results may); at least
+one assistant message; ``weight``, on any message, is 0 or 1. Other keys, of the line or of a
+message, are not checked: Together ignores them.
+
+Measures of the open formats: ``messages`` and ``conversation`` as a chat (3 tokens per message
+and per example, the content's tokens; a list of parts counts its compact JSON);
+``prompt_completion``, ``text`` and ``input_ids`` have no messages (0), their trained tokens are
+the completion's, all of the text, all of the ids; they are neither missing a system nor a
+user message.
 """
 
 from __future__ import annotations
@@ -35,7 +44,15 @@ from ._profiles import LineFormat
 from ._rules import Out, check_dpo, check_reinforcement, check_supervised
 from ._tokens import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE, TOKENS_PER_ROLE
 
-__all__ = ["RULES", "FormatRules", "check_input_ids", "check_messages", "check_prompt_completion", "check_text"]
+__all__ = [
+    "RULES",
+    "FormatRules",
+    "check_conversation",
+    "check_input_ids",
+    "check_messages",
+    "check_prompt_completion",
+    "check_text",
+]
 
 #: The roles of the ``messages`` format.
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -136,6 +153,91 @@ def measure_messages(obj: dict[str, Any], meter: Meter) -> Measurement:
     return (len(messages), tokens, assistant, has_system, has_user, tokens)
 
 
+# ---------------------------------------------------------------- Together's conversation
+
+#: The roles of Together's ``conversation`` format.
+CONVERSATION_ROLES = ("system", "user", "assistant", "tool")
+_CONVERSATION_ROLES = frozenset(CONVERSATION_ROLES)
+# Real roles (OpenAI's) Together does not take: role_not_allowed rather than unknown_role.
+_NOT_TOGETHER_ROLES = frozenset({"developer", "function"})
+
+
+def check_conversation(obj: dict[str, Any], out: Out) -> None:
+    """Together's chat line: ``messages`` a non-empty list of messages of a known role, each
+    with content, starting with the system's or the user's, user and assistant turns
+    alternating, at least one of them the assistant's; ``weight`` 0 or 1."""
+    messages = obj.get("messages")
+    if type(messages) is not list:
+        out.append(("invalid_messages", f"messages: must be a list, not {_type_name(messages)}"))
+        return
+    if not messages:
+        out.append(("empty_messages", "messages: is empty"))
+        return
+    previous: str | None = None  # the role before, when it was a known one
+    answered = False
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if type(msg) is not dict:
+            out.append(("invalid_message", f"{where}: a message must be an object, not {_type_name(msg)}"))
+            previous = None
+            continue
+        role = msg.get("role")
+        known: str | None = None
+        if role is None:
+            out.append(("missing_role", f"{where}: a message needs a 'role'"))
+        elif type(role) is not str or role not in _CONVERSATION_ROLES:
+            if type(role) is str and role in _NOT_TOGETHER_ROLES:
+                out.append(("role_not_allowed", f"{where}: role {role!r} is not allowed in this format"))
+            else:
+                out.append(
+                    (
+                        "unknown_role",
+                        f"{where}: unknown role {_short(role)} (expected one of {', '.join(CONVERSATION_ROLES)})",
+                    )
+                )
+        else:
+            known = role
+        content = msg.get("content")
+        if content is None:
+            calls = msg.get("tool_calls")
+            if not (known == "assistant" and type(calls) is list and calls):
+                out.append(
+                    (
+                        "missing_content",
+                        f"{where}: a message needs 'content'" + (" (or 'tool_calls')" if known == "assistant" else ""),
+                    )
+                )
+        elif type(content) is not str and type(content) is not list:
+            out.append(
+                (
+                    "invalid_content",
+                    f"{where}.content: must be a string or a list of parts, not {_type_name(content)}",
+                )
+            )
+        if "weight" in msg:
+            weight = msg["weight"]
+            if type(weight) not in (int, float) or weight not in (0, 1):
+                out.append(("invalid_weight", f"{where}.weight: must be 0 or 1, not {_short(weight)}"))
+        if known is not None:
+            if i == 0 and known not in ("system", "user"):
+                out.append(
+                    ("invalid_role_order", f"{where}: a conversation starts with a system or user message, not {known}")
+                )
+            elif i > 0 and known == "system":
+                out.append(("invalid_role_order", f"{where}: a system message may only be the first"))
+            elif known == previous and known != "tool":
+                out.append(
+                    (
+                        "invalid_role_order",
+                        f"{where}: a second {known} message in a row (user and assistant messages alternate)",
+                    )
+                )
+            answered = answered or known == "assistant"
+        previous = known
+    if not answered:
+        out.append(("missing_assistant_message", "messages: at least one message must be the assistant's"))
+
+
 def _no_fast(obj: dict[str, Any], meter: Meter) -> Measurement | None:
     return None
 
@@ -232,6 +334,7 @@ RULES: Mapping[str, FormatRules] = MappingProxyType(
         "prompt_completion": FormatRules(check_prompt_completion, fast_prompt_completion, _measure_prompt_completion),
         "text": FormatRules(check_text, fast_text, _measure_text),
         "input_ids": FormatRules(check_input_ids, fast_input_ids, _measure_input_ids),
+        "conversation": FormatRules(check_conversation, _no_fast, measure_messages),
     }
 )
 

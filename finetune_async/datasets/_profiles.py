@@ -21,10 +21,27 @@ The profiles here, and where their facts come from:
   with their own tokenizers: token counts are estimates, and no epochs or billing rule is
   published, so ``epochs`` and ``billed_tokens`` stay 0.
 
-Room for the next providers (not registered yet: their limits are not gathered): Together
-would be ``supervised: (messages, prompt_completion, text)`` and ``dpo: (preference,)``;
-Fireworks ``supervised: (chat,)`` and ``dpo: (preference,)``. A format that differs from these
-in its rules (another role set, say) gets its own :class:`LineFormat` and rule entry.
+- :data:`TOGETHER` (Together AI): ``supervised`` takes ``conversation`` (Together's chat
+  ``messages``: roles system, user, assistant, tool, each with ``content`` (an assistant's may
+  be absent beside ``tool_calls``); a system message only first, the first message system or
+  user, no two user or assistant messages in a row, at least one assistant message; ``weight``
+  0 or 1 on any message), ``prompt``/``completion`` and ``text`` lines, one format per file and
+  one per line (a line holding both ``messages`` and ``text``, say, is refused); ``dpo`` takes
+  OpenAI's ``preference`` lines. At least 1 example (Together's SDK, ``MIN_SAMPLES``); files
+  up to 50.1 GiB (its ``MAX_FILE_SIZE_GB``). No reinforcement.
+- :data:`FIREWORKS` (Fireworks AI): ``supervised`` takes OpenAI's ``chat`` lines and ``dpo``
+  OpenAI's ``preference`` lines ("OpenAI-compatible chat completion format"); at least 3 and
+  at most 3,000,000 examples (Fireworks' SFT and DPO guides); files up to 150 MiB, the limit of
+  its one-request upload ``datasets/{id}:upload`` (its spec). No reinforcement here (Fireworks'
+  reinforcement jobs need an evaluator and another line format).
+
+Both train open models with their own tokenizers and per-model context lengths: token counts
+are estimates, ``epochs`` and ``billed_tokens`` stay 0, and the context is 8,192 unless
+``context_limit`` gives the job's (Together's ``max_seq_length``, Fireworks'
+``maxContextLength``; Fireworks' largest is 262,144).
+
+A format that differs from these in its rules (another role set, say) gets its own
+:class:`LineFormat` and rule entry.
 """
 
 from __future__ import annotations
@@ -38,6 +55,8 @@ __all__ = [
     "ALL_STATS",
     "AZURE",
     "CHAT",
+    "CONVERSATION",
+    "FIREWORKS",
     "FORMATS",
     "INPUT_IDS",
     "MESSAGES",
@@ -47,6 +66,7 @@ __all__ = [
     "PROMPT_COMPLETION",
     "REINFORCEMENT",
     "TEXT",
+    "TOGETHER",
     "ContextLimits",
     "DataRules",
     "LineFormat",
@@ -93,10 +113,15 @@ PROMPT_COMPLETION = LineFormat(
 TEXT = LineFormat(name="text", keys=("text",), description="'text'")
 #: Pre-tokenized ``{"input_ids": [int, ...]}``, a non-empty list.
 INPUT_IDS = LineFormat(name="input_ids", keys=("input_ids",), description="pre-tokenized 'input_ids'")
+#: Together's chat: roles system, user, assistant, tool; starts with system or user; user and
+#: assistant turns alternate; at least one assistant message.
+CONVERSATION = LineFormat(
+    name="conversation", keys=("messages",), description="'messages' alternating user and assistant turns"
+)
 
 #: Every known line format by name.
 FORMATS: Mapping[str, LineFormat] = MappingProxyType(
-    {f.name: f for f in (CHAT, PREFERENCE, REINFORCEMENT, MESSAGES, PROMPT_COMPLETION, TEXT, INPUT_IDS)}
+    {f.name: f for f in (CHAT, PREFERENCE, REINFORCEMENT, MESSAGES, PROMPT_COMPLETION, TEXT, INPUT_IDS, CONVERSATION)}
 )
 
 #: The :class:`~finetune_async.datasets.DatasetStats` estimates a profile may or may not have.
@@ -146,7 +171,11 @@ class DataRules:
     ``methods``: each method's line formats (names in :data:`FORMATS`), in the order a line's
     keys are matched against them. ``default_method``: checked when no method is given and
     the lines do not show one. ``one_format_per_file``: a file must keep to the format of its
-    first line. ``min_examples``: a training file's minimum. ``context``: the limits.
+    first line. ``one_format_per_line``: a line holding every key of two of the method's
+    formats (``messages`` and ``text``) is refused, not read as the first. ``min_examples``: a
+    training file's minimum; ``max_examples``: its maximum (None: none). ``max_file_bytes``: the
+    largest file the provider takes (None: not checked), ``max_file_note`` says whose limit it
+    is in the problem's message. ``context``: the limits.
     ``tokenizer``: ``"cl100k_base"`` when the provider counts tokens with it (counts can then
     be exact), None when the base model's own tokenizer decides (counts are estimates).
     ``stats``: which estimates of :data:`ALL_STATS` apply; the others are reported as 0.
@@ -157,7 +186,11 @@ class DataRules:
     methods: Mapping[str, tuple[str, ...]] = field(converter=_methods)
     default_method: str
     one_format_per_file: bool = False
+    one_format_per_line: bool = False
     min_examples: int = 10
+    max_examples: int | None = None
+    max_file_bytes: int | None = None
+    max_file_note: str = ""
     context: ContextLimits
     tokenizer: str | None = None
     stats: frozenset[str] = ALL_STATS
@@ -165,6 +198,10 @@ class DataRules:
     def __attrs_post_init__(self) -> None:
         if self.default_method not in self.methods:
             raise ValueError(f"default_method {self.default_method!r} is not one of the methods")
+        if self.max_examples is not None and self.max_examples < self.min_examples:
+            raise ValueError("max_examples is below min_examples")
+        if self.max_file_bytes is not None and self.max_file_bytes <= 0:
+            raise ValueError("max_file_bytes must be positive")
 
     def formats_for(self, method: str) -> tuple[LineFormat, ...]:
         """The line formats ``method`` takes (KeyError for a method the provider lacks)."""
@@ -219,6 +256,50 @@ NEBIUS = DataRules(
     stats=ALL_STATS - {"epochs", "billed_tokens"},
 )
 
+_OPEN_MODEL_STATS = ALL_STATS - {"epochs", "billed_tokens"}
+
+TOGETHER = DataRules(
+    name="together",
+    display_name="Together AI",
+    # Together's data-preparation guide: conversational (messages), instruction (prompt and
+    # completion) and generic text lines for SFT; preference lines (OpenAI's DPO shape) for DPO;
+    # "if the same file has two possible formats (for example both text and messages), the
+    # server rejects it". Its SDK 3.1.1 (lib/constants.py) names the same four formats.
+    methods={"supervised": ("conversation", "prompt_completion", "text"), "dpo": ("preference",)},
+    default_method="supervised",
+    one_format_per_file=True,
+    one_format_per_line=True,
+    # MIN_SAMPLES = 1 and MAX_FILE_SIZE_GB = 50.1 (of 2**30 bytes) in together 3.1.1's
+    # lib/constants.py, checked by its check_file before an upload. Its guides give no maximum
+    # of examples; the model's max_seq_length bounds an example (per model, not gathered).
+    min_examples=1,
+    max_file_bytes=int(50.1 * 2**30),
+    context=ContextLimits(default=8_192),
+    tokenizer=None,
+    stats=_OPEN_MODEL_STATS,
+)
+
+FIREWORKS = DataRules(
+    name="fireworks",
+    display_name="Fireworks AI",
+    # "Fireworks uses the OpenAI-compatible chat completion format for SFT training data" and
+    # OpenAI's preference shape for DPO (Fireworks' SFT and DPO guides).
+    methods={"supervised": ("chat",), "dpo": ("preference",)},
+    default_method="supervised",
+    # "Minimum examples: 3; Maximum examples: 3 million per dataset" (the SFT and DPO guides).
+    min_examples=3,
+    max_examples=3_000_000,
+    # fireworks-fine-tuning.yaml, datasets/{dataset_id}:upload: "This path can handle file sizes
+    # up to 150Mb. For larger file sizes use Get Dataset Upload Endpoint" (read as MiB).
+    max_file_bytes=150 * 2**20,
+    max_file_note="the limit of its one-request upload, datasets/{id}:upload",
+    # maxContextLength is per job, bounded per base model; the largest in Fireworks' table of
+    # supported base models is 256K (262,144 tokens).
+    context=ContextLimits(default=8_192, maximum=262_144),
+    tokenizer=None,
+    stats=_OPEN_MODEL_STATS,
+)
+
 _REGISTRY: dict[str, DataRules] = {}
 
 
@@ -232,7 +313,7 @@ def register_data_rules(rules: DataRules, *aliases: str) -> DataRules:
     return rules
 
 
-for _rules in (OPENAI, AZURE, NEBIUS):
+for _rules in (OPENAI, AZURE, NEBIUS, TOGETHER, FIREWORKS):
     register_data_rules(_rules)
 
 
@@ -245,8 +326,9 @@ def data_rules_for(provider: object = None) -> DataRules:
     """The data rules of ``provider``.
 
     ``provider`` is None (OpenAI's), a :class:`DataRules`, a registered name (``"openai"``,
-    ``"azure"``, ``"nebius"``), or an object with a ``data_rules`` attribute holding one (a
-    provider object), or with a ``provider`` attribute that has it (a client).
+    ``"azure"``, ``"nebius"``, ``"together"``, ``"fireworks"``), or an object with a
+    ``data_rules`` attribute holding one (a provider object), or with a ``provider`` attribute
+    that has it (a client).
 
     Raises ValueError for an unknown name, TypeError for anything else.
     """

@@ -82,7 +82,9 @@ def validate_lines(
     """
     rules = data_rules_for(provider)
     limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes, rules)
-    return _validate(_cut(lines, max_line_bytes), method, max_problems, limit, path, use_orjson, max_line_bytes, rules)
+    return _validate(
+        _cut(lines, max_line_bytes), method, max_problems, limit, path, use_orjson, max_line_bytes, rules, None
+    )
 
 
 def validate_dataset(
@@ -96,15 +98,20 @@ def validate_dataset(
     provider: object = None,
 ) -> DatasetReport:
     """Validate the JSONL file at ``path`` for ``method`` ("supervised", "dpo", "reinforcement";
-    on Nebius "supervised", "spec-draft").
+    on Nebius "supervised", "spec-draft"; on Together and Fireworks "supervised", "dpo").
 
     ``provider`` says whose data rules apply (:class:`~finetune_async.datasets.DataRules`): a
-    name (``"openai"``, the default; ``"azure"``; ``"nebius"``), a ``DataRules`` profile, or an
-    object with a ``data_rules`` attribute (a provider object, or a client whose ``provider``
-    has one). Nebius takes chat ``messages``, ``prompt``/``completion``, ``text`` and
-    ``input_ids`` lines, one format per file: a file that changes format gets one
-    ``mixed_formats`` problem on the line where it changes. ``report.provider`` and
-    ``report.line_format`` say what was checked.
+    name (``"openai"``, the default; ``"azure"``; ``"nebius"``; ``"together"``; ``"fireworks"``),
+    a ``DataRules`` profile, or an object with a ``data_rules`` attribute (a provider object, or
+    a client whose ``provider`` has one). Nebius takes chat ``messages``, ``prompt``/``completion``,
+    ``text`` and ``input_ids`` lines, one format per file: a file that changes format gets one
+    ``mixed_formats`` problem on the line where it changes. Together takes its own chat
+    (``conversation``), ``prompt``/``completion`` and ``text`` lines for supervised, one format
+    per file and per line (``ambiguous_format``), and OpenAI's preference lines for DPO;
+    Fireworks takes OpenAI's chat and preference lines. The file's size is checked against the
+    provider's limit (``file_too_large``: Together 50.1 GiB, Fireworks 150 MiB), the example
+    count against its minimum and maximum. ``report.provider`` and ``report.line_format`` say
+    what was checked.
 
     ``provider`` (a name such as ``"azure"``, a client, or ``client.provider``) refuses, before
     reading, a ``method`` the provider cannot train, with
@@ -136,7 +143,10 @@ def validate_dataset(
     rules = data_rules_for(provider)
     limit = _check_arguments(method, max_problems, context_limit, model, max_line_bytes, rules)
     with open(name, "rb", buffering=_READ_BUFFER) as f:
-        return _validate(read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes, rules)
+        size = os.fstat(f.fileno()).st_size
+        return _validate(
+            read_lines(f, max_line_bytes), method, max_problems, limit, name, True, max_line_bytes, rules, size
+        )
 
 
 def _check_arguments(
@@ -182,8 +192,11 @@ def _validate(
     use_orjson: bool,
     max_line_bytes: int,
     rules: DataRules,
+    file_size: int | None,
 ) -> DatasetReport:
-    """The loop over lines already cut: no break inside, perhaps one at the end; LongLine over the bound."""
+    """The loop over lines already cut: no break inside, perhaps one at the end; LongLine over the bound.
+
+    ``file_size``: the file's size in bytes, checked against the provider's limit (None: no file)."""
     method = given or rules.default_method
     # Without a method, the first line of a method's shape decides, unless every method takes
     # the same formats (Nebius): then the lines cannot tell, and the default is checked.
@@ -201,6 +214,7 @@ def _validate(
     format_line = 0  # the line that set file_format
     mixed = False  # the file changed format (reported once)
     one_format = rules.one_format_per_file
+    one_per_line = rules.one_format_per_line
     unknown_format = ""  # the message for a line of none of the formats
     if several:
         unknown_format = "a line must hold " + "; ".join(f.description for f in formats)
@@ -252,12 +266,14 @@ def _validate(
             if undecided and (shape := shape_of(obj)) in rules.methods:
                 # The first line shaped like a method decides: rare, once per file.
                 assert shape is not None
+                changed = shape != method
                 method, undecided, detected_line = shape, False, lineno
-                alike = _alike(rules, method)
-                formats = rules.formats_for(method)
-                several = len(formats) > 1
-                check, fast, measure = RULES[formats[0].name]
-                file_format = None if several else formats[0].name
+                if changed:  # the lines before keep the format they set when the method stays
+                    alike = _alike(rules, method)
+                    formats = rules.formats_for(method)
+                    several = len(formats) > 1
+                    check, fast, measure = RULES[formats[0].name]
+                    file_format = None if several else formats[0].name
             if several:
                 # The line's format, from its keys (the rare path's cost is one dict lookup each).
                 fmt = format_of(obj, formats)
@@ -265,6 +281,16 @@ def _validate(
                     out.append(("unknown_format", unknown_format))
                 else:
                     check, fast, measure = RULES[fmt.name]
+                    if one_per_line:
+                        held = [f for f in formats if all(k in obj for k in f.keys)]
+                        if len(held) > 1:
+                            both = " and ".join(f"{'/'.join(map(repr, f.keys))} (a {f.name} line)" for f in held)
+                            out.append(
+                                (
+                                    "ambiguous_format",
+                                    f"the line holds both {both}: {rules.display_name} takes one line format a line",
+                                )
+                            )
                     if file_format is None:
                         file_format, format_line = fmt.name, lineno
                     elif fmt.name != file_format and one_format and not mixed:
@@ -276,7 +302,7 @@ def _validate(
                                 f"(from line {format_line}): {rules.display_name} takes one line format per file",
                             )
                         )
-                    if out:  # a mixed line: its own problems too, and it is not measured
+                    if out:  # a mixed or ambiguous line: its own problems too, and it is not measured
                         check(obj, out)
             if not out:
                 m = fast(obj, meter)
@@ -315,6 +341,16 @@ def _validate(
         problems = [p for p in problems if p.code != "wrong_method"]
         n_problems -= n_examples
         file_problems.append(Problem(None, "method_mismatch", every_line))
+    if file_size is not None and rules.max_file_bytes is not None and file_size > rules.max_file_bytes:
+        whose = f"; {rules.max_file_note}" if rules.max_file_note else ""
+        file_problems.append(
+            Problem(
+                None,
+                "file_too_large",
+                f"the file is {_size(file_size)} ({file_size:,} bytes); {rules.display_name} takes files "
+                f"of at most {_size(rules.max_file_bytes)} ({rules.max_file_bytes:,} bytes{whose})",
+            )
+        )
     minimum = rules.min_examples
     if n_examples == 0:
         file_problems.append(Problem(None, "empty_file", "the file holds no examples"))
@@ -324,6 +360,14 @@ def _validate(
                 None,
                 "too_few_examples",
                 f"the file holds {n_examples} examples; fine-tuning needs at least {minimum}",
+            )
+        )
+    elif rules.max_examples is not None and n_examples > rules.max_examples:
+        file_problems.append(
+            Problem(
+                None,
+                "too_many_examples",
+                f"the file holds {n_examples:,} examples; {rules.display_name} takes at most {rules.max_examples:,}",
             )
         )
     note = None
@@ -347,6 +391,13 @@ def _validate(
         n_problems=n_problems + len(file_problems),
         stats=stats.finish(),
     )
+
+
+def _size(n: int) -> str:
+    """``n`` bytes in GiB or MiB, as the providers state their limits."""
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 def _alike(rules: DataRules, method: str) -> frozenset[str | None]:

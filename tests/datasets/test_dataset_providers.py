@@ -79,7 +79,9 @@ def test_provider_resolves_by_name_profile_or_attribute(provider: object, expect
 
 
 def test_an_unknown_provider_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown provider 'mistral'; expected one of openai, azure, nebius"):
+    with pytest.raises(
+        ValueError, match="unknown provider 'mistral'; expected one of openai, azure, nebius, together, fireworks"
+    ):
         validate_lines([], provider="mistral")
     with pytest.raises(TypeError, match="data_rules"):
         validate_lines([], provider=42)

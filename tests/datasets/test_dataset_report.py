@@ -18,8 +18,10 @@ from ._lines import VALID, dumps
 def test_public_names() -> None:
     assert set(ds.__all__) == {
         "AZURE",
+        "FIREWORKS",
         "NEBIUS",
         "OPENAI",
+        "TOGETHER",
         "ContextLimits",
         "DataRules",
         "LineFormat",

@@ -14,6 +14,7 @@ from finetune_async.errors import DatasetError
 
 from ._lines import ASSISTANT, RICH_SUPERVISED, TOOLS, USER, VALID, dumps, file_with
 from .test_dataset_providers import NEBIUS_CASES
+from .test_dataset_together_fireworks import FILE_CODES, TOGETHER_CASES
 
 
 def sup(*messages: dict[str, Any], **top: Any) -> str:
@@ -447,6 +448,8 @@ def test_every_code_is_documented_and_exercised() -> None:
     exercised |= {"wrong_method", "method_mismatch"}
     # Nebius' line formats: test_dataset_providers.py (mixed_formats on its own there too).
     exercised |= {code for _, code in NEBIUS_CASES} | {"mixed_formats"}
+    # Together's conversation and the file limits: test_dataset_together_fireworks.py.
+    exercised |= {code for _, code in TOGETHER_CASES} | FILE_CODES
     assert exercised == documented
 
 
