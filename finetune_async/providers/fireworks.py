@@ -367,14 +367,15 @@ class FireworksProvider(Provider):
             _DELETING.set(segments[1])
             return WireRequest(method="DELETE", path=f"{root}/datasets/{segments[1]}")
         if operation == "files.list":
-            query = self._page_query(operation, params, "createTime" if params.get("order") == "asc" else None)
+            order = "createTime" if params.get("order") == "asc" else "createTime desc"
+            query = self._page_query(operation, params, order)
             return WireRequest(method="GET", path=f"{root}/datasets", params=query)
         if operation == "files.content":
             raise self.refuse(operation, "a dataset's bytes are behind a signed download URL (:getDownloadEndpoint)")
         if operation == "jobs.create":
             return self._create(request)
         if operation == "jobs.list":
-            query = self._page_query(operation, params, None)
+            query = self._page_query(operation, params, "createTime desc")
             phase = query.pop("phase")
             _LISTING.set(phase)
             return WireRequest(method="GET", path=f"{root}/{phase}", params=query)
@@ -390,10 +391,10 @@ class FireworksProvider(Provider):
             return f"{self._root}/dpoJobs/{job_id[len(DPO_PREFIX) :]}"
         return f"{self._root}/supervisedFineTuningJobs/{job_id}"
 
-    def _page_query(self, operation: str, params: Mapping[str, Any], order: str | None) -> dict[str, Any]:
-        """``pageSize``/``pageToken``/``orderBy`` for a page after ``params["after"]`` (and, for
-        jobs, the collection under ``phase``)."""
-        query: dict[str, Any] = {"orderBy": f"{order or 'createTime'}{'' if order else ' desc'}"}
+    def _page_query(self, operation: str, params: Mapping[str, Any], order_by: str) -> dict[str, Any]:
+        """``orderBy``/``pageSize``/``pageToken`` for the page after ``params["after"]`` (and, for
+        jobs, the collection to ask under ``phase``)."""
+        query: dict[str, Any] = {"orderBy": order_by}
         if params.get("limit") is not None:
             query["pageSize"] = params["limit"]
         after = params.get("after")
@@ -446,13 +447,14 @@ class FireworksProvider(Provider):
         :class:`~finetune_async.ProviderParameterError` for what has no Fireworks field."""
         method = body.get("method")
         method = method if isinstance(method, Mapping) else {}
-        dpo = method.get("type") == "dpo"
-        config = method.get(str(method.get("type") or "supervised"))
+        kind = str(method.get("type") or "supervised")
+        dpo = kind == "dpo"
+        config = method.get(kind)
         hyper: dict[str, Any] = {}
         for where, given in (
             ("hyperparameters", body.get("hyperparameters")),
             (
-                f"method.{method.get('type')}.hyperparameters",
+                f"method.{kind}.hyperparameters",
                 config.get("hyperparameters") if isinstance(config, Mapping) else None,
             ),
         ):
