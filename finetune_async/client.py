@@ -24,6 +24,7 @@ from ._watch import WatchState
 from .models._converter import prepare_decoders
 from .providers import Provider
 from .providers import azure as azure_provider
+from .providers import fireworks as fireworks_provider
 from .providers import nebius as nebius_provider
 from .providers import openai as openai_provider
 from .providers.openai import DEFAULT_BASE_URL
@@ -292,7 +293,7 @@ class AsyncClient:
         from .providers import together as together_provider
 
         provider = together_provider.configure(api_key=api_key, base_url=base_url)
-        client = cls(
+        return cls(
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
@@ -307,7 +308,60 @@ class AsyncClient:
             max_file_bytes=max_file_bytes,
             _provider=provider,
         )
-        return client
+
+    @classmethod
+    def fireworks(
+        cls,
+        api_key: str | None = None,
+        account_id: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
+        connection_limit: int = 512,
+        request_hooks: Iterable[RequestHook] = (),
+        response_hooks: Iterable[ResponseHook] = (),
+        max_poll_requests_per_second: float | None = 20.0,
+        settle_window: SettleWindow | float | None = None,
+        mark_creates: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    ) -> AsyncClient:
+        """A client for Fireworks AI's fine-tuning API behind OpenAI's calls.
+
+        ``api_key`` defaults to ``FIREWORKS_API_KEY`` (sent as a bearer token), ``account_id``
+        (the account every path names) to ``FIREWORKS_ACCOUNT_ID``, ``base_url`` (the API's
+        origin) to ``FIREWORKS_BASE_URL``, else ``https://api.fireworks.ai``. Files are
+        datasets (``files.create`` makes one and uploads it, at most 150 MB); ``supervised``
+        and ``dpo`` jobs are ``supervisedFineTuningJobs`` and ``dpoJobs``, with absolute
+        learning rates and Fireworks' own settings in ``extra_body``; each create chooses its
+        job id, so it is made once however often it is sent; ``metadata`` (this SDK's markers)
+        rides in the job's ``displayName``. There is no events list: ``stream_events`` yields
+        the job's state and progress changes. What Fireworks cannot do (reinforcement, pause,
+        Uploads API, webhooks, ...) is ``client.provider.capabilities``, and raises
+        :class:`~finetune_async.UnsupportedByProviderError` before sending
+        (:mod:`finetune_async.providers.fireworks` has the whole mapping). The other options
+        are the constructor's. Raises :class:`~finetune_async.FineTuneError` when no API key
+        or account is given or found.
+        """
+        provider = fireworks_provider.configure(api_key=api_key, account_id=account_id, base_url=base_url)
+        return cls(
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            default_query=default_query,
+            connection_limit=connection_limit,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+            max_poll_requests_per_second=max_poll_requests_per_second,
+            settle_window=settle_window,
+            mark_creates=mark_creates,
+            max_response_bytes=max_response_bytes,
+            max_file_bytes=max_file_bytes,
+            _provider=provider,
+        )
 
     def with_options(
         self, *, max_retries: int | None = None, timeout: float | Timeout | Any | None = ...

@@ -30,6 +30,8 @@ from ._watch import Waiter, unique
 from ._watch_planner import DEFAULT_BACKOFF, TERMINAL, next_poll_delay
 from .errors import APIConnectionError, APIStatusError, JobCancelledError, JobFailedError, WaitTimeoutError
 from .models import (
+    EventLevel,
+    EventType,
     FileObject,
     FileStatus,
     FineTuningJob,
@@ -340,7 +342,76 @@ async def _fetch_new(client: AsyncClient, lister: Lister[T], cursor: _Cursor) ->
         limit = PAGE_SIZE
 
 
+class _StateEvents:
+    """The events of a job on a provider without an events list (``capabilities.events``
+    false: Fireworks), made from the job as it is polled: one when its status changes (its
+    ``provider_status``, the provider's own), one when its ``jobProgress`` (percent, epoch)
+    changes, in that order. Ids are stable (``{job}:state:{provider_status}``, a ``#n`` added
+    when a status comes back, ``{job}:progress:{epoch}:{percent}``); ``created_at`` is when the
+    change was seen. A lister (see :data:`Lister`): each call retrieves the job once, and the
+    job it read is :attr:`fresh` for the follower's own look at the job."""
+
+    __slots__ = ("fresh", "job_id", "jobs", "last", "progress", "seen", "state")
+
+    def __init__(self, client: AsyncClient, job_id: str) -> None:
+        self.jobs = client._watch.poll_client(client).fine_tuning.jobs
+        self.job_id = job_id
+        #: The job the last call read, until the follower takes it.
+        self.fresh: FineTuningJob | None = None
+        self.last: FineTuningJobEvent | None = None
+        self.state: str | None = None
+        self.progress: tuple[object, object] | None = None
+        self.seen: dict[str, int] = {}
+
+    async def __call__(self, after: str | None, limit: int) -> Page[FineTuningJobEvent]:
+        job = self.fresh = await self.jobs.retrieve(self.job_id)
+        # Never older than the newest event: the stream stays in order.
+        now = max(int(time.time()), self.last.created_at if self.last is not None else 0)
+        new: list[FineTuningJobEvent] = []
+        raw = job.provider_status
+        if raw != self.state:
+            self.state = raw
+            times = self.seen[raw] = self.seen.get(raw, 0) + 1
+            failed = job.status == JobStatus.FAILED
+            message = f"Job {job.status}" + (f" ({raw})" if raw != str(job.status) else "")
+            if failed and job.error is not None:
+                message += f": {job.error.message}"
+            new.append(
+                FineTuningJobEvent(
+                    id=f"{self.job_id}:state:{raw}" + (f"#{times}" if times > 1 else ""),
+                    created_at=now,
+                    level=EventLevel("error" if failed else "info"),
+                    message=message,
+                    type=EventType("message"),
+                    data={"status": str(job.status), "provider_status": raw},
+                )
+            )
+        progress = job.model_extra.get("jobProgress")
+        if isinstance(progress, dict) and progress.get("percent") is not None:
+            mark = (progress.get("epoch"), progress.get("percent"))
+            if mark != self.progress:
+                self.progress = mark
+                epoch, percent = mark
+                new.append(
+                    FineTuningJobEvent(
+                        id=f"{self.job_id}:progress:{epoch}:{percent}",
+                        created_at=now,
+                        level=EventLevel("info"),
+                        message=f"Progress {percent}%" + (f" (epoch {epoch})" if epoch is not None else ""),
+                        type=EventType("message"),
+                        data={"percent": percent, "epoch": epoch},
+                    )
+                )
+        # Newest first, down to the newest event already handed out (where the cursor stops).
+        data = new[::-1] + ([self.last] if self.last is not None else [])
+        if new:
+            self.last = new[-1]
+        return Page(data=data, has_more=False)
+
+
 def _event_lister(client: AsyncClient, job_id: str) -> Lister[FineTuningJobEvent]:
+    if not client.provider.capabilities.events:
+        return _StateEvents(client, job_id)
     jobs = client._watch.poll_client(client).fine_tuning.jobs
     # Where events are not paged, one call answers the whole list (newest first, as mapped).
     paged = client.provider.capabilities.paged_events
@@ -389,9 +460,13 @@ async def _follow(
             if items or status is None or woken.done() or polls_without_status >= STATUS_EVERY:
                 # Each status change comes with an event, so a quiet listing rarely needs a look at the job.
                 polls_without_status = 0
-                await watch.acquire()
                 try:
-                    job = await jobs.retrieve(job_id)
+                    if isinstance(lister, _StateEvents) and lister.fresh is not None:
+                        # The events were made from the job just read: no second look.
+                        job, lister.fresh = lister.fresh, None
+                    else:
+                        await watch.acquire()
+                        job = await jobs.retrieve(job_id)
                 except (APIConnectionError, APIStatusError) as exc:
                     if not is_transient(exc):
                         raise
@@ -436,6 +511,14 @@ def stream_events(
     events arrived). The stream does not raise for a failed or cancelled job (the last events
     say so); it raises errors that polling again cannot fix, such as
     :class:`~finetune_async.NotFoundError`. Wrap it in ``anyio.fail_after`` for a deadline.
+
+    Where jobs have no events list (``client.provider.capabilities.events`` false: Fireworks)
+    the events are made from the job as it is polled: one (type ``message``, ``data``
+    ``{status, provider_status}``) each time its status changes, the first for the status it
+    has when the stream starts, and one (``data`` ``{percent, epoch}``) each time its
+    ``jobProgress`` changes, after the status's when both changed; ids are stable
+    (``{job}:state:{provider_status}``, ``{job}:progress:{epoch}:{percent}``). A change that
+    comes and goes between two polls is not seen; the stream ends, as elsewhere, once the job ended.
     """
     _check_interval(poll_interval)
     return _follow(client, job_id, _event_lister(client, job_id), poll_interval, _Seen())
@@ -445,6 +528,12 @@ def stream_checkpoints(
     client: AsyncClient, job_id: str, *, poll_interval: float | None = None
 ) -> AsyncIterator[FineTuningJobCheckpoint]:
     """The job's checkpoints, oldest first, each exactly once, as they are saved; ends once the
-    job has ended. Same behaviour and errors as :func:`stream_events`."""
+    job has ended. Same behaviour and errors as :func:`stream_events`.
+
+    Raises :class:`~finetune_async.UnsupportedByProviderError` at once, before any request,
+    where jobs have no checkpoint list (``client.provider.capabilities.checkpoints`` false:
+    Fireworks).
+    """
     _check_interval(poll_interval)
+    client.provider.require("jobs.checkpoints.list")
     return _follow(client, job_id, _checkpoint_lister(client, job_id), poll_interval, _Seen())

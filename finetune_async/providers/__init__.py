@@ -20,6 +20,7 @@ from ._base import (
     grader_types,
 )
 from .azure import AzureProvider
+from .fireworks import FireworksProvider
 from .nebius import NebiusHyperparameters, NebiusProvider
 from .openai import OpenAIProvider
 from .together import TogetherProvider
@@ -30,6 +31,7 @@ BY_NAME: dict[str, type[Provider]] = {
     "azure": AzureProvider,
     "nebius": NebiusProvider,
     "together": TogetherProvider,
+    "fireworks": FireworksProvider,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "AzureProvider",
     "Capabilities",
     "FileUpload",
+    "FireworksProvider",
     "NebiusHyperparameters",
     "NebiusProvider",
     "OpenAIProvider",

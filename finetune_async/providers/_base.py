@@ -108,6 +108,11 @@ class Capabilities:
     ``processed`` (the helpers that create jobs wait for it; callers of ``jobs.create`` should
     call ``files.wait_for_processing`` first). ``max_file_bytes``: the largest file one
     ``files.create`` request takes (larger ones go through the Uploads API when there is one).
+    ``events``: a job has an events list (else ``jobs.list_events`` is refused and
+    :func:`~finetune_async.stream_events` makes events from the job's state and progress);
+    ``checkpoints``: a job has a checkpoint list (else ``jobs.checkpoints.list`` and
+    :func:`~finetune_async.stream_checkpoints` are refused). ``transition_answers_job``: a
+    cancel (pause, resume) answers the job (else it answers nothing, and the job is read after).
     """
 
     methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
@@ -128,6 +133,9 @@ class Capabilities:
     file_expiration: bool = True
     files_must_be_processed: bool = False
     max_file_bytes: int = 512 * 1024 * 1024
+    events: bool = True
+    checkpoints: bool = True
+    transition_answers_job: bool = True
 
     def unsupported(self) -> dict[str, str]:
         """Each operation this provider cannot do, with the capability that says so."""
@@ -135,6 +143,8 @@ class Capabilities:
             "jobs.pause": (self.pause_resume, "pause_resume"),
             "jobs.resume": (self.pause_resume, "pause_resume"),
             "jobs.delete": (self.delete_job, "delete_job"),
+            "jobs.list_events": (self.events, "events"),
+            "jobs.checkpoints.list": (self.checkpoints, "checkpoints"),
             "jobs.checkpoints.copy": (self.checkpoint_copy, "checkpoint_copy"),
             "jobs.checkpoints.retrieve_copy": (self.checkpoint_copy, "checkpoint_copy"),
             "uploads.create": (self.uploads, "uploads"),

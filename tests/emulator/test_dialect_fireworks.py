@@ -417,3 +417,82 @@ async def test_uploading_twice_is_refused(http: tuple[aiohttp.ClientSession, str
     assert page["totalSize"] == 2
     assert len(page["datasets"]) == 1
     assert page["nextPageToken"]
+
+
+@requires_fw_spec
+async def test_datasets_and_jobs_are_deleted(http: tuple[aiohttp.ClientSession, str]) -> None:
+    session, base = http
+    await make_dataset(session, base, "gone-1", rows=8)
+    await make_dataset(session, base, "kept-1", rows=8)
+    body = {"dataset": f"accounts/{ACCT}/datasets/kept-1", "baseModel": MODEL, "epochs": 3}
+    for kind, id_param in (("supervisedFineTuningJobs", "supervisedFineTuningJobId"), ("dpoJobs", "dpoJobId")):
+        wire = (
+            body
+            if kind == "supervisedFineTuningJobs"
+            else {
+                "dataset": body["dataset"],
+                "trainingConfig": {"baseModel": MODEL},
+                "lossConfig": {"method": "DPO"},
+            }
+        )
+        async with session.post(f"{base}/{kind}?{id_param}=doomed", json=wire) as resp:
+            await _json(resp)
+        # Deleted while it runs: it stops, and is gone.
+        async with session.delete(f"{base}/{kind}/doomed") as resp:
+            answer = await _json(resp)
+        check(
+            "Gateway_DeleteSupervisedFineTuningJob" if kind == "supervisedFineTuningJobs" else "Gateway_DeleteDpoJob",
+            answer,
+        )
+        assert answer == {}
+        async with session.get(f"{base}/{kind}/doomed") as resp:
+            missing = await _json(resp, 404)
+        assert missing["error"]["status"] == "NOT_FOUND"
+        async with session.get(f"{base}/{kind}") as resp:
+            assert (await _json(resp))[kind] == []
+        async with session.delete(f"{base}/{kind}/doomed") as resp:
+            await _json(resp, 404)
+    async with session.delete(f"{base}/datasets/gone-1") as resp:
+        answer = await _json(resp)
+    check("Gateway_DeleteDataset", answer)
+    async with session.get(f"{base}/datasets/gone-1") as resp:
+        await _json(resp, 404)
+    async with session.get(f"{base}/datasets") as resp:
+        assert [d["name"] for d in (await _json(resp))["datasets"]] == [f"accounts/{ACCT}/datasets/kept-1"]
+
+
+@requires_fw_spec
+async def test_lists_take_order_by_and_output_models_are_resource_names(
+    http: tuple[aiohttp.ClientSession, str],
+) -> None:
+    session, base = http
+    for name in ("b-set", "a-set", "c-set"):
+        await make_dataset(session, base, name, rows=4)
+    orders = {
+        "": ["a-set", "b-set", "c-set"],
+        "name desc": ["c-set", "b-set", "a-set"],
+        "createTime": ["b-set", "a-set", "c-set"],
+        "createTime desc": ["c-set", "a-set", "b-set"],
+    }
+    for order, expected in orders.items():
+        async with session.get(f"{base}/datasets", params={"orderBy": order} if order else {}) as resp:
+            page = await _json(resp)
+        check("Gateway_ListDatasets", page)
+        assert [d["name"].rsplit("/", 1)[1] for d in page["datasets"]] == expected, order
+    async with session.get(f"{base}/datasets", params={"orderBy": "size"}) as resp:
+        refused = await _json(resp, 400)
+    assert "orderBy" in refused["error"]["message"]
+
+    names = []
+    for i, output in enumerate(("first-model", None)):
+        body: dict[str, Any] = {"dataset": f"accounts/{ACCT}/datasets/a-set", "baseModel": MODEL}
+        if output:
+            body["outputModel"] = output
+        async with session.post(f"{base}/supervisedFineTuningJobs?supervisedFineTuningJobId=o-{i}", json=body) as resp:
+            job = await _json(resp)
+        names.append(job["name"])
+        assert job["outputModel"] == f"accounts/{ACCT}/models/{output or f'o-{i}'}"
+    async with session.get(f"{base}/supervisedFineTuningJobs", params={"orderBy": "createTime"}) as resp:
+        assert [j["name"] for j in (await _json(resp))["supervisedFineTuningJobs"]] == names
+    async with session.get(f"{base}/supervisedFineTuningJobs", params={"orderBy": "createTime desc"}) as resp:
+        assert [j["name"] for j in (await _json(resp))["supervisedFineTuningJobs"]] == names[::-1]

@@ -21,7 +21,11 @@ colon (``:upload``, ``:cancel``). Errors are Google's: ``{"error": {"code": 404,
 - ``dpoJobs``: the same, with the settings in ``trainingConfig`` and ``lossConfig {method: DPO|ORPO,
   dpo: {beta}}`` (the method must be given: Fireworks trains GRPO without it); no ``jobProgress``
   (``gatewayDpoJob`` has none). The data lines are OpenAI's DPO shape.
-- No events endpoint, no checkpoint list, no ``:resume`` or delete (404). Fault rules name
+- ``DELETE datasets/{d}`` and ``DELETE {collection}/{job}`` answer ``{}`` (a running job is
+  cancelled first; a deleted job's record stays in the state, hidden). Lists take ``orderBy``
+  (``createTime`` or ``name``, ``desc`` for the reverse; datasets default to ``name``, jobs to
+  newest first).
+- No events endpoint, no checkpoint list, no ``:resume`` (404). Fault rules name
   OpenAI's paths (:func:`fault_path`).
 """
 
@@ -33,6 +37,7 @@ import functools
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -119,6 +124,26 @@ def _page(request: web.Request, items: list[Any]) -> tuple[list[Any], str | None
     return items[start:end], nxt
 
 
+def _ordered(
+    request: web.Request,
+    items: list[Any],
+    created: Callable[[Any], float],
+    name: Callable[[Any], str],
+    *,
+    default: str | None,
+) -> list[Any]:
+    """``items`` in the ``orderBy`` asked for (``createTime`` or ``name``, ``desc`` after it for
+    the reverse); as they are when none is asked for and ``default`` is None."""
+    order = request.query.get("orderBy", "").strip() or default
+    if order is None:
+        return items
+    field, _, direction = order.partition(" ")
+    if field not in ("createTime", "name") or direction.strip() not in ("", "desc", "asc"):
+        raise bad_request(f"Invalid orderBy {order!r}: the emulator orders by createTime or name, optionally desc.")
+    key = created if field == "createTime" else name
+    return sorted(items, key=key, reverse=direction.strip() == "desc")
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _Kind:
     """One job resource: its key in the job's extra, its collection, the create's id parameter
@@ -194,6 +219,7 @@ class FireworksDialect(Dialect):
             ("POST", acct + "/datasets", self.create_dataset),
             ("GET", acct + "/datasets", self.list_datasets),
             ("GET", ds, self.get_dataset),
+            ("DELETE", ds, self.delete_dataset),
             ("POST", ds + ":upload", self.upload_dataset),
         ]
         for kind in KINDS:
@@ -203,6 +229,7 @@ class FireworksDialect(Dialect):
                 ("POST", jobs, functools.partial(self.create_job, kind=kind)),
                 ("GET", jobs, functools.partial(self.list_jobs, kind=kind)),
                 ("GET", job, functools.partial(self.get_job, kind=kind)),
+                ("DELETE", job, functools.partial(self.delete_job, kind=kind)),
                 ("POST", job + ":cancel", functools.partial(self.cancel_job, kind=kind)),
             ]
         super().__init__([_FireworksSurface("/v1", routes)])
@@ -249,9 +276,17 @@ class FireworksDialect(Dialect):
         row = self.datasets.get(request.match_info["account_id"], request.match_info["dataset_id"])
         return json_response(self.datasets.to_api(row))
 
+    async def delete_dataset(self, request: web.Request) -> web.StreamResponse:
+        account, dataset_id = request.match_info["account_id"], request.match_info["dataset_id"]
+        self.datasets.get(account, dataset_id)
+        # The uploaded bytes stay among the state's files (a job may still name them).
+        del self.datasets.rows[(account, dataset_id)]
+        return json_response({})
+
     async def list_datasets(self, request: web.Request) -> web.StreamResponse:
         account = request.match_info["account_id"]
         rows = [r for (a, _), r in sorted(self.datasets.rows.items()) if a == account]
+        rows = _ordered(request, rows, lambda r: r["created"], lambda r: r["name"], default="name")
         page, nxt = _page(request, rows)
         out: dict[str, Any] = {"datasets": [self.datasets.to_api(r) for r in page], "totalSize": len(rows)}
         if nxt is not None:
@@ -306,7 +341,7 @@ class FireworksDialect(Dialect):
         self._scanned = True
         for rec in state(request).store.jobs.values():
             fw = (rec.extra or {}).get("fireworks")
-            if fw is not None:
+            if fw is not None and not fw.get("deleted"):
                 self._ids.setdefault((fw["account"], fw.get("kind", "sft"), fw["id"]), rec.id)
 
     def _job(self, request: web.Request, kind: _Kind) -> JobRecord:
@@ -458,6 +493,12 @@ class FireworksDialect(Dialect):
         emulator = state(request)
         # Newest first, this account's jobs of this kind only.
         ids = [sid for (a, k, _), sid in self._ids.items() if a == account and k == kind.key][::-1]
+        jobs = emulator.store.jobs
+
+        def name(sid: str) -> str:
+            return str((jobs[sid].extra or {})["fireworks"]["name"])
+
+        ids = _ordered(request, ids, lambda sid: jobs[sid].created_at, name, default=None)
         page, nxt = _page(request, ids)
         out: dict[str, Any] = {
             kind.collection: [self._answer(request, emulator.jobs.get(sid)) for sid in page],
@@ -466,6 +507,16 @@ class FireworksDialect(Dialect):
         if nxt is not None:
             out["nextPageToken"] = nxt
         return json_response(out)
+
+    async def delete_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
+        rec = self._job(request, kind)
+        fw = (rec.extra or {})["fireworks"]
+        if rec.status not in ("succeeded", "failed", "cancelled"):
+            # A job deleted while it runs stops first.
+            state(request).jobs.cancel(rec.id)
+        fw["deleted"] = True
+        self._ids.pop((fw["account"], kind.key, fw["id"]), None)
+        return json_response({})
 
     async def cancel_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
         rec = self._job(request, kind)
@@ -515,7 +566,10 @@ def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = Fals
         status = {"code": "INVALID_ARGUMENT" if rec.invalid else "INTERNAL", "message": message}
     elif rec.status == "cancelled" and not cancelling:
         status = {"code": "CANCELLED", "message": "The job was cancelled."}
-    output_model = fw["outputModel"] or f"accounts/{fw['account']}/models/{fw['id']}"
+    output_model = fw["outputModel"] or fw["id"]
+    if not output_model.startswith("accounts/"):
+        # Answered as the model's resource name, as Fireworks names models.
+        output_model = f"accounts/{fw['account']}/models/{output_model}"
     out: dict[str, Any] = {
         "name": fw["name"],
         "createTime": _timestamp(rec.created_at),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import attrs
 
 from ..._ledger import MARKER_KEY, job_matches
 from ..._options import RequestOptions
+from ...errors import ConflictError
 from ...models import (
     CheckpointCopy,
     FineTuningJob,
@@ -209,16 +211,29 @@ class Jobs(Resource):
         async def find(since: float) -> FineTuningJob | None:
             return await self._find_created(body, since, marker, rest)
 
-        job = await self._request(
-            FineTuningJob,
-            "POST",
-            "/fine_tuning/jobs",
-            json_body=body,
-            idempotent=False,
-            reconcile=ledger.reconciler("a job", find, marker=marker),
-            options=rest,
-            op="jobs.create",
-        )
+        started = time.time()
+        try:
+            job = await self._request(
+                FineTuningJob,
+                "POST",
+                "/fine_tuning/jobs",
+                json_body=body,
+                idempotent=False,
+                reconcile=ledger.reconciler("a job", find, marker=marker),
+                options=rest,
+                op="jobs.create",
+            )
+        except ConflictError:
+            # A provider whose create chooses the job's id from the marker (Fireworks) answers
+            # 409 to an attempt sent again after an earlier one made the job: that job is ours.
+            if marker is None:
+                raise
+            found = await ledger.settle(
+                "a job", find, since=started, attempt_seconds=time.time() - started, marker=marker
+            )
+            if found is None:
+                raise
+            job = found
         ledger.claim(job.id)
         return job
 
@@ -229,6 +244,8 @@ class Jobs(Resource):
         handed out; looked for with the create's headers and query (the same project)."""
         ledger = self._ledger
         provider = self._client._provider
+        # Only a newest-first listing may stop at the first job older than the attempt.
+        newest_first = provider.capabilities.jobs_listed_newest_first
         if marker is not None:
             # Exact: only this call's create carries this marker. Where jobs.list cannot filter
             # on metadata, the newest jobs are read and the marker compared here (as the
@@ -237,7 +254,7 @@ class Jobs(Resource):
             kept = provider.kept_metadata({MARKER_KEY: marker}).get(MARKER_KEY)
             async for job in self._list(100, {MARKER_KEY: marker} if filtered else None, options):
                 if not filtered and (job.metadata or {}).get(MARKER_KEY) != kept:
-                    if job.created_at < since:
+                    if job.created_at < since and newest_first:
                         break
                     continue
                 if ledger.claim(job.id):
@@ -251,7 +268,9 @@ class Jobs(Resource):
             metadata = None
         async for job in self._list(100, metadata if isinstance(metadata, Mapping) and metadata else None, options):
             if job.created_at < since:
-                break
+                if newest_first:
+                    break
+                continue
             if not ledger.handed_out(job.id) and job_matches(job, body) and ledger.claim(job.id):
                 return job
         return None
@@ -339,12 +358,19 @@ class Jobs(Resource):
             job = await self._request(FineTuningJob, "GET", _job(job_id), options=lookups, op="jobs.retrieve")
             return job if reached(job.status) else None
 
+        reconcile = self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False)
+        if not self._client._provider.capabilities.transition_answers_job:
+            # The answer holds no job (Fireworks' :cancel answers {}): the job is read after.
+            done = await self._call("POST", path, idempotent=False, reconcile=reconcile, options=opts, op=operation)
+            if isinstance(done, FineTuningJob):
+                return done
+            return await self._request(FineTuningJob, "GET", _job(job_id), options=lookups, op="jobs.retrieve")
         return await self._request(
             FineTuningJob,
             "POST",
             path,
             idempotent=False,
-            reconcile=self._ledger.reconciler(f"the {action} of {job_id}", find, patient=False),
+            reconcile=reconcile,
             options=opts,
             op=operation,
         )
