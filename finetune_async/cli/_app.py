@@ -43,7 +43,9 @@ _current: list[Settings] = []
     default=None,
     help="openai, or azure (then --base-url is the resource endpoint, default $AZURE_OPENAI_ENDPOINT, "
     "--api-key its key, default $AZURE_OPENAI_API_KEY, and $OPENAI_API_VERSION a dated api-version; "
-    "none: Azure's v1 route). Default: $FINETUNE_ASYNC_PROVIDER, else openai.",
+    "none: Azure's v1 route), nebius ($NEBIUS_API_KEY, $NEBIUS_BASE_URL), together ($TOGETHER_API_KEY, "
+    "$TOGETHER_BASE_URL) or fireworks ($FIREWORKS_API_KEY, $FIREWORKS_ACCOUNT_ID, $FIREWORKS_BASE_URL). "
+    "Default: $FINETUNE_ASYNC_PROVIDER, else openai.",
 )
 @click.version_option(ft.__version__, "--version", prog_name="finetune-async")
 @click.pass_context

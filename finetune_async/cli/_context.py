@@ -43,10 +43,16 @@ T = TypeVar("T")
 METHODS = ("supervised", "dpo", "reinforcement", "spec-draft")
 
 #: What ``--provider`` accepts.
-PROVIDERS = ("openai", "azure", "nebius")
+PROVIDERS = ("openai", "azure", "nebius", "together", "fireworks")
 
 #: Each provider's API key variable, for the "no API key" message.
-_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "nebius": "NEBIUS_API_KEY"}
+_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
+    "nebius": "NEBIUS_API_KEY",
+    "together": "TOGETHER_API_KEY",
+    "fireworks": "FIREWORKS_API_KEY",
+}
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,7 +63,7 @@ class Settings:
     def __init__(self, api_key: str | None, base_url: str | None, provider: str | None = None) -> None:
         self.api_key = api_key
         self.base_url = base_url
-        #: ``openai``, ``azure`` or ``nebius`` (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai).
+        #: One of :data:`PROVIDERS` (``--provider``, else ``$FINETUNE_ASYNC_PROVIDER``, else openai).
         self.provider = provider
         # Printed if Ctrl-C ends the command (set by commands that watch a job).
         self.interrupt_note: str | None = None
@@ -73,13 +79,19 @@ class Settings:
         With ``--provider azure``, ``--base-url`` is the resource endpoint
         (``$AZURE_OPENAI_ENDPOINT``), ``--api-key`` its key (``$AZURE_OPENAI_API_KEY``), and
         ``$OPENAI_API_VERSION`` a dated api-version (none: the v1 route). With ``--provider
-        nebius``, ``$NEBIUS_API_KEY`` and ``$NEBIUS_BASE_URL`` are the defaults.
+        nebius``, ``$NEBIUS_API_KEY`` and ``$NEBIUS_BASE_URL`` are the defaults; with
+        ``together``, ``$TOGETHER_API_KEY`` and ``$TOGETHER_BASE_URL``; with ``fireworks``,
+        ``$FIREWORKS_API_KEY``, ``$FIREWORKS_BASE_URL`` and the account, ``$FIREWORKS_ACCOUNT_ID``.
         """
         provider = self.provider_name()
         if provider == "azure":
             return ft.AsyncClient.azure(endpoint=self.base_url, api_key=self.api_key)
         if provider == "nebius":
             return ft.AsyncClient.nebius(api_key=self.api_key, base_url=self.base_url)
+        if provider == "together":
+            return ft.AsyncClient.together(api_key=self.api_key, base_url=self.base_url)
+        if provider == "fireworks":
+            return ft.AsyncClient.fireworks(api_key=self.api_key, base_url=self.base_url)
         if provider != "openai":
             raise click.UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
         return ft.AsyncClient(api_key=self.api_key, base_url=self.base_url)

@@ -113,6 +113,9 @@ class Capabilities:
     ``checkpoints``: a job has a checkpoint list (else ``jobs.checkpoints.list`` and
     :func:`~finetune_async.stream_checkpoints` are refused). ``transition_answers_job``: a
     cancel (pause, resume) answers the job (else it answers nothing, and the job is read after).
+    ``metrics_endpoint``: a job's training metrics are read from an endpoint of their own
+    (``jobs.metrics``: Together's ``/fine-tunes/{id}/metrics``; on OpenAI's wire they are the
+    job's ``metrics`` events).
     """
 
     methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
@@ -136,6 +139,7 @@ class Capabilities:
     events: bool = True
     checkpoints: bool = True
     transition_answers_job: bool = True
+    metrics_endpoint: bool = False
 
     def unsupported(self) -> dict[str, str]:
         """Each operation this provider cannot do, with the capability that says so."""
@@ -145,6 +149,7 @@ class Capabilities:
             "jobs.delete": (self.delete_job, "delete_job"),
             "jobs.list_events": (self.events, "events"),
             "jobs.checkpoints.list": (self.checkpoints, "checkpoints"),
+            "jobs.metrics": (self.metrics_endpoint, "metrics_endpoint"),
             "jobs.checkpoints.copy": (self.checkpoint_copy, "checkpoint_copy"),
             "jobs.checkpoints.retrieve_copy": (self.checkpoint_copy, "checkpoint_copy"),
             "uploads.create": (self.uploads, "uploads"),

@@ -385,6 +385,7 @@ _CAPABILITIES = Capabilities(
     models_api=False,
     file_expiration=False,
     max_file_bytes=MAX_FILE_BYTES,
+    metrics_endpoint=True,
 )
 
 
@@ -868,7 +869,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         "organization_id": job.get("user_id") if isinstance(job.get("user_id"), str) else "",
         "result_files": [],
         "seed": seed if _is_int(seed) else 0,
-        "trained_tokens": tokens if _is_int(tokens) else None,
+        # As OpenAI's: the tokens trained once the job has succeeded (Together counts them before).
+        "trained_tokens": tokens if _is_int(tokens) and raw_status == "completed" else None,
         "training_file": job.get("training_file") if isinstance(job.get("training_file"), str) else "",
         "validation_file": validation if isinstance(validation, str) and validation else None,
         "metadata": metadata_from_wandb_name(job.get("wandb_name")),

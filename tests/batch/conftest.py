@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.data import jsonl, supervised_rows
-from tests.dialects import BY_ID, DIALECTS, OPENAI, Dialect
+from tests.dialects import BATCH_DIALECT_IDS, BY_ID, OPENAI, Dialect
 
 MODEL = "gpt-4o-mini-2024-07-18"
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +83,9 @@ def child_env(base_url: str, dialect: Dialect = OPENAI) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(params=[d.id for d in DIALECTS if d.api_version is None])
+@pytest.fixture(params=list(BATCH_DIALECT_IDS))
 def dialect(request: pytest.FixtureRequest) -> Dialect:
-    """Each provider in turn (tests/dialects.py), Azure on its v1 route: the dated route's
+    """Each provider in turn (tests/dialects.py: BATCH_DIALECT_IDS), Azure on its v1 route: the dated route's
     differences (201 + Location, pending first, -1 as auto) are the waiting helpers' and the
     Azure tests' to cover (tests/polling, tests/providers/test_azure.py, tests/cli); a batch
     test that wants it too says ``@pytest.mark.parametrize("dialect", [...], indirect=True)``."""

@@ -39,7 +39,7 @@ def jsonl_files(emu: Emulator) -> Counter[str]:
 
 
 async def test_runs_every_spec_and_uploads_each_file_once(
-    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, spec_checker: SpecChecker, model: str
+    tmp_path: Path, emulator: Emulator, client: ft.AsyncClient, spec_checker: SpecChecker, model: str, dialect: Dialect
 ) -> None:
     trains, valid = write_datasets(tmp_path / "data", n_train=2)
     specs = sweep(trains, valid, model=model)
@@ -70,8 +70,8 @@ async def test_runs_every_spec_and_uploads_each_file_once(
     assert all(m["team"] == "search" for m in metadata)
     steps = {r.status for r in seen}
     assert {"pending", "validating", "uploading", "waiting", "creating", "succeeded"} <= steps
-    # Every request the batch sent validates against the OpenAPI spec.
-    assert ("POST", "/fine_tuning/jobs") in spec_checker.operations
+    # Every request the batch sent validates against the dialect's spec.
+    assert ("POST", dialect.create_template) in spec_checker.operations
 
 
 async def test_never_more_jobs_active_than_max_concurrent(tmp_path: Path, dialect: Dialect) -> None:
@@ -116,7 +116,9 @@ async def test_a_bad_file_fails_its_specs_and_is_not_uploaded(
     assert not report.ok
     assert report["good"].ok
     assert report["bad"].status == "invalid"
-    assert {p.code for p in report["bad"].problems} >= {"invalid_json", "too_few_examples"}
+    # Three good lines are too few where the provider wants more (OpenAI's ten; Together takes one).
+    few = {"too_few_examples"} if client.provider.data_rules.min_examples > 3 else set()
+    assert {p.code for p in report["bad"].problems} >= {"invalid_json", *few}
     assert report["missing"].status == "invalid"
     assert report["missing"].error
     assert "cannot read" in report["missing"].error
@@ -248,7 +250,9 @@ async def test_cancelling_the_batch(tmp_path: Path, cancel_jobs: bool, dialect: 
         assert set(rows) == {j.id for j in jobs}
         if cancel_jobs:
             assert {j.status for j in jobs} == {"cancelled"}
-            assert set(rows.values()) == {"done"}
+            # Where a cancel is answered before it lands (Together's cancel_requested reads
+            # running), the spec is recorded as created and its cancelled job found next run.
+            assert set(rows.values()) == ({"done"} if dialect.cancel_answers_cancelled else {"created"})
         else:
             assert emu.state.jobs_in_flight() == 3
             assert set(rows.values()) == {"created"}

@@ -20,7 +20,7 @@ import anyio
 import yaml
 
 import finetune_async as ft
-from tests.dialects import Dialect, one_route_each
+from tests.dialects import Dialect, batch_route_each
 
 from .conftest import ROOT, EmulatorProcess, child_env, write_datasets
 
@@ -109,13 +109,13 @@ async def crash_and_finish(tmp_path: Path, emu: EmulatorProcess, points: list[tu
     assert {(state, status) for state, status, _ in rows} == {("done", "succeeded")}
 
 
-@one_route_each
+@batch_route_each
 async def test_sigkill_at_six_points_then_rerun(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
     with anyio.fail_after(120):
         await crash_and_finish(tmp_path, emulator_process, KILL_POINTS)
 
 
-@one_route_each
+@batch_route_each
 async def test_sigkill_with_lost_answers(tmp_path: Path, dialect: Dialect) -> None:
     # Creates and uploads are applied by the server, then their answers are dropped.
     faults = "rate=0.3,kinds=lost,routes=POST:/v1/fine_tuning/jobs+POST:/v1/files,seed=11"
@@ -137,7 +137,7 @@ async def test_sigkill_with_lost_answers(tmp_path: Path, dialect: Dialect) -> No
         emu.stop()
 
 
-@one_route_each
+@batch_route_each
 async def test_sigkill_while_restarting_cancelled_specs(tmp_path: Path, emulator_process: EmulatorProcess) -> None:
     """``--restart-cancelled`` killed after the restart is journaled, after the new create's
     intent, and right after the create: the runs after it (with the flag or without) end

@@ -20,7 +20,7 @@ import anyio
 import yaml
 
 import finetune_async as ft
-from tests.dialects import Dialect, one_route_each
+from tests.dialects import Dialect, batch_route_each
 
 from .conftest import ROOT, EmulatorProcess, child_env, write_datasets
 
@@ -67,7 +67,7 @@ def training(jobs: list[ft.FineTuningJob]) -> list[ft.FineTuningJob]:
     return [job for job in jobs if job.status != "cancelled"]
 
 
-@one_route_each
+@batch_route_each
 async def test_sigkill_while_late_creates_are_in_flight_then_rerun(tmp_path: Path, dialect: Dialect) -> None:
     """Rounds (two per dialect, six in all): every create is applied 2.5 s late, the batch dies
     1 s after its first intent, and the re-run, started at once, finds nothing yet. It settles
@@ -92,7 +92,7 @@ async def test_sigkill_while_late_creates_are_in_flight_then_rerun(tmp_path: Pat
         emu.stop()
 
 
-@one_route_each
+@batch_route_each
 async def test_two_processes_with_their_own_journals_train_one_job_per_spec(tmp_path: Path, dialect: Dialect) -> None:
     """Two hosts run the same batch id at once, each with its own journal: every spec ends with
     one job trained, the extras cancelled before they train and reported."""
@@ -152,7 +152,7 @@ async def test_two_runs_without_journals_in_one_process_train_one_job_per_spec(
     assert cancelled == {job_id for report in reports for job_id in report.extra_jobs}
 
 
-@one_route_each
+@batch_route_each
 async def test_random_sigkills_end_with_one_training_job_per_spec(tmp_path: Path, dialect: Dialect) -> None:
     """Runs killed at random instants on a late, lossy server (eight per dialect, each dialect
     with its own instants: twenty-four in all), then one run to the end."""

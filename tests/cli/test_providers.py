@@ -1,4 +1,4 @@
-"""The command line on each provider: ``--provider openai|azure|nebius`` with that provider's
+"""The command line on each provider: ``--provider openai|azure|nebius|together|fireworks`` with that provider's
 environment variables (Azure's endpoint and key, and a dated ``OPENAI_API_VERSION`` for its
 dated route; Nebius' base URL and key), a whole lifecycle against the emulator's dialect:
 upload, create, wait, events."""
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from finetune_async.cli._context import PROVIDERS
 from tests.cli.conftest import API_KEY, EmulatorThread, cli_env, run_cli
 from tests.dialects import DIALECTS, Dialect
 
@@ -19,7 +20,7 @@ from tests.dialects import DIALECTS, Dialect
 @pytest.fixture(scope="module")
 def dialect_emulators() -> Iterator[EmulatorThread]:
     """One emulator per dialect (Azure's v1 and dated routes share one), jobs of a second."""
-    thread = EmulatorThread(**{name: {"job_seconds": 1.0, "provider": name} for name in ("openai", "azure", "nebius")})
+    thread = EmulatorThread(**{name: {"job_seconds": 1.0, "provider": name} for name in PROVIDERS})
     thread.start()
     yield thread
     thread.stop()
@@ -43,7 +44,7 @@ def test_upload_create_wait_events(
     assert ("OPENAI_API_KEY" in env) == (dialect.provider == "openai")
 
     file = run(dialect, env, "upload", str(datasets["train"]))
-    assert file["id"].startswith("file-")
+    assert file["id"]
     # On Azure the file is still being processed here: create waits for it (capabilities).
     job = run(dialect, env, "create", "--model", dialect.model, "--training-file", file["id"], "--suffix", "cli")
     assert job["model"] == dialect.model
@@ -55,7 +56,11 @@ def test_upload_create_wait_events(
     assert final["fine_tuned_model"]
     if dialect.provider == "nebius":
         assert final["hyperparameters"]["lora_r"] == 8  # Nebius' own hyperparameters, as answered
+    if not dialect.capabilities.events:
+        return  # Fireworks: no events list (the CLI's `events` says so; stream_events makes them)
     events = run(dialect, env, "events", job["id"], "--limit", "1000")
     messages = [e["message"] for e in events["data"]]
-    assert messages[-1] == "The job has successfully completed"
-    assert any(m.startswith("Created fine-tuning job") for m in messages)
+    assert messages
+    if dialect.job_error_codes:  # OpenAI's event texts (Together's are its own)
+        assert messages[-1] == "The job has successfully completed"
+        assert any(m.startswith("Created fine-tuning job") for m in messages)

@@ -30,6 +30,7 @@ async def test_wait_returns_the_succeeded_job(client: ft.AsyncClient, create_job
 
 
 async def test_on_event_sees_every_event_once_oldest_first(client: ft.AsyncClient, create_job: CreateJob) -> None:
+    skip_unless(client, "events", "the test compares what on_event saw with the job's events list")
     job_id = await create_job()
     seen: list[ft.FineTuningJobEvent] = []
 
@@ -49,6 +50,7 @@ async def test_on_event_sees_every_event_once_oldest_first(client: ft.AsyncClien
 
 
 async def test_stream_events_and_checkpoints(client: ft.AsyncClient, create_job: CreateJob) -> None:
+    skip_unless(client, "checkpoints", "the test streams the job's checkpoint list")
     job_id = await create_job()
     events = [e async for e in ft.stream_events(client, job_id)]
     assert [e.id for e in events] == [e.id for e in await all_events(client, job_id)]
@@ -64,14 +66,16 @@ async def test_stream_events_and_checkpoints(client: ft.AsyncClient, create_job:
     assert_idle(client)
 
 
-async def test_failed_job_raises_with_its_error(client: ft.AsyncClient, model: str) -> None:
+async def test_failed_job_raises_with_its_error(client: ft.AsyncClient, model: str, dialect: Dialect) -> None:
     bad = await upload(client, BAD)
     job = await client.fine_tuning.jobs.create(model=model, training_file=bad)
     with pytest.raises(ft.JobFailedError) as info:
         await ft.wait_for_job(client, job.id, timeout=20)
     assert info.value.job.status == "failed"
     assert info.value.error is not None
-    assert info.value.error.code == "invalid_training_file"
+    assert info.value.error.message
+    if dialect.job_error_codes:
+        assert info.value.error.code == "invalid_training_file"
     final = await ft.wait_for_job(client, job.id, raise_on_failure=False)
     assert final.status == ft.JobStatus.FAILED
 
@@ -85,7 +89,11 @@ async def test_cancelled_job_raises(slow_emulator: Emulator, dialect: Dialect) -
                 await ft.wait_for_job(client, job.id, timeout=20)
         assert info.value.job.status == "cancelled"
         events = [e async for e in ft.stream_events(client, job.id)]
-        assert events[-1].message == "Fine-tuning job cancelled"
+        if dialect.capabilities.events:
+            assert events[-1].message == "Fine-tuning job cancelled"
+        else:
+            # Made from the job's state and progress changes: one says it was cancelled.
+            assert any("cancelled" in e.message.lower() for e in events)
 
 
 async def test_paused_is_not_terminal_and_timeout_raises(slow_emulator: Emulator, dialect: Dialect) -> None:
@@ -140,6 +148,7 @@ async def test_outage_keeps_the_wait_alive(emulator: Emulator, client: ft.AsyncC
 async def test_thousands_of_events_are_streamed_once_in_order(
     emulator: Emulator, client: ft.AsyncClient, create_job: CreateJob
 ) -> None:
+    skip_unless(client, "events", "the test compares the stream with the job's events list")
     job_id = await create_job()
     store = emulator.state.store
     # Thousands of extra events land in bursts while the stream runs: several pages between polls.

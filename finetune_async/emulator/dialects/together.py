@@ -559,10 +559,14 @@ def file_answer(data: dict[str, Any]) -> dict[str, Any]:
         "filename": name,
         "bytes": data["bytes"],
         "purpose": data["purpose"] if data["purpose"] in ("fine-tune", "eval", "batch-api") else "fine-tune",
-        "FileType": ext if ext in ("csv", "jsonl", "parquet") else "jsonl",
+        "FileType": ext if ext in _FILE_TYPES else "jsonl",
         "Processed": data.get("status", "processed") == "processed",
         "LineCount": 0,
     }
+
+
+#: The spec's ``FileType``.
+_FILE_TYPES = ("csv", "jsonl", "parquet")
 
 
 def _purpose(fields: dict[str, str]) -> str:
@@ -583,8 +587,16 @@ async def upload_file(request: web.Request) -> web.StreamResponse:
     with discard_on_error(files, form.blob):
         if form.blob is None:
             raise bad_request("Missing required parameter: 'file'.", "file")
+        # The spec's route requires what the SDK's own flow lets default.
+        if "purpose" not in form.fields:
+            raise bad_request("Missing required parameter: 'purpose'.", "purpose")
         purpose = _purpose(form.fields)
-        name = form.fields.get("file_name") or form.filename
+        file_type = form.fields.get("file_type", "jsonl")
+        if file_type not in _FILE_TYPES:
+            raise bad_request(f"'{file_type}' is not a valid file_type (one of {', '.join(_FILE_TYPES)}).", "file_type")
+        name = form.fields.get("file_name")
+        if not name:
+            raise bad_request("Missing required parameter: 'file_name'.", "file_name")
         out = files.add(filename=name, purpose=purpose, blob=form.blob, size=form.size, expires_after=None)
     return json_response(file_answer(out))
 
@@ -652,6 +664,8 @@ async def preprocess_file(request: web.Request) -> web.StreamResponse:
 
 # Together's paths as fault rules name them: OpenAI's, so one rule file serves every dialect.
 _FAULT_PATHS = (
+    # The spec's one-request upload is OpenAI's upload to a fault rule (POST:/v1/files).
+    ("/v1/files/upload", "/v1/files"),
     ("/v1/fine-tunes/{id}", "/v1/fine_tuning/jobs/{fine_tuning_job_id}"),
     ("/v1/fine-tunes", "/v1/fine_tuning/jobs"),
     ("/v1/files/{id}", "/v1/files/{file_id}"),

@@ -401,19 +401,11 @@ class Jobs(Resource):
         ``GET /fine-tunes/{id}/metrics``): a :class:`~finetune_async.FineTuningJobMetrics`.
 
         Raises :class:`~finetune_async.UnsupportedByProviderError` where the provider has no
-        metrics endpoint (OpenAI's wire: a job's metrics are its ``metrics`` events, read with
-        :meth:`list_events`), :class:`~finetune_async.NotFoundError`, and the transport's errors.
+        metrics endpoint (``capabilities.metrics_endpoint``; on OpenAI's wire a job's metrics are
+        its ``metrics`` events, read with :meth:`list_events`), :class:`~finetune_async.NotFoundError`,
+        and the transport's errors.
         """
-        from ...providers import Provider
-
-        provider = self._client._provider
-        # Mapped to a route of the provider's own: Azure translates answers only (its to_wire is
-        # the base's), so the operation being translated is not enough.
-        if "jobs.metrics" not in provider.translated or type(provider).to_wire is Provider.to_wire:
-            raise provider.refuse(
-                "jobs.metrics",
-                "there is no metrics endpoint: a job's metrics are its metrics events there (use list_events)",
-            )
+        self._require("jobs.metrics")
         return await self._request(
             FineTuningJobMetrics, "GET", _job(fine_tuning_job_id, "/metrics"), options=options, op="jobs.metrics"
         )
