@@ -1057,6 +1057,7 @@ class _Run:
         status: str | None = None
         interval = PROGRESS_SECONDS
         try:
+            has_events = self.client.provider.capabilities.events
             while True:
                 # Two requests per look and job, within a share of the one polling ceiling.
                 budget = watch.limiter.rate * _PROGRESS_SHARE
@@ -1066,8 +1067,9 @@ class _Run:
                     job = await jobs.retrieve(job_id)
                     if job.status in TERMINAL:
                         return
-                    if job.status == JobStatus.RUNNING:
-                        # Steps exist only while it trains: no events request before.
+                    if job.status == JobStatus.RUNNING and has_events:
+                        # Steps exist only while it trains: no events request before (and none
+                        # where jobs have no events list: Fireworks).
                         await watch.acquire()
                         page = await jobs.list_events(job_id, limit=_PROGRESS_EVENTS)
                         found_step, found_total = _metrics_step(page.data)
