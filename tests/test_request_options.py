@@ -120,6 +120,11 @@ AZURE_RECIPES: dict[str, tuple[Recipe, str | None]] = {
     ),
 }
 
+#: Endpoint methods only Together has: their options are checked on a Together client.
+TOGETHER_RECIPES: dict[str, Recipe] = {
+    "fine_tuning.jobs.metrics": Recipe(lambda c, o: c.fine_tuning.jobs.metrics("ft-abc", **o), None),
+}
+
 #: Public resource methods that are helpers over many requests, not one endpoint: they keep
 #: their own meaning of ``timeout`` (how long to wait) and take no per-call options.
 HELPERS = {
@@ -155,12 +160,12 @@ def test_the_walk_finds_every_method_and_each_is_an_endpoint_or_a_helper() -> No
     found = set(public_methods())
     assert "fine_tuning.jobs.checkpoints.list" in found
     assert "uploads.parts.create" in found
-    assert found == set(RECIPES) | set(AZURE_RECIPES) | HELPERS, (
+    assert found == set(RECIPES) | set(AZURE_RECIPES) | set(TOGETHER_RECIPES) | HELPERS, (
         "a public method is neither an endpoint recipe nor a known helper"
     )
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES) + sorted(AZURE_RECIPES))
+@pytest.mark.parametrize("name", sorted(RECIPES) + sorted(AZURE_RECIPES) + sorted(TOGETHER_RECIPES))
 def test_every_endpoint_method_takes_the_four_options(name: str) -> None:
     parameters = inspect.signature(public_methods()[name]).parameters
     for option in OPTIONS:
@@ -572,3 +577,24 @@ def test_extra_body_form_fields_are_the_official_sdks(body: dict[str, Any]) -> N
 
     ours = RequestOptions.of({"extra_body": body}).merge_form({})
     assert ours == dict(Querystring().stringify_items(body, array_format="brackets"))
+
+
+@pytest.mark.parametrize("name", sorted(TOGETHER_RECIPES))
+async def test_the_four_options_reach_the_wire_on_together(name: str) -> None:
+    recipe = TOGETHER_RECIPES[name]
+    async with (
+        scripted_server(answer_404) as server,
+        ft.AsyncClient.together(api_key="tg-key", base_url=server.base_url, max_retries=0, timeout=30) as client,
+    ):
+        with pytest.raises(ft.NotFoundError):
+            await recipe.call(
+                client,
+                {
+                    "timeout": 10,
+                    "extra_headers": {"X-Probe": "header"},
+                    "extra_query": {"probe": "query"},
+                    "extra_body": {"probe": "body"},
+                },
+            )
+    assert len(server.seen) == 1
+    _check_probe(server.seen[0], recipe)
