@@ -27,6 +27,7 @@ from .providers import azure as azure_provider
 from .providers import fireworks as fireworks_provider
 from .providers import nebius as nebius_provider
 from .providers import openai as openai_provider
+from .providers import together as together_provider
 from .providers.openai import DEFAULT_BASE_URL
 from .resources import Files, FineTuning, Models, Uploads
 from .resources._response import ResponseView
@@ -290,8 +291,6 @@ class AsyncClient:
         (:mod:`finetune_async.providers.together`). The other options are the constructor's.
         Raises :class:`~finetune_async.FineTuneError` when no API key is given or found.
         """
-        from .providers import together as together_provider
-
         provider = together_provider.configure(api_key=api_key, base_url=base_url)
         return cls(
             timeout=timeout,

@@ -189,6 +189,20 @@ def form_fields(seen: Seen) -> dict[str, str]:
     return fields
 
 
+async def _send_probes(client: ft.AsyncClient, recipe: Recipe) -> None:
+    """``recipe``'s call with a probe in each of the four options, against a server answering 404."""
+    with pytest.raises(ft.NotFoundError):
+        await recipe.call(
+            client,
+            {
+                "timeout": 10,
+                "extra_headers": {"X-Probe": "header"},
+                "extra_query": {"probe": "query"},
+                "extra_body": {"probe": "body"},
+            },
+        )
+
+
 @pytest.mark.parametrize("name", sorted(RECIPES))
 async def test_the_four_options_reach_the_wire(name: str) -> None:
     recipe = RECIPES[name]
@@ -196,16 +210,7 @@ async def test_the_four_options_reach_the_wire(name: str) -> None:
         scripted_server(answer_404) as server,
         ft.AsyncClient(api_key="sk-test-wire", base_url=server.base_url, max_retries=0, timeout=30) as client,
     ):
-        with pytest.raises(ft.NotFoundError):
-            await recipe.call(
-                client,
-                {
-                    "timeout": 10,
-                    "extra_headers": {"X-Probe": "header"},
-                    "extra_query": {"probe": "query"},
-                    "extra_body": {"probe": "body"},
-                },
-            )
+        await _send_probes(client, recipe)
     assert len(server.seen) == 1
     _check_probe(server.seen[0], recipe)
 
@@ -219,16 +224,7 @@ async def test_the_four_options_reach_the_wire_on_azure(name: str) -> None:
             endpoint=server.base_url, api_key="azure-key", api_version=api_version, max_retries=0, timeout=30
         ) as client,
     ):
-        with pytest.raises(ft.NotFoundError):
-            await recipe.call(
-                client,
-                {
-                    "timeout": 10,
-                    "extra_headers": {"X-Probe": "header"},
-                    "extra_query": {"probe": "query"},
-                    "extra_body": {"probe": "body"},
-                },
-            )
+        await _send_probes(client, recipe)
     assert len(server.seen) == 1
     _check_probe(server.seen[0], recipe)
     if "copy" in name:
@@ -586,15 +582,6 @@ async def test_the_four_options_reach_the_wire_on_together(name: str) -> None:
         scripted_server(answer_404) as server,
         ft.AsyncClient.together(api_key="tg-key", base_url=server.base_url, max_retries=0, timeout=30) as client,
     ):
-        with pytest.raises(ft.NotFoundError):
-            await recipe.call(
-                client,
-                {
-                    "timeout": 10,
-                    "extra_headers": {"X-Probe": "header"},
-                    "extra_query": {"probe": "query"},
-                    "extra_body": {"probe": "body"},
-                },
-            )
+        await _send_probes(client, recipe)
     assert len(server.seen) == 1
     _check_probe(server.seen[0], recipe)

@@ -198,6 +198,22 @@ class FileUpload:
     form: Mapping[str, str] = attrs.field(factory=dict)
 
 
+#: OpenAI's capabilities less what only OpenAI's platform has (pause/resume, webhooks, the
+#: Uploads API, checkpoint permissions, graders, the models API, file expiry) and with the
+#: metadata filter done here: where the other providers start (``attrs.evolve`` it).
+WITHOUT_OPENAI_EXTRAS = Capabilities(
+    pause_resume=False,
+    webhooks=False,
+    uploads=False,
+    checkpoint_permissions=False,
+    graders=False,
+    python_grader=False,
+    models_api=False,
+    file_expiration=False,
+    metadata_filter=False,
+)
+
+
 @attrs.frozen(kw_only=True)
 class WireRequest:
     """One request as a translating provider sees it: OpenAI's method, path (ids in it, as

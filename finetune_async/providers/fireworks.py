@@ -80,6 +80,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import attrs
 
 from .._auth import ApiKeyAuth, Auth
 from ..errors import (
@@ -90,7 +91,7 @@ from ..errors import (
     ProviderParameterError,
     status_error,
 )
-from ._base import Capabilities, FileUpload, Operation, Provider, Send, WireRequest
+from ._base import WITHOUT_OPENAI_EXTRAS, FileUpload, Operation, Provider, Send, WireRequest
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -268,23 +269,14 @@ def _auto(value: Any) -> bool:
     return value is None or value == "auto"
 
 
-_CAPABILITIES = Capabilities(
+_CAPABILITIES = attrs.evolve(
+    WITHOUT_OPENAI_EXTRAS,
     methods=frozenset({"supervised", "dpo"}),
     paged_events=False,
     paged_checkpoints=False,
     # Two collections, read one after the other: not one newest-first listing.
     jobs_listed_newest_first=False,
-    metadata_filter=False,
-    pause_resume=False,
     delete_job=True,
-    webhooks=False,
-    uploads=False,
-    checkpoint_permissions=False,
-    checkpoint_copy=False,
-    graders=False,
-    python_grader=False,
-    models_api=False,
-    file_expiration=False,
     files_must_be_processed=True,
     max_file_bytes=MAX_UPLOAD_BYTES,
     events=False,

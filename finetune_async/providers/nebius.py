@@ -39,7 +39,7 @@ import attrs
 
 from .._auth import ApiKeyAuth, Auth
 from ..errors import APIStatusError, FineTuneError, ProviderParameterError, RequestValidationError, status_error
-from ._base import Capabilities, Operation, Provider, WireRequest, each_object
+from ._base import WITHOUT_OPENAI_EXTRAS, Operation, Provider, WireRequest, each_object
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -198,19 +198,8 @@ def _tag_list(tags: Any) -> list[Any]:
     return [tags] if isinstance(tags, str) else list(tags)
 
 
-_CAPABILITIES = Capabilities(
-    methods=METHODS,
-    pause_resume=False,
-    webhooks=False,
-    uploads=False,
-    checkpoint_permissions=False,
-    graders=False,
-    python_grader=False,
-    models_api=False,
-    file_expiration=False,
-    # Metadata rides as tags, which the listing cannot filter on: compared here instead.
-    metadata_filter=False,
-)
+# Metadata rides as tags, which the listing cannot filter on: compared here instead.
+_CAPABILITIES = attrs.evolve(WITHOUT_OPENAI_EXTRAS, methods=METHODS)
 
 
 class NebiusProvider(Provider):

@@ -84,7 +84,7 @@ import orjson
 from .._auth import ApiKeyAuth, Auth
 from .._ledger import MARKER_KEY, file_matches
 from ..errors import APIStatusError, FineTuneError, ProviderParameterError, status_error
-from ._base import Capabilities, FileUpload, Operation, Provider, Send, WireRequest
+from ._base import WITHOUT_OPENAI_EXTRAS, FileUpload, Operation, Provider, Send, WireRequest
 
 if TYPE_CHECKING:
     from .._transport import Response
@@ -367,23 +367,14 @@ class TogetherHyperparameters(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-_CAPABILITIES = Capabilities(
+_CAPABILITIES = attrs.evolve(
+    WITHOUT_OPENAI_EXTRAS,
     methods=METHODS,
     paged_events=False,
     paged_checkpoints=False,
     # Answered whole, newest first, and paged here with after: the watcher reads pages.
     jobs_listed_newest_first=True,
-    metadata_filter=False,
-    pause_resume=False,
     delete_job=True,
-    webhooks=False,
-    uploads=False,
-    checkpoint_permissions=False,
-    checkpoint_copy=False,
-    graders=False,
-    python_grader=False,
-    models_api=False,
-    file_expiration=False,
     max_file_bytes=MAX_FILE_BYTES,
     metrics_endpoint=True,
 )
