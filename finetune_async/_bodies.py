@@ -59,11 +59,17 @@ def form_fields(
     opened anew, and reports its progress when the part asks for it)."""
     fields: list[tuple[str, Any, str | None, str | None]] = [(key, text, None, None) for key, text in form.items()]
     for part in files:
-        value = _payload_value(part.source, starts.get(id(part.source)))
-        if part.on_progress is not None and isinstance(value, io.BufferedReader):
-            value = _ProgressReader(value, part.on_progress)
-        fields.append((part.name, value, part.filename, part.content_type))
+        fields.append((part.name, form_value(part, starts), part.filename, part.content_type))
     return fields
+
+
+def form_value(part: FilePart, starts: Mapping[int, int | None]) -> Any:
+    """A fresh value of one file part for one attempt, sent as a whole body (a signed URL's
+    PUT): as :func:`form_fields` gives it, progress reported when the part asks for it."""
+    value = _payload_value(part.source, starts.get(id(part.source)))
+    if part.on_progress is not None and isinstance(value, io.BufferedReader):
+        value = _ProgressReader(value, part.on_progress)
+    return value
 
 
 def replayable(source: object) -> bool:

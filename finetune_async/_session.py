@@ -24,9 +24,9 @@ import orjson
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._bodies import FilePart, encode_json, form_fields, replayable
+from ._bodies import FilePart, encode_json, form_fields, form_value, replayable
 from ._options import Timeout
-from ._transport import ERROR_BODY_LIMIT, MAX_REDIRECTS, Response
+from ._transport import ERROR_BODY_LIMIT, MAX_REDIRECTS, Response, SignedBody
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -145,28 +145,48 @@ class Session:
         file_content: bool,
         stream: bool,
         on_answer: Callable[[int, str | None], Awaitable[None]] | None,
+        signed: SignedBody | None = None,
     ) -> Response:
         """One attempt of a request, redirects within the origin followed: the 2xx
         :class:`Response` (for ``stream``, with the body unread as its ``stream``).
+
+        With ``signed``, ``url`` is a signed URL on any origin (an upload's or a download's):
+        the request carries only ``User-Agent`` and the signed body's own headers, never the
+        session's (so never a credential), goes through the environment's proxy for that URL,
+        and a redirect answer raises :class:`RedirectError` rather than being followed.
 
         ``on_answer(status, request_id)`` runs for the final answer, before it is judged.
         Raises what the transport's ``request`` documents for one try.
         """
         session = self.client
+        # What errors and logs show of the URL: a signed URL's query is its signature.
+        where = url if signed is None else _shown_location(URL(url)) or _origin(url)
         data: Any = None
         headers: Mapping[str, str] = self._request_headers
-        if files or form is not None:
+        proxy = self._proxy
+        if signed is not None:
+            headers = CIMultiDict({"User-Agent": USER_AGENT, **signed.headers})
+            if signed.body is not None:
+                part = signed.body
+                data = form_value(part, starts)
+                if part.content_type and "Content-Type" not in headers:
+                    headers["Content-Type"] = part.content_type
+                # A stream of unknown length would go chunked, which object stores refuse
+                # for a signed PUT: the caller knows the size.
+                if signed.size is not None and not isinstance(data, bytes):
+                    headers["Content-Length"] = str(signed.size)
+            proxy = _env_proxy(url)
+        elif files or form is not None:
             data = _build_form(form or {}, files, starts)
         elif json_body is not None:
             data = encode_json(json_body)
             headers = self._json_headers
-        if auth_headers:
+        if auth_headers and signed is None:
             # A static key is in the prebuilt headers; only tokens are fetched per request.
             headers = CIMultiDict({**headers, **auth_headers})
         skip: frozenset[str] | None = None
-        if extra_headers:
+        if extra_headers and signed is None:
             headers, skip = _with_extra_headers(headers, extra_headers)
-        proxy = self._proxy
         target: str | URL = url
         params: Mapping[str, str] | None = query or None
         visited: list[str] = []
@@ -211,18 +231,18 @@ class Session:
                 failure = APIConnectionError(
                     f"Could not connect to {_origin(url)}: {exc.os_error or exc}",
                     method=method,
-                    url=url,
+                    url=where,
                     maybe_sent=False,
                 )
             except aiohttp.ConnectionTimeoutError:
                 failure = APITimeoutError(
-                    f"Timed out connecting to {_origin(url)}", method=method, url=url, maybe_sent=False
+                    f"Timed out connecting to {_origin(url)}", method=method, url=where, maybe_sent=False
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 failure = APITimeoutError(
                     f"{method} {_path_of(url)} timed out waiting for the answer",
                     method=method,
-                    url=url,
+                    url=where,
                     maybe_sent=True,
                 )
             except (aiohttp.ClientError, OSError) as exc:
@@ -230,7 +250,7 @@ class Session:
                     f"{method} {_path_of(url)}: the connection failed"
                     f"{' after the request was sent' if sent else ''}: {type(exc).__name__}: {exc}",
                     method=method,
-                    url=url,
+                    url=where,
                     maybe_sent=True,
                 )
             finally:
@@ -241,6 +261,16 @@ class Session:
                 raise failure
             if status not in _REDIRECT_STATUSES:
                 break
+            if signed is not None:
+                raise RedirectError(
+                    f"{method} {_path_of(url)} (a signed URL): answered {status}, not followed: a signed "
+                    "URL is the whole address, and its answer must be the transfer itself",
+                    status_code=status,
+                    location=None,
+                    request_id=None,
+                    method=method,
+                    url=where,
+                )
             target = self._redirect_target(method, url, here, status, resp_headers, files, visited)
             # The Location carries its own query; a replayed body is built afresh (a path reopened).
             params = None
@@ -256,11 +286,11 @@ class Session:
                 if kept is not None:
                     kept.close()
                 raise
-        log.debug("%s %s -> %s (request id %s)", method, url, status, request_id)
+        log.debug("%s %s -> %s (request id %s)", method, where, status, request_id)
         if 200 <= status < 300:
             if kept is not None:
                 setting = "max_file_bytes" if file_content else "max_response_bytes"
-                streamed = StreamedBody(kept, limit, setting, method, url)
+                streamed = StreamedBody(kept, limit, setting, method, where)
                 return Response(status, resp_headers, b"", request_id, method, answered, streamed)
             if body is None:
                 assert limit is not None
@@ -270,7 +300,7 @@ class Session:
                     f"decompression, and was not read further (AsyncClient({setting}=...) sets it)",
                     limit=limit,
                     method=method,
-                    url=url,
+                    url=where,
                 )
             return Response(status, resp_headers, body, request_id, method, answered)
         raise self._make_error(
@@ -281,7 +311,7 @@ class Session:
             request_id=request_id,
             headers=dict(resp_headers),
             method=method,
-            url=url,
+            url=where,
         )
 
     def _redirect_target(

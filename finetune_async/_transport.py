@@ -151,6 +151,22 @@ class RequestInfo:
     form: Mapping[str, str] | None = None
     files: Sequence[str] = ()
     attempt: int = 1
+    #: A request to a signed URL (:meth:`Transport.request_signed`): sent with no credentials,
+    #: to an address the provider gave; ``url`` and ``path`` are shown without its query.
+    signed: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class SignedBody:
+    """What a request to a signed URL sends beyond the URL: its body (one file part, sent as
+    the whole body), its size when known (sent as ``Content-Length``: object stores refuse a
+    chunked PUT) and the headers the URL was signed with. Internal to the transport."""
+
+    #: The whole URL, signature included: never logged or shown.
+    url: str = attrs.field(repr=False)
+    body: FilePart | None = None
+    size: int | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
 
 RequestHook = Callable[[RequestInfo], Awaitable[None] | None]
@@ -185,6 +201,8 @@ class _Call(Generic[T]):
     attempt: int = 1
     started: float
     refreshed_auth: bool = False
+    #: A request to a signed URL (``path`` is then the whole URL): see request_signed.
+    signed: SignedBody | None = None
 
 
 class Transport:
@@ -517,6 +535,86 @@ class Transport:
             multi.add(key, text)
         return multi
 
+    async def request_signed(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: FilePart | None = None,
+        size: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        file_content: bool = False,
+        max_retries: int | None = None,
+    ) -> Response:
+        """Send one request to a signed URL a provider handed out (an upload's PUT, a metrics
+        file's GET), retrying per the policy; return the 2xx :class:`Response`.
+
+        Nothing of the client's goes with it: no credential, no default header or query, no
+        call option; only ``User-Agent``, ``headers`` (those the URL was signed with) and the
+        body (``body`` streamed as the whole request body, ``size`` sent as its length). The
+        URL must be ``https``, or ``http`` where the base URL is (a local emulator), and carry
+        no userinfo; a redirect answer is never followed. Hooks see it with ``signed=True`` and
+        the URL without its query, which is the signature. ``file_content`` caps the answer by
+        ``max_file_bytes``.
+
+        Raises :class:`ValueError` for a URL that breaks those rules (before anything is sent),
+        and what :meth:`request` raises otherwise.
+        """
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        allowed = ("https", "http") if self.base_url.startswith("http://") else ("https",)
+        if parts.scheme not in allowed or not parts.hostname or parts.username is not None or parts.password:
+            shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+            raise ValueError(
+                f"a signed URL the provider gave is not used: {shown!r} must be an {' or '.join(allowed)} URL "
+                "with a host and no userinfo"
+            )
+        shown_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        info = (
+            RequestInfo(
+                method=method,
+                url=shown_url,
+                path=parts.path,
+                params=_NO_QUERY,
+                files=(body.name,) if body is not None else (),
+                signed=True,
+            )
+            if self.request_hooks or self.response_hooks
+            else None
+        )
+        signed = SignedBody(url=url, body=body, size=size, headers=dict(headers or {}))
+        files = (body,) if body is not None else ()
+        starts = starting_positions(files)
+        try:
+            return await self._send(
+                method, shown_url, _NO_QUERY, None, None, (), starts, info, 1, file_content, signed=signed
+            )
+        except (APIStatusError, APIConnectionError) as exc:
+            error = exc
+        call: _Call[Any] = _Call(
+            method=method,
+            # What retry log lines show; the signed URL itself travels in ``signed``.
+            path=shown_url,
+            query=_NO_QUERY,
+            json_body=None,
+            form=None,
+            files=(),
+            starts=starts,
+            info=info,
+            idempotent=method in _IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            reconcile=None,
+            file_content=file_content,
+            options=NO_OPTIONS,
+            stream=False,
+            started=0.0,
+            signed=signed,
+        )
+        result = await self._recover(call, error, self.retry.max_retries if max_retries is None else max_retries)
+        assert isinstance(result, Response)  # no reconciler: only an answer comes back
+        return result
+
     def _send_call(self, call: _Call[Any]) -> Awaitable[Response]:
         c = call
         return self._send(
@@ -532,6 +630,7 @@ class Transport:
             c.file_content,
             c.options,
             c.stream,
+            signed=c.signed,
         )
 
     async def _send(
@@ -548,12 +647,15 @@ class Transport:
         file_content: bool,
         options: RequestOptions = NO_OPTIONS,
         stream: bool = False,
+        *,
+        signed: SignedBody | None = None,
     ) -> Response:
         """One try of the request over the session (:meth:`finetune_async._session.Session.send`),
-        with this transport's credentials, deadlines, caps and hooks."""
+        with this transport's credentials, deadlines, caps and hooks; with ``signed``, the
+        request goes to its URL and no credential goes with it."""
         session = self._get_session()
         # A static key is in the session's prebuilt headers; only tokens are fetched per request.
-        auth_headers = await self._auth.headers() if self._auth.dynamic else None
+        auth_headers = await self._auth.headers() if self._auth.dynamic and signed is None else None
         if options.timeout is not None:
             timeout = session.client_timeout(options.timeout)
         elif self._client_timeout is not None:
@@ -567,7 +669,7 @@ class Transport:
             on_answer = functools.partial(_run_hooks, self.response_hooks, info)
         return await session.send(
             method,
-            self.base_url + path,
+            signed.url if signed is not None else self.base_url + path,
             query,
             json_body,
             form,
@@ -580,6 +682,7 @@ class Transport:
             file_content=file_content,
             stream=stream,
             on_answer=on_answer,
+            signed=signed,
         )
 
 

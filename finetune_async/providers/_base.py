@@ -185,6 +185,23 @@ class Send(Protocol):
         op: Operation,
     ) -> Awaitable[Response]: ...
 
+    def signed(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: FilePart | None = None,
+        size: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        file_content: bool = False,
+    ) -> Awaitable[Response]:
+        """One request to a signed URL the provider handed out (an upload's PUT, a download's
+        GET): no credential and nothing else of the client's goes with it, ``body`` is the whole
+        request body (``size`` its length), a redirect is not followed (``RedirectError``), and
+        a URL that is not https (http only where the base URL is) raises ``ValueError``."""
+        ...
+
 
 @attrs.frozen(kw_only=True)
 class FileUpload:

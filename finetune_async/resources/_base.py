@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["CallOptions", "IdName", "Options", "Resource", "path_id"]
+__all__ = ["CallOptions", "IdName", "Options", "ProviderSend", "Resource", "path_id"]
 
 
 class PhaseTimeout(Protocol):
@@ -435,3 +435,62 @@ def _json_object(cls: Any, result: Response, endpoint: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise DecodeError(cls, [f"expected an object, got {json_kind(body)} @ $"], endpoint=endpoint)
     return body
+
+
+class ProviderSend:
+    """What a provider's own flow (:meth:`~finetune_async.providers.Provider.create_file`)
+    sends its requests with: ``send(...)`` goes through the resource's one request path, on the
+    provider's own paths (unmapped), with the call's options; ``send.signed(...)`` goes to a
+    signed URL the provider handed out, with nothing of the client's
+    (:meth:`~finetune_async._transport.Transport.request_signed`). Satisfies
+    :class:`~finetune_async.providers._base.Send`."""
+
+    __slots__ = ("_options", "_resource")
+
+    def __init__(self, resource: Resource, options: Options) -> None:
+        self._resource = resource
+        self._options = options
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[FilePart] = (),
+        idempotent: bool | None = None,
+        reconcile: Reconciler[Any] | None = None,
+        op: Operation,
+    ) -> Response:
+        # Unmapped (no op for to_wire): the provider wrote its own paths and bodies.
+        result = await self._resource._call(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            form=form,
+            files=files,
+            idempotent=idempotent,
+            reconcile=reconcile,
+            options=self._options,
+        )
+        if not isinstance(result, Response):
+            raise TypeError(f"{op}: a settle found an object where an answer was expected")
+        return result
+
+    async def signed(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: FilePart | None = None,
+        size: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        file_content: bool = False,
+    ) -> Response:
+        return await self._resource._transport.request_signed(
+            method, url, body=body, size=size, headers=headers, idempotent=idempotent, file_content=file_content
+        )

@@ -5,23 +5,21 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .._bodies import FilePart
-from .._ledger import Reconciler, file_matches
+from .._ledger import file_matches
 from .._options import RequestOptions
 from .._transport import Response
 from ..models import FileDeleted, FileExpirationAfter, FileObject
 from ..models._converter import DecodeError, structure, to_json_param
 from ..pagination import AsyncPaginator
 from ..providers._base import FileUpload
-from ._base import CallOptions, Resource, path_id, request_options
+from ._base import CallOptions, ProviderSend, Resource, path_id, request_options
 from ._response import BinaryContent, endpoint
 
 if TYPE_CHECKING:
-    from ..providers import Operation
-
     if sys.version_info >= (3, 11):
         from typing import Unpack
     else:
@@ -168,35 +166,7 @@ class Files(Resource):
     async def _create_its_own_way(self, upload: FileUpload, options: RequestOptions) -> FileObject:
         """The file a provider with its own upload flow made (:meth:`Provider.create_file`)."""
         provider = self._client._provider
-
-        async def send(
-            method: str,
-            path: str,
-            *,
-            params: Mapping[str, Any] | None = None,
-            json_body: Any = None,
-            form: Mapping[str, str] | None = None,
-            files: Sequence[FilePart] = (),
-            idempotent: bool | None = None,
-            reconcile: Reconciler[Any] | None = None,
-            op: Operation,
-        ) -> Response:
-            # Unmapped (no op for to_wire): the provider wrote its own paths and bodies.
-            result = await self._call(
-                method,
-                path,
-                params=params,
-                json_body=json_body,
-                form=form,
-                files=files,
-                idempotent=idempotent,
-                reconcile=reconcile,
-                options=options,
-            )
-            if not isinstance(result, Response):
-                raise TypeError(f"{op}: a settle found an object where an answer was expected")
-            return result
-
+        send = ProviderSend(self, options)
         body = await provider.create_file(send, upload)
         try:
             obj = structure(body, FileObject)
