@@ -723,6 +723,9 @@ class FireworksDialect(Dialect):
         loss = body.get("lossConfig")
         if loss is not None and not isinstance(loss, dict):
             raise bad_request("Invalid lossConfig: expected an object.")
+        # The shared lifecycle's reinforcement jobs need a validation file; Fireworks carves one
+        # out of the dataset when none is given (evalAutoCarveout): the dataset stands in.
+        files.setdefault("validation_file", files["training_file"])
         shared.update(files)
         hp = {"batch_size": settings["batchSizeSamples"], "n_epochs": settings["epochs"]}
         shared["method"] = {
