@@ -7,7 +7,12 @@
   a random tail: ``train-1a2b3c4d``), sends ``POST datasets {datasetId, dataset: {displayName:
   the filename, exampleCount (the file's lines, counted before sending), userUploaded: {},
   format: CHAT}}`` and then ``POST datasets/{id}:upload`` (multipart ``file``, at most 150 MB:
-  ``capabilities.max_file_bytes``). The id is chosen, so each request may be sent again: a
+  :attr:`FireworksProvider.upload_limit`). A larger file of known size (a path, bytes) goes as
+  Fireworks' SDK sends large datasets: ``:getUploadEndpoint {filenameToSize}`` answers a signed
+  URL, the bytes are streamed from disk to it with ``PUT`` (their length and
+  ``X-Goog-Content-Length-Range``, both signed; through ``send.signed``: no credential and
+  nothing else of the client's goes there), then ``:validateUpload {}``; up to 512 MiB
+  (``capabilities.max_file_bytes``). The id is chosen, so each request may be sent again: a
   create answered 409 ``ALREADY_EXISTS`` is this call's earlier attempt (the dataset is read and
   the upload goes on), an upload refused because the dataset is already ``READY`` is an earlier
   attempt's upload that arrived. ``file.id`` is the dataset id; ``status`` is ``processed``
@@ -15,13 +20,24 @@
   its ``status.code`` is not ``OK``, else ``uploaded``; ``bytes`` is the upload's size on the
   create and 0 on later reads (a dataset does not say its size); ``filename`` is its
   ``displayName``. ``extra_body={"format": "COMPLETION"}`` chooses another dataset format.
-  ``files.content`` is refused (Fireworks hands out a signed download URL instead).
+  ``files.content`` is refused (Fireworks hands out a signed download URL instead). A lost
+  answer at any step is safe: ``:getUploadEndpoint`` re-registers the same file, the PUT
+  overwrites it, and a ``:validateUpload`` refused because the dataset is ``READY`` is an
+  earlier attempt's.
 * **Jobs.** ``supervised`` jobs are ``supervisedFineTuningJobs``, ``dpo`` jobs ``dpoJobs``
-  (``trainingConfig`` and always ``lossConfig {method: DPO}``: without it Fireworks trains GRPO).
-  ``reinforcement`` is refused (it needs an evaluator resource). A supervised job's id is its
-  resource id (``ft-3f2a...``), a DPO job's is ``dpo:`` and its resource id, so ``retrieve``,
-  ``cancel`` and ``delete`` reach the right collection. ``jobs.list`` reads the supervised jobs,
-  newest first, then the DPO jobs (``capabilities.jobs_listed_newest_first`` is false): each
+  (``trainingConfig`` and always ``lossConfig {method: DPO}``: without it Fireworks trains GRPO),
+  ``reinforcement`` jobs ``reinforcementFineTuningJobs``: they are scored by a Fireworks
+  evaluator, which OpenAI's ``grader`` cannot become, so ``extra_body={"evaluator":
+  "accounts/<a>/evaluators/<id>"}`` is required and a ``grader`` raises
+  :class:`~finetune_async.ProviderParameterError` (``method.reinforcement.grader``) saying so;
+  the settings go into ``trainingConfig``, Fireworks' own (:data:`RFT_FIELDS`: ``lossConfig``
+  GRPO/DAPO..., ``inferenceParameters``, ``chunkSize``...) on the top level; the answer's
+  ``method.reinforcement.grader`` reads ``{"type": "fireworks_evaluator", "name": <evaluator>}``
+  and ``model_extra["evaluator"]`` the evaluator. A supervised job's id is its resource id
+  (``ft-3f2a...``), a DPO job's is ``dpo:`` and its resource id, a reinforcement job's ``rft:``
+  and its resource id, so ``retrieve``, ``cancel``, ``delete`` and ``metrics`` reach the right
+  collection. ``jobs.list`` reads the supervised jobs, newest first, then the DPO jobs, then the
+  reinforcement jobs (``capabilities.jobs_listed_newest_first`` is false): each
   page is one collection's, and its cursor is the last job's id, which this provider maps back to
   the ``nextPageToken`` it came with (an ``after`` that no page of this client ended with is
   refused).
@@ -38,9 +54,9 @@
   :data:`TRAINING_CONFIG_FIELDS` go into a DPO job's ``trainingConfig``, :data:`DPO_FIELDS`);
   any other key is refused before sending.
 * **Exactly once.** Every create chooses its job id (``?supervisedFineTuningJobId=`` /
-  ``?dpoJobId=``) from the create's ``ft_create`` marker, so every attempt of one call sends the
-  same id and a second attempt cannot make a second job (Fireworks answers 409
-  ``ALREADY_EXISTS``, and ``jobs.create`` returns the job the earlier attempt made).
+  ``?dpoJobId=`` / ``?reinforcementFineTuningJobId=``) from the create's ``ft_create``
+  marker, so every attempt of one call sends the same id and a second attempt cannot make a
+  second job (Fireworks answers 409 ``ALREADY_EXISTS``, and ``jobs.create`` returns the job the earlier attempt made).
 * **Metadata.** Fireworks jobs have none: ``ft_create``, ``ft_batch`` and ``ft_spec`` ride in the
   job's ``displayName`` as 12-hex digests (``ft c=... b=... s=...``, after a ``displayName`` of
   the caller's, cut to fit Fireworks' 63 characters) and read back as ``job.metadata`` holding
@@ -52,6 +68,12 @@
   succeeded, ``created_at`` / ``finished_at`` from ``createTime`` / ``completedTime``,
   ``method`` and ``hyperparameters`` from the settings; ``model_extra`` keeps ``name`` (the
   resource name), ``jobProgress {percent, epoch}`` and ``fireworks`` (the answer as it came).
+* **Metrics** (``jobs.metrics``, :meth:`FireworksProvider.fetch_metrics`) are a file behind a
+  signed URL: a supervised job names it in ``metricsFileSignedUrl`` (the job is read; the spec
+  has no ``:getMetricsFileEndpoint`` for supervised jobs), DPO and reinforcement jobs answer it
+  from ``:getMetricsFileEndpoint`` (``signedUrl``); the file is read through ``send.signed``
+  (capped by ``max_file_bytes``) and parsed by :func:`parse_metrics` (JSON lines, one object per
+  step: Fireworks does not document the format). No URL yet: no metrics.
 * **No events, no checkpoints** (``capabilities.events`` / ``checkpoints`` false):
   ``jobs.list_events`` and ``jobs.checkpoints.list`` raise
   :class:`~finetune_async.UnsupportedByProviderError`; :func:`~finetune_async.stream_events`

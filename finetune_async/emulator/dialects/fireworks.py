@@ -25,8 +25,28 @@ colon (``:upload``, ``:cancel``). Errors are Google's: ``{"error": {"code": 404,
   cancelled first; a deleted job's record stays in the state, hidden). Lists take ``orderBy``
   (``createTime`` or ``name``, ``desc`` for the reverse; datasets default to ``name``, jobs to
   newest first).
+- ``reinforcementFineTuningJobs``: the same, ``evaluator`` (a resource name, not run: a fixed
+  check scores the shared lifecycle's job) and ``trainingConfig`` required, ``lossConfig`` kept
+  as given, ``jobProgress``; without an ``evaluationDataset`` the dataset stands in (Fireworks
+  carves one out).
+- Large datasets: ``:getUploadEndpoint {filenameToSize}`` (one file a dataset here) answers a
+  signed URL under ``/storage/uploads/...`` on this emulator's origin; the ``PUT`` there needs
+  no Authorization (and refuses one: 400), its signature (HMAC over the method, path, expiry
+  and ``X-Goog-Content-Length-Range``) is checked (403) and the body must be exactly the
+  registered size; ``:validateUpload {}`` makes the bytes the dataset's file (``READY``; ``{}``
+  again once ready; 400 ``FAILED_PRECONDITION`` before the PUT). ``:upload`` refuses a file over
+  150 MB (:attr:`FireworksDialect.upload_limit`, a class attribute tests may lower) with 400
+  ``INVALID_ARGUMENT``. The URLs are plain http on loopback: Fireworks' own SDK refuses
+  anything but https, so only this SDK's client (http where its base URL is http) uses them.
+- Metrics: a job's file (JSON lines: ``step``, ``epoch``, ``train/loss``,
+  ``train/mean_token_accuracy``, ``eval/loss``, ``eval/mean_token_accuracy``,
+  ``learning_rate``) is written at read time from the shared lifecycle's metrics events and
+  served at a signed ``/storage/metrics/{id}`` URL: named by a supervised job's
+  ``metricsFileSignedUrl``, answered by DPO and reinforcement jobs' ``:getMetricsFileEndpoint``
+  (``{}`` before the first metrics).
 - No events endpoint, no checkpoint list, no ``:resume`` (404). Fault rules name
-  OpenAI's paths (:func:`fault_path`).
+  OpenAI's paths (:func:`fault_path`); the storage surface's paths are as they are
+  (``PUT:/storage/uploads/*``).
 """
 
 from __future__ import annotations
