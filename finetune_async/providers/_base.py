@@ -398,6 +398,19 @@ class Provider:
         """
         raise NotImplementedError(f"{type(self).__name__} sets uploads_its_own_way without create_file")
 
+    #: True when :meth:`fetch_metrics` reads a job's metrics its own way (several requests:
+    #: Fireworks' signed metrics file); else ``jobs.metrics`` sends one mapped request.
+    fetches_metrics_its_own_way: bool = False
+
+    async def fetch_metrics(self, send: Send, job_id: str) -> Any:
+        """Read job ``job_id``'s training metrics as the provider keeps them and return them in
+        the shape of :class:`~finetune_async.FineTuningJobMetrics` (``{"metrics": [{name:
+        number}, ...]}``, oldest first). Only called when :attr:`fetches_metrics_its_own_way`
+        (and ``capabilities.metrics_endpoint``). ``send`` is :meth:`create_file`'s: the
+        provider's own paths, and ``send.signed`` for a URL the provider signed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} sets fetches_metrics_its_own_way without fetch_metrics")
+
     def from_wire(self, operation: Operation, body: Any) -> Any:
         """An answer's decoded JSON in OpenAI's shape (only called when ``translates``)."""
         return body

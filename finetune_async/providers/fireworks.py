@@ -7,7 +7,12 @@
   a random tail: ``train-1a2b3c4d``), sends ``POST datasets {datasetId, dataset: {displayName:
   the filename, exampleCount (the file's lines, counted before sending), userUploaded: {},
   format: CHAT}}`` and then ``POST datasets/{id}:upload`` (multipart ``file``, at most 150 MB:
-  ``capabilities.max_file_bytes``). The id is chosen, so each request may be sent again: a
+  :attr:`FireworksProvider.upload_limit`). A larger file of known size (a path, bytes) goes as
+  Fireworks' SDK sends large datasets: ``:getUploadEndpoint {filenameToSize}`` answers a signed
+  URL, the bytes are streamed from disk to it with ``PUT`` (their length and
+  ``X-Goog-Content-Length-Range``, both signed; through ``send.signed``: no credential and
+  nothing else of the client's goes there), then ``:validateUpload {}``; up to 512 MiB
+  (``capabilities.max_file_bytes``). The id is chosen, so each request may be sent again: a
   create answered 409 ``ALREADY_EXISTS`` is this call's earlier attempt (the dataset is read and
   the upload goes on), an upload refused because the dataset is already ``READY`` is an earlier
   attempt's upload that arrived. ``file.id`` is the dataset id; ``status`` is ``processed``
@@ -15,13 +20,24 @@
   its ``status.code`` is not ``OK``, else ``uploaded``; ``bytes`` is the upload's size on the
   create and 0 on later reads (a dataset does not say its size); ``filename`` is its
   ``displayName``. ``extra_body={"format": "COMPLETION"}`` chooses another dataset format.
-  ``files.content`` is refused (Fireworks hands out a signed download URL instead).
+  ``files.content`` is refused (Fireworks hands out a signed download URL instead). A lost
+  answer at any step is safe: ``:getUploadEndpoint`` re-registers the same file, the PUT
+  overwrites it, and a ``:validateUpload`` refused because the dataset is ``READY`` is an
+  earlier attempt's.
 * **Jobs.** ``supervised`` jobs are ``supervisedFineTuningJobs``, ``dpo`` jobs ``dpoJobs``
-  (``trainingConfig`` and always ``lossConfig {method: DPO}``: without it Fireworks trains GRPO).
-  ``reinforcement`` is refused (it needs an evaluator resource). A supervised job's id is its
-  resource id (``ft-3f2a...``), a DPO job's is ``dpo:`` and its resource id, so ``retrieve``,
-  ``cancel`` and ``delete`` reach the right collection. ``jobs.list`` reads the supervised jobs,
-  newest first, then the DPO jobs (``capabilities.jobs_listed_newest_first`` is false): each
+  (``trainingConfig`` and always ``lossConfig {method: DPO}``: without it Fireworks trains GRPO),
+  ``reinforcement`` jobs ``reinforcementFineTuningJobs``: they are scored by a Fireworks
+  evaluator, which OpenAI's ``grader`` cannot become, so ``extra_body={"evaluator":
+  "accounts/<a>/evaluators/<id>"}`` is required and a ``grader`` raises
+  :class:`~finetune_async.ProviderParameterError` (``method.reinforcement.grader``) saying so;
+  the settings go into ``trainingConfig``, Fireworks' own (:data:`RFT_FIELDS`: ``lossConfig``
+  GRPO/DAPO..., ``inferenceParameters``, ``chunkSize``...) on the top level; the answer's
+  ``method.reinforcement.grader`` reads ``{"type": "fireworks_evaluator", "name": <evaluator>}``
+  and ``model_extra["evaluator"]`` the evaluator. A supervised job's id is its resource id
+  (``ft-3f2a...``), a DPO job's is ``dpo:`` and its resource id, a reinforcement job's ``rft:``
+  and its resource id, so ``retrieve``, ``cancel``, ``delete`` and ``metrics`` reach the right
+  collection. ``jobs.list`` reads the supervised jobs, newest first, then the DPO jobs, then the
+  reinforcement jobs (``capabilities.jobs_listed_newest_first`` is false): each
   page is one collection's, and its cursor is the last job's id, which this provider maps back to
   the ``nextPageToken`` it came with (an ``after`` that no page of this client ended with is
   refused).
@@ -38,9 +54,9 @@
   :data:`TRAINING_CONFIG_FIELDS` go into a DPO job's ``trainingConfig``, :data:`DPO_FIELDS`);
   any other key is refused before sending.
 * **Exactly once.** Every create chooses its job id (``?supervisedFineTuningJobId=`` /
-  ``?dpoJobId=``) from the create's ``ft_create`` marker, so every attempt of one call sends the
-  same id and a second attempt cannot make a second job (Fireworks answers 409
-  ``ALREADY_EXISTS``, and ``jobs.create`` returns the job the earlier attempt made).
+  ``?dpoJobId=`` / ``?reinforcementFineTuningJobId=``) from the create's ``ft_create``
+  marker, so every attempt of one call sends the same id and a second attempt cannot make a
+  second job (Fireworks answers 409 ``ALREADY_EXISTS``, and ``jobs.create`` returns the job the earlier attempt made).
 * **Metadata.** Fireworks jobs have none: ``ft_create``, ``ft_batch`` and ``ft_spec`` ride in the
   job's ``displayName`` as 12-hex digests (``ft c=... b=... s=...``, after a ``displayName`` of
   the caller's, cut to fit Fireworks' 63 characters) and read back as ``job.metadata`` holding
@@ -52,6 +68,12 @@
   succeeded, ``created_at`` / ``finished_at`` from ``createTime`` / ``completedTime``,
   ``method`` and ``hyperparameters`` from the settings; ``model_extra`` keeps ``name`` (the
   resource name), ``jobProgress {percent, epoch}`` and ``fireworks`` (the answer as it came).
+* **Metrics** (``jobs.metrics``, :meth:`FireworksProvider.fetch_metrics`) are a file behind a
+  signed URL: a supervised job names it in ``metricsFileSignedUrl`` (the job is read; the spec
+  has no ``:getMetricsFileEndpoint`` for supervised jobs), DPO and reinforcement jobs answer it
+  from ``:getMetricsFileEndpoint`` (``signedUrl``); the file is read through ``send.signed``
+  (capped by ``max_file_bytes``) and parsed by :func:`parse_metrics` (JSON lines, one object per
+  step: Fireworks does not document the format). No URL yet: no metrics.
 * **No events, no checkpoints** (``capabilities.events`` / ``checkpoints`` false):
   ``jobs.list_events`` and ``jobs.checkpoints.list`` raise
   :class:`~finetune_async.UnsupportedByProviderError`; :func:`~finetune_async.stream_events`
@@ -76,11 +98,12 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import anyio
 import attrs
+import orjson
 
 from .._auth import ApiKeyAuth, Auth
 from ..errors import (
@@ -93,24 +116,36 @@ from ..errors import (
 )
 from ._base import WITHOUT_OPENAI_EXTRAS, FileUpload, Operation, Provider, Send, WireRequest
 
+if TYPE_CHECKING:
+    from .._bodies import FilePart
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DPO_FIELDS",
     "DPO_PREFIX",
+    "MAX_SIGNED_BYTES",
     "MAX_UPLOAD_BYTES",
+    "RFT_FIELDS",
+    "RFT_PREFIX",
     "SFT_FIELDS",
     "STATUS_OF_STATE",
     "TRAINING_CONFIG_FIELDS",
     "FireworksProvider",
     "configure",
     "digest",
+    "parse_metrics",
 ]
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 #: What one ``datasets/{id}:upload`` takes.
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
+#: What ``files.create`` sends through a signed URL at most (``capabilities.max_file_bytes``:
+#: the seam's own cap on one ``files.create``, 512 MiB; Fireworks states no lower one).
+MAX_SIGNED_BYTES = 512 * 1024 * 1024
 #: A DPO job's id is this and its resource id (a resource id holds no ``:``).
 DPO_PREFIX = "dpo:"
+#: A reinforcement job's id is this and its resource id.
+RFT_PREFIX = "rft:"
 
 #: ``state`` → the normalised status; a state not here reads ``queued``.
 STATUS_OF_STATE: Mapping[str, str] = {
@@ -189,6 +224,39 @@ TRAINING_CONFIG_FIELDS = frozenset(
 #: The ``extra_body`` keys a DPO job takes on its top level (``lossConfig`` is merged over
 #: ``{method: DPO}``; a ``method`` other than DPO or ORPO is refused).
 DPO_FIELDS = frozenset({"displayName", "wandbConfig", "awsS3Config", "azureBlobStorageConfig", "purpose", "lossConfig"})
+#: The ``extra_body`` keys a reinforcement job takes on its top level (``evaluator`` is required:
+#: the resource name of a Fireworks evaluator, ``accounts/{account}/evaluators/{id}``).
+RFT_FIELDS = frozenset(
+    {
+        "displayName",
+        "evaluator",
+        "evalAutoCarveout",
+        "wandbConfig",
+        "awsS3Config",
+        "azureBlobStorageConfig",
+        "inferenceParameters",
+        "chunkSize",
+        "maxInferenceReplicaCount",
+        "nodeCount",
+        "lossConfig",
+        "maxConcurrentRollouts",
+        "maxConcurrentEvaluations",
+        "purpose",
+    }
+)
+_EVALUATOR = re.compile(r"^accounts/[^/]+/evaluators/[^/]+$")
+
+#: Each job kind: (its collection, the create's chosen-id parameter, the prefix of its job ids).
+_KINDS: Mapping[str, tuple[str, str, str]] = {
+    "sft": ("supervisedFineTuningJobs", "supervisedFineTuningJobId", ""),
+    "dpo": ("dpoJobs", "dpoJobId", DPO_PREFIX),
+    "rft": ("reinforcementFineTuningJobs", "reinforcementFineTuningJobId", RFT_PREFIX),
+}
+#: jobs.list reads the collections in this order.
+_PHASES = ("sft", "dpo", "rft")
+_PHASE_OF = {collection: kind for kind, (collection, _, _) in _KINDS.items()}
+_KIND_OF_METHOD = {"supervised": "sft", "dpo": "dpo", "reinforcement": "rft"}
+_METHOD_OF_KIND = {kind: method for method, kind in _KIND_OF_METHOD.items()}
 
 # OpenAI's keys of a job create, with what becomes of them (anything else is refused).
 _OPENAI_KEYS = frozenset(
@@ -271,17 +339,20 @@ def _auto(value: Any) -> bool:
 
 _CAPABILITIES = attrs.evolve(
     WITHOUT_OPENAI_EXTRAS,
-    methods=frozenset({"supervised", "dpo"}),
+    methods=frozenset({"supervised", "dpo", "reinforcement"}),
     paged_events=False,
     paged_checkpoints=False,
     # Two collections, read one after the other: not one newest-first listing.
     jobs_listed_newest_first=False,
     delete_job=True,
     files_must_be_processed=True,
-    max_file_bytes=MAX_UPLOAD_BYTES,
+    # What files.create lets through: larger than one :upload takes, the rest goes to a signed URL.
+    max_file_bytes=MAX_SIGNED_BYTES,
     events=False,
     checkpoints=False,
     transition_answers_job=False,
+    # Read as a file behind a signed URL (FireworksProvider.fetch_metrics).
+    metrics_endpoint=True,
 )
 
 
@@ -297,11 +368,17 @@ class FireworksProvider(Provider):
     }
     translates = True
 
-    def __init__(self, *, base_url: str, auth: Auth, account_id: str) -> None:
+    def __init__(self, *, base_url: str, auth: Auth, account_id: str, upload_limit: int = MAX_UPLOAD_BYTES) -> None:
         base = base_url.rstrip("/")
         super().__init__(base_url=base.removesuffix("/v1"), auth=auth)
+        if upload_limit < 0:
+            raise ValueError("upload_limit must be a number of bytes (0 or more)")
         #: The account every path names.
         self.account_id = account_id
+        #: The largest file sent by ``:upload`` (multipart, Fireworks takes 150 MB); a larger
+        #: one (of known size) goes through ``:getUploadEndpoint``, a PUT to the signed URL, and
+        #: ``:validateUpload``. A test may lower it to exercise that flow with a small file.
+        self.upload_limit = upload_limit
         self._root = f"/v1/accounts/{quote(account_id, safe='')}"
         # Each page's last item id (per operation) → the wire cursor of the page after it.
         self._cursors: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -328,19 +405,23 @@ class FireworksProvider(Provider):
     # -- checks --------------------------------------------------------------------------
 
     def check_create(self, body: Mapping[str, Any]) -> None:
-        """Refuse, before sending, what Fireworks has no field for: reinforcement
-        (:class:`~finetune_async.UnsupportedByProviderError`), ``learning_rate_multiplier``,
+        """Refuse, before sending, what Fireworks has no field for: ``learning_rate_multiplier``,
         ``seed``, ``integrations``, metadata other than this SDK's, a ``validation_file`` on a
-        DPO job, an ``extra_body`` key Fireworks does not take
-        (:class:`~finetune_async.ProviderParameterError` naming the field)."""
+        DPO job, an OpenAI ``grader`` or a missing ``evaluator`` on a reinforcement job, an
+        ``extra_body`` key Fireworks does not take (:class:`~finetune_async.ProviderParameterError`
+        naming the field)."""
         method = body.get("method")
-        kind = method.get("type") if isinstance(method, Mapping) else None
-        if kind == "reinforcement":
-            raise self.refuse(
-                "jobs.create",
-                "a reinforcement job (Fireworks' reinforcementFineTuningJobs need an evaluator resource; "
-                "use supervised or dpo)",
-            )
+        if isinstance(method, Mapping) and method.get("type") == "reinforcement":
+            # Before the seam's own check, which would refuse a python grader less helpfully.
+            config = method.get("reinforcement")
+            if isinstance(config, Mapping) and config.get("grader") is not None:
+                raise ProviderParameterError(
+                    self.name,
+                    "method.reinforcement.grader",
+                    "cannot be sent: Fireworks scores reinforcement jobs with an evaluator resource, not an "
+                    "OpenAI grader; create the evaluator on Fireworks and pass "
+                    "extra_body={'evaluator': 'accounts/<account>/evaluators/<id>'} (and no grader)",
+                )
         super().check_create(body)
         self._wire_job(body, "")
 
@@ -379,9 +460,8 @@ class FireworksProvider(Provider):
         raise self.refuse(operation, "Fireworks has no call for it")
 
     def _job_path(self, job_id: str) -> str:
-        if job_id.startswith(DPO_PREFIX):
-            return f"{self._root}/dpoJobs/{job_id[len(DPO_PREFIX) :]}"
-        return f"{self._root}/supervisedFineTuningJobs/{job_id}"
+        kind, rid = _split_job_id(job_id)
+        return f"{self._root}/{_KINDS[kind][0]}/{rid}"
 
     def _page_query(self, operation: str, params: Mapping[str, Any], order_by: str) -> dict[str, Any]:
         """``orderBy``/``pageSize``/``pageToken`` for the page after ``params["after"]`` (and, for
@@ -403,7 +483,7 @@ class FireworksProvider(Provider):
                 )
         if operation == "jobs.list":
             phase, _, token = cursor.removeprefix("~").partition("~") if cursor else ("sft", "", "")
-            query["phase"] = "dpoJobs" if phase == "dpo" else "supervisedFineTuningJobs"
+            query["phase"] = _KINDS[phase if phase in _KINDS else "sft"][0]
         else:
             token = cursor.removeprefix("~")
         if token:
@@ -423,10 +503,8 @@ class FireworksProvider(Provider):
         metadata = body.get("metadata")
         marker = metadata.get("ft_create") if isinstance(metadata, Mapping) else None
         job_id = _job_id(str(marker)) if marker else None
-        wire, dpo = self._wire_job(body, job_id or "")
-        collection, param = (
-            ("dpoJobs", "dpoJobId") if dpo else ("supervisedFineTuningJobs", "supervisedFineTuningJobId")
-        )
+        wire, kind = self._wire_job(body, job_id or "")
+        collection, param, _ = _KINDS[kind]
         return WireRequest(
             method="POST",
             path=f"{self._root}/{collection}",
@@ -434,13 +512,14 @@ class FireworksProvider(Provider):
             json_body=wire,
         )
 
-    def _wire_job(self, body: Mapping[str, Any], job_id: str) -> tuple[dict[str, Any], bool]:
-        """(Fireworks' job body for OpenAI's ``body``, whether it is a DPO job); raises
-        :class:`~finetune_async.ProviderParameterError` for what has no Fireworks field."""
+    def _wire_job(self, body: Mapping[str, Any], job_id: str) -> tuple[dict[str, Any], str]:
+        """(Fireworks' job body for OpenAI's ``body``, its kind: ``sft``, ``dpo`` or ``rft``);
+        raises :class:`~finetune_async.ProviderParameterError` for what has no Fireworks field."""
         method = body.get("method")
         method = method if isinstance(method, Mapping) else {}
         kind = str(method.get("type") or "supervised")
         dpo = kind == "dpo"
+        rft = kind == "reinforcement"
         config = method.get(kind)
         hyper: dict[str, Any] = {}
         for where, given in (
@@ -488,11 +567,21 @@ class FireworksProvider(Provider):
                     f"{', '.join(_TAGS)} ride in their displayName",
                 )
         extra = {key: value for key, value in body.items() if key not in _OPENAI_KEYS and key != "integrations"}
-        allowed = DPO_FIELDS | TRAINING_CONFIG_FIELDS if dpo else SFT_FIELDS
+        allowed = (
+            DPO_FIELDS | TRAINING_CONFIG_FIELDS if dpo else RFT_FIELDS | TRAINING_CONFIG_FIELDS if rft else SFT_FIELDS
+        )
+        label = "DPO job" if dpo else "reinforcement job" if rft else "supervised job"
         for key in extra:
             if key not in allowed:
+                raise ProviderParameterError(self.name, key, "is not a field of a Fireworks " + label)
+        if rft:
+            evaluator = extra.get("evaluator")
+            if not isinstance(evaluator, str) or not _EVALUATOR.match(evaluator):
                 raise ProviderParameterError(
-                    self.name, key, "is not a field of a Fireworks " + ("DPO job" if dpo else "supervised job")
+                    self.name,
+                    "evaluator",
+                    "is required for a Fireworks reinforcement job: pass "
+                    "extra_body={'evaluator': 'accounts/<account>/evaluators/<id>'} (the evaluator that scores it)",
                 )
         validation = body.get("validation_file")
         if dpo and validation:
@@ -519,12 +608,16 @@ class FireworksProvider(Provider):
         display = _display_name(extra.pop("displayName", None), {k: str(v) for k, v in metadata.items()})
         if display is not None:
             wire["displayName"] = display
-        if not dpo:
+        if not dpo and not rft:
             wire.update(settings)
             wire.update(extra)
-            return wire, False
+            return wire, "sft"
         training = {**settings, **{k: v for k, v in extra.items() if k in TRAINING_CONFIG_FIELDS}}
         wire["trainingConfig"] = training
+        if rft:
+            # Fireworks' own loss settings (GRPO, DAPO, klBeta...) go as they are.
+            wire.update({k: v for k, v in extra.items() if k in RFT_FIELDS and k != "displayName"})
+            return wire, "rft"
         loss: dict[str, Any] = {"method": "DPO"}
         given_loss = extra.pop("lossConfig", None)
         if given_loss is not None:
@@ -535,7 +628,7 @@ class FireworksProvider(Provider):
             loss["dpo"] = {**(loss.get("dpo") or {}), "beta": hyper["beta"]}
         wire["lossConfig"] = loss
         wire.update({k: v for k, v in extra.items() if k in DPO_FIELDS})
-        return wire, True
+        return wire, "dpo"
 
     def _dataset(self, file_id: Any) -> str:
         return f"accounts/{self.account_id}/datasets/{file_id}"
@@ -554,12 +647,14 @@ class FireworksProvider(Provider):
             data = [_file(d, None) for d in items] if isinstance(items, list) else items
             return self._page(operation, data, body, "")
         if operation == "jobs.list":
-            dpo = _LISTING.get() == "dpoJobs" or "dpoJobs" in body
-            items = body.get("dpoJobs" if dpo else "supervisedFineTuningJobs", [])
-            data = [self._job(j, dpo=dpo) for j in items] if isinstance(items, list) else items
-            return self._page(operation, data, body, "dpo" if dpo else "sft")
+            kind = _PHASE_OF.get(_LISTING.get()) or next(
+                (k for k, (collection, _, _) in _KINDS.items() if collection in body), "sft"
+            )
+            items = body.get(_KINDS[kind][0], [])
+            data = [self._job(j, kind=kind) for j in items] if isinstance(items, list) else items
+            return self._page(operation, data, body, kind)
         if operation in ("jobs.retrieve", "jobs.create"):
-            return self._job(body, dpo="trainingConfig" in body or "lossConfig" in body)
+            return self._job(body, kind=_kind_of(body))
         return body
 
     def _page(self, operation: str, data: Any, body: Mapping[str, Any], phase: str) -> dict[str, Any]:
@@ -567,17 +662,19 @@ class FireworksProvider(Provider):
         last = data[-1].get("id") if isinstance(data, list) and data and isinstance(data[-1], dict) else None
         if token:
             cursor = f"~{phase}~{token}" if phase else f"~{token}"
-        elif phase == "sft":
-            cursor = "~dpo~"
+        elif phase in _PHASES[:-1]:
+            # This collection is read to its end: the next page is the next collection's first.
+            cursor = f"~{_PHASES[_PHASES.index(phase) + 1]}~"
         else:
             return {"object": "list", "data": data, "has_more": False}
         self._remember(operation, last, cursor)
         return {"object": "list", "data": data, "has_more": True, "last_id": cursor}
 
-    def _job(self, job: dict[str, Any], *, dpo: bool) -> dict[str, Any]:
+    def _job(self, job: dict[str, Any], *, kind: str) -> dict[str, Any]:
+        dpo = kind == "dpo"
         state = str(job.get("state") or "JOB_STATE_UNSPECIFIED")
         status = STATUS_OF_STATE.get(state, "queued")
-        config = job.get("trainingConfig") if dpo else job
+        config = job.get("trainingConfig") if kind != "sft" else job
         config = config if isinstance(config, dict) else {}
         rid = _last(job.get("name")) or ""
         account = job["name"].split("/")[1] if str(job.get("name", "")).startswith("accounts/") else self.account_id
@@ -599,7 +696,12 @@ class FireworksProvider(Provider):
         method_hyper = {k: v for k, v in hyper.items() if k != "learning_rate"}
         if dpo and beta is not None:
             method_hyper["beta"] = beta
-        kind = "dpo" if dpo else "supervised"
+        method: dict[str, Any] = {"hyperparameters": method_hyper}
+        evaluator = job.get("evaluator")
+        if kind == "rft":
+            # OpenAI's method names a grader; a Fireworks job names its evaluator resource.
+            method["grader"] = {"type": "fireworks_evaluator", "name": str(evaluator or "")}
+        method_type = _METHOD_OF_KIND[kind]
         error = None
         wire_status = _object(job.get("status"))
         if status == "failed":
@@ -610,7 +712,7 @@ class FireworksProvider(Provider):
             }
         finished = _epoch(job.get("completedTime")) if status in _ENDED else None
         return {
-            "id": (DPO_PREFIX + rid) if dpo else rid,
+            "id": _KINDS[kind][2] + rid,
             "object": "fine_tuning.job",
             "created_at": _epoch(job.get("createTime")) or 0,
             "error": error,
@@ -625,11 +727,12 @@ class FireworksProvider(Provider):
             "trained_tokens": None,
             "training_file": _last(job.get("dataset")) or "",
             "validation_file": _last(job.get("evaluationDataset")),
-            "method": {"type": kind, kind: {"hyperparameters": method_hyper}},
+            "method": {"type": method_type, method_type: method},
             "metadata": _metadata_of(job.get("displayName")),
             "provider_status": state,
             "name": job.get("name"),
             "jobProgress": job.get("jobProgress"),
+            "evaluator": evaluator if kind == "rft" else None,
             "fireworks": job,
         }
 
@@ -677,7 +780,9 @@ class FireworksProvider(Provider):
             row = (await send("GET", f"{root}/{dataset_id}", op="files.retrieve")).json()
         size = upload.size
         created_at: int | None = None
-        if row.get("state") != "READY":
+        if row.get("state") != "READY" and size is not None and size > self.upload_limit:
+            row = await self._upload_signed(send, f"{root}/{dataset_id}", part, size)
+        elif row.get("state") != "READY":
             try:
                 sent = (
                     await send("POST", f"{root}/{dataset_id}:upload", files=[part], idempotent=True, op="files.create")
@@ -696,6 +801,67 @@ class FireworksProvider(Provider):
         if created_at is not None and not file["created_at"]:
             file["created_at"] = created_at
         return file
+
+    async def _upload_signed(self, send: Send, dataset: str, part: FilePart, size: int) -> Any:
+        """A file too large for ``:upload`` sent the way Fireworks' SDK sends large datasets:
+        ``:getUploadEndpoint`` (the file's name and size) answers a signed URL, the bytes are
+        PUT there (streamed, with their length; nothing of the client's goes with them), then
+        ``:validateUpload``. Every step may be sent again (the dataset id is this call's: the
+        endpoint re-registers the same file, a PUT overwrites it, a validate of a ``READY``
+        dataset is an earlier attempt's that arrived). Returns the dataset as read after."""
+        # Both headers are part of the signature (Fireworks signs the exact length).
+        signed_headers = {"Content-Type": "application/octet-stream", "X-Goog-Content-Length-Range": f"{size},{size}"}
+        answer = (
+            await send(
+                "POST",
+                f"{dataset}:getUploadEndpoint",
+                json_body={"filenameToSize": {part.filename: str(size)}},
+                idempotent=True,
+                op="files.create",
+            )
+        ).json()
+        urls = answer.get("filenameToSignedUrls") if isinstance(answer, dict) else None
+        url = urls.get(part.filename) if isinstance(urls, dict) else None
+        if not isinstance(url, str) or not url:
+            raise FineTuneError(
+                f"Fireworks gave no signed upload URL for {part.filename!r} ({dataset}:getUploadEndpoint)"
+            )
+        await send.signed("PUT", url, body=part, size=size, headers=signed_headers, idempotent=True)
+        try:
+            await send("POST", f"{dataset}:validateUpload", json_body={}, idempotent=True, op="files.create")
+        except BadRequestError as exc:
+            row = (await send("GET", dataset, op="files.retrieve")).json()
+            if row.get("state") != "READY":
+                raise exc from None
+            return row
+        return (await send("GET", dataset, op="files.retrieve")).json()
+
+    # -- metrics -------------------------------------------------------------------------
+
+    fetches_metrics_its_own_way = True
+
+    async def fetch_metrics(self, send: Send, job_id: str) -> Any:
+        """A job's metrics file, read from where Fireworks signs it and parsed: OpenAI-shaped
+        ``{"metrics": [...]}`` (see :func:`parse_metrics`).
+
+        Supervised jobs name the file in the job (``metricsFileSignedUrl``: the job is read);
+        DPO and reinforcement jobs answer it from ``:getMetricsFileEndpoint``. No file yet (the
+        field or ``signedUrl`` empty): no metrics. Raises :class:`~finetune_async.NotFoundError`
+        for an unknown job, :class:`~finetune_async.FineTuneError` naming the line for a file
+        that is not JSON lines of objects, and the transport's errors.
+        """
+        kind, _ = _split_job_id(job_id)
+        path = self._job_path(job_id)
+        if kind == "sft":
+            answer = (await send("GET", path, op="jobs.retrieve")).json()
+            url = answer.get("metricsFileSignedUrl") if isinstance(answer, dict) else None
+        else:
+            answer = (await send("GET", path + ":getMetricsFileEndpoint", op="jobs.metrics")).json()
+            url = answer.get("signedUrl") if isinstance(answer, dict) else None
+        if not isinstance(url, str) or not url:
+            return {"metrics": []}
+        content = (await send.signed("GET", url, file_content=True)).content
+        return {"metrics": parse_metrics(content)}
 
     # -- errors --------------------------------------------------------------------------
 
@@ -729,6 +895,26 @@ class FireworksProvider(Provider):
         return error
 
 
+def _split_job_id(job_id: str) -> tuple[str, str]:
+    """(the job's kind, its resource id) for one of our job ids (``dpo:x``, ``rft:x``, ``x``)."""
+    for kind, (_, _, prefix) in _KINDS.items():
+        if prefix and job_id.startswith(prefix):
+            return kind, job_id[len(prefix) :]
+    return "sft", job_id
+
+
+def _kind_of(job: Mapping[str, Any]) -> str:
+    """The kind of a job answer: its resource name says it; else its fields do."""
+    name = job.get("name")
+    if isinstance(name, str):
+        for collection, kind in _PHASE_OF.items():
+            if f"/{collection}/" in name:
+                return kind
+    if "evaluator" in job:
+        return "rft"
+    return "dpo" if "trainingConfig" in job or "lossConfig" in job else "sft"
+
+
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -756,6 +942,37 @@ def _file(row: Mapping[str, Any], size: int | None) -> dict[str, Any]:
         "example_count": row.get("exampleCount"),
         "fireworks": dict(row),
     }
+
+
+def parse_metrics(content: bytes) -> list[dict[str, float]]:
+    """A Fireworks metrics file as snapshots, oldest first.
+
+    Fireworks does not document the file; this reads JSON lines, one object per recorded step
+    (``{"step": 3, "epoch": 0, "train/loss": 0.81, ...}``, as the emulator writes them), blank
+    lines skipped. Each snapshot keeps the object's numbers under their own names (booleans and
+    other values are left out: a snapshot maps names to numbers). Raises
+    :class:`~finetune_async.FineTuneError` naming the (1-based) line that is not a JSON object.
+    """
+    snapshots: list[dict[str, float]] = []
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise FineTuneError(f"Fireworks' metrics file, line {number}: not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise FineTuneError(
+                f"Fireworks' metrics file, line {number}: expected a JSON object, got {type(record).__name__}"
+            )
+        snapshots.append(
+            {
+                str(name): value
+                for name, value in record.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+        )
+    return snapshots
 
 
 async def _count_lines(source: Any) -> int | None:

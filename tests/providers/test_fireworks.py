@@ -265,7 +265,11 @@ async def test_list_reads_both_collections_newest_first_each_in_pages(emu: Emula
         walked = [job.id async for job in client.fine_tuning.jobs.list(limit=2)]
         assert walked == sft[::-1] + dpo[::-1]
         lists = [i for i in recorder.sent if i.method == "GET"]
-        assert [i.path.rsplit("/", 1)[1] for i in lists] == ["supervisedFineTuningJobs"] * 2 + ["dpoJobs"]
+        # The reinforcement collection (empty here) is read last.
+        assert [i.path.rsplit("/", 1)[1] for i in lists] == ["supervisedFineTuningJobs"] * 2 + [
+            "dpoJobs",
+            "reinforcementFineTuningJobs",
+        ]
         assert all(i.params["orderBy"] == "createTime desc" and i.params["pageSize"] == "2" for i in lists)
 
         first = await client.fine_tuning.jobs.list(limit=2)
@@ -409,8 +413,9 @@ async def test_what_fireworks_cannot_do_is_refused_before_sending(emu: Emulator)
     recorder = Recorder()
     async with fireworks(emu, recorder) as client:
         jobs = client.fine_tuning.jobs
-        with pytest.raises(ft.UnsupportedByProviderError, match="evaluator"):
+        with pytest.raises(ft.ProviderParameterError, match="evaluator") as no_evaluator:
             await jobs.create(model=MODEL, training_file="t", method={"type": "reinforcement"})
+        assert no_evaluator.value.param == "evaluator"
         with pytest.raises(ft.UnsupportedByProviderError, match="events"):
             await jobs.list_events("ft-1")
         with pytest.raises(ft.UnsupportedByProviderError, match="checkpoint"):
@@ -433,10 +438,12 @@ async def test_what_fireworks_cannot_do_is_refused_before_sending(emu: Emulator)
             await client.models.list()
     assert recorder.sent == []
     caps = capabilities_of("fireworks")
-    assert caps.methods == {"supervised", "dpo"}
+    assert caps.methods == {"supervised", "dpo", "reinforcement"}
     assert (caps.events, caps.checkpoints, caps.uploads, caps.metadata_filter) == (False, False, False, False)
     assert (caps.delete_job, caps.files_must_be_processed) == (True, True)
-    assert caps.max_file_bytes == 150 * 1024 * 1024
+    # What files.create lets through: over 150 MB, the dataset goes to a signed URL.
+    assert caps.max_file_bytes == 512 * 1024 * 1024
+    assert caps.metrics_endpoint
 
 
 async def test_errors_are_mapped_from_googles_shape(emu: Emulator) -> None:
@@ -540,7 +547,8 @@ def test_generated_list_answers_decode(sft: dict[str, Any], dpo: dict[str, Any],
         assert page.has_more or not body.get("nextPageToken")
     _LISTING.set("dpoJobs")
     page = structure_page(Resource, provider.from_wire("jobs.list", dpo), FineTuningJob)
-    assert page.has_more == bool(dpo.get("nextPageToken"))
+    # The reinforcement collection comes after the DPO one: there is always a page more.
+    assert page.has_more
 
 
 def structure_page(resource: Any, body: dict[str, Any], cls: Any) -> Page[Any]:

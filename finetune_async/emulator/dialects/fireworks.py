@@ -25,8 +25,28 @@ colon (``:upload``, ``:cancel``). Errors are Google's: ``{"error": {"code": 404,
   cancelled first; a deleted job's record stays in the state, hidden). Lists take ``orderBy``
   (``createTime`` or ``name``, ``desc`` for the reverse; datasets default to ``name``, jobs to
   newest first).
+- ``reinforcementFineTuningJobs``: the same, ``evaluator`` (a resource name, not run: a fixed
+  check scores the shared lifecycle's job) and ``trainingConfig`` required, ``lossConfig`` kept
+  as given, ``jobProgress``; without an ``evaluationDataset`` the dataset stands in (Fireworks
+  carves one out).
+- Large datasets: ``:getUploadEndpoint {filenameToSize}`` (one file a dataset here) answers a
+  signed URL under ``/storage/uploads/...`` on this emulator's origin; the ``PUT`` there needs
+  no Authorization (and refuses one: 400), its signature (HMAC over the method, path, expiry
+  and ``X-Goog-Content-Length-Range``) is checked (403) and the body must be exactly the
+  registered size; ``:validateUpload {}`` makes the bytes the dataset's file (``READY``; ``{}``
+  again once ready; 400 ``FAILED_PRECONDITION`` before the PUT). ``:upload`` refuses a file over
+  150 MB (:attr:`FireworksDialect.upload_limit`, a class attribute tests may lower) with 400
+  ``INVALID_ARGUMENT``. The URLs are plain http on loopback: Fireworks' own SDK refuses
+  anything but https, so only this SDK's client (http where its base URL is http) uses them.
+- Metrics: a job's file (JSON lines: ``step``, ``epoch``, ``train/loss``,
+  ``train/mean_token_accuracy``, ``eval/loss``, ``eval/mean_token_accuracy``,
+  ``learning_rate``) is written at read time from the shared lifecycle's metrics events and
+  served at a signed ``/storage/metrics/{id}`` URL: named by a supervised job's
+  ``metricsFileSignedUrl``, answered by DPO and reinforcement jobs' ``:getMetricsFileEndpoint``
+  (``{}`` before the first metrics).
 - No events endpoint, no checkpoint list, no ``:resume`` (404). Fault rules name
-  OpenAI's paths (:func:`fault_path`).
+  OpenAI's paths (:func:`fault_path`); the storage surface's paths are as they are
+  (``PUT:/storage/uploads/*``).
 """
 
 from __future__ import annotations
@@ -34,19 +54,24 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import hashlib
+import hmac
+import json
 import re
 import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from .._catalog import BaseModel
 from .._util import APIError, bad_request, not_found
+from .._validation import is_number
 from ..files import MAX_FILE_BYTES
-from ..routes._http import Route, json_response, read_json, state
+from ..routes._http import Route, json_response, loads, read_json, state
 from ..routes._multipart import discard_on_error, read_form
 from ..store import JobRecord
 from ._base import Dialect, Surface, bearer_key
@@ -80,6 +105,19 @@ _DEFAULT_EPOCHS = 1
 _DEFAULT_LR = 1e-4
 _DEFAULT_LORA_RANK = 8
 _DEFAULT_CONTEXT = 8192
+#: What one ``:upload`` takes (Fireworks' limit); larger files go through a signed URL.
+UPLOAD_LIMIT = 150 * 1024 * 1024
+#: How long a signed URL is good for (Fireworks signs for an hour).
+_SIGNED_SECONDS = 3600
+#: Where signed URLs point: a surface of its own, with no Authorization (the signature is it).
+_STORAGE = "/storage"
+#: A job's shared metrics as its metrics file names them.
+_METRIC_NAMES = {
+    "train_loss": "train/loss",
+    "train_mean_token_accuracy": "train/mean_token_accuracy",
+    "valid_loss": "eval/loss",
+    "valid_mean_token_accuracy": "eval/mean_token_accuracy",
+}
 
 
 def _timestamp(t: float | None) -> str | None:
@@ -92,7 +130,7 @@ def _timestamp(t: float | None) -> str | None:
 def _catalog(name: str) -> BaseModel | None:
     # Any model resource name is a base model here (Fireworks' catalogue is large and changes).
     if name.startswith("accounts/") and "/models/" in name:
-        return BaseModel(name, 0, ("supervised", "dpo"))
+        return BaseModel(name, 0, ("supervised", "dpo", "reinforcement"))
     return None
 
 
@@ -164,7 +202,23 @@ KINDS = (
         label="SupervisedFineTuningJob",
     ),
     _Kind(key="dpo", collection="dpoJobs", id_param="dpoJobId", label="DpoJob"),
+    _Kind(
+        key="rft",
+        collection="reinforcementFineTuningJobs",
+        id_param="reinforcementFineTuningJobId",
+        label="ReinforcementFineTuningJob",
+    ),
 )
+_EVALUATOR = re.compile(r"^accounts/[^/]+/evaluators/[a-z0-9][a-z0-9-]{0,62}$")
+# The shared lifecycle's reinforcement jobs need a grader; a Fireworks evaluator is not run
+# here, so its jobs are scored by a fixed check (the lifecycle's metrics do not depend on it).
+_EVALUATOR_GRADER = {
+    "type": "string_check",
+    "name": "fireworks-evaluator",
+    "input": "{{sample.output_text}}",
+    "reference": "{{sample.output_text}}",
+    "operation": "eq",
+}
 
 
 class _Datasets:
@@ -205,9 +259,16 @@ class FireworksDialect(Dialect):
     """Fireworks AI under ``/v1/accounts/{account_id}/``."""
 
     name = "fireworks"
+    #: What ``:upload`` takes (Fireworks' 150 MB); a test may lower it on the class.
+    upload_limit = UPLOAD_LIMIT
 
     def __init__(self) -> None:
         self.datasets = _Datasets()
+        # Signs the storage URLs this dialect hands out (per emulator: a restart re-signs).
+        self._secret = secrets.token_bytes(32)
+        # (account, dataset id) → {filename: {"size": int, "blob": str | None}}: the files a
+        # :getUploadEndpoint registered, and the bytes PUT for each.
+        self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         # (account, kind, job id) → the state's job id; rebuilt from the jobs' extra after a restart.
         self._ids: dict[tuple[str, str, str], str] = {}
         self._reserved: set[tuple[str, str, str]] = set()
@@ -221,6 +282,8 @@ class FireworksDialect(Dialect):
             ("GET", ds, self.get_dataset),
             ("DELETE", ds, self.delete_dataset),
             ("POST", ds + ":upload", self.upload_dataset),
+            ("POST", ds + ":getUploadEndpoint", self.get_upload_endpoint),
+            ("POST", ds + ":validateUpload", self.validate_upload),
         ]
         for kind in KINDS:
             jobs = f"{acct}/{kind.collection}"
@@ -232,7 +295,43 @@ class FireworksDialect(Dialect):
                 ("DELETE", job, functools.partial(self.delete_job, kind=kind)),
                 ("POST", job + ":cancel", functools.partial(self.cancel_job, kind=kind)),
             ]
-        super().__init__([_FireworksSurface("/v1", routes)])
+            if kind.key != "sft":
+                # A supervised job names its metrics file in the job (metricsFileSignedUrl).
+                routes.append(
+                    ("GET", job + ":getMetricsFileEndpoint", functools.partial(self.get_metrics_endpoint, kind=kind))
+                )
+        storage: list[Route] = [
+            ("PUT", "/uploads/{account_id}/{dataset_id}/{filename}", self.put_signed),
+            ("GET", "/metrics/{job_id}", self.get_metrics_file),
+        ]
+        super().__init__([_FireworksSurface("/v1", routes), _StorageSurface(_STORAGE, storage)])
+
+    # -- signed URLs ---------------------------------------------------------------------------
+
+    def _signature(self, method: str, path: str, expires: str, extra: str = "") -> str:
+        message = "\n".join((method, path, expires, extra)).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def _sign(self, request: web.Request, method: str, path: str, extra: str = "") -> str:
+        """A URL on this emulator's storage surface for ``method`` on ``path``, signed. Plain
+        http on loopback: Fireworks' own SDK refuses anything but https, so only this SDK's
+        client (which takes http where its base URL is http) uses these URLs."""
+        expires = str(int(time.time()) + _SIGNED_SECONDS)
+        signature = self._signature(method, path, expires, extra)
+        return f"{request.url.origin()}{path}?X-Goog-Expires={expires}&X-Goog-Signature={signature}"
+
+    def _check_signature(self, request: web.Request, extra: str = "") -> None:
+        if "Authorization" in request.headers:
+            # An object store takes the signature or a credential, not both; and a credential
+            # has no business at a signed URL.
+            raise bad_request("A signed URL takes no Authorization header.")
+        expires = request.query.get("X-Goog-Expires", "")
+        given = request.query.get("X-Goog-Signature", "")
+        wanted = self._signature(request.method, request.path, expires, extra)
+        if not given or not hmac.compare_digest(given, wanted):
+            raise APIError(403, "The request signature does not match.", code="PERMISSION_DENIED")
+        if not expires.isdigit() or int(expires) < time.time():
+            raise APIError(403, "The signed URL has expired.", code="PERMISSION_DENIED")
 
     # -- datasets ------------------------------------------------------------------------------
 
@@ -298,11 +397,15 @@ class FireworksDialect(Dialect):
         if row["file_id"] is not None:
             raise _failed_precondition(f"Dataset {row['name']} is already READY: its file cannot be replaced.")
         files = state(request).files
+        limit = min(self.upload_limit, MAX_FILE_BYTES)
 
         def too_large(size: int) -> APIError:
-            return bad_request(f"The file is larger than the maximum of {MAX_FILE_BYTES >> 20} MB.")
+            return bad_request(
+                f"The file is larger than the maximum of {limit:,} bytes an upload takes; "
+                "send larger datasets through :getUploadEndpoint."
+            )
 
-        form = await read_form(request, files, binary="file", limit=MAX_FILE_BYTES, too_large=too_large)
+        form = await read_form(request, files, binary="file", limit=limit, too_large=too_large)
         with discard_on_error(files, form.blob):
             if form.blob is None:
                 raise bad_request("Missing the multipart part 'file'.")
@@ -312,16 +415,7 @@ class FireworksDialect(Dialect):
             out = files.add(
                 filename=form.filename, purpose="fine-tune", blob=form.blob, size=form.size, expires_after=None
             )
-        row["file_id"] = out["id"]
-        row["updated"] = time.time()
-        if not row["exampleCount"]:
-            # The create's count was 0 or absent: count the lines (a stream, the file may be large).
-            content = files.content(files.get(out["id"]))
-            if isinstance(content, bytes):
-                row["exampleCount"] = sum(1 for line in content.splitlines() if line.strip())
-            else:
-                with content.open("rb") as fh:
-                    row["exampleCount"] = sum(1 for line in fh if line.strip())
+        self._ready_with(request, row, out["id"])
         answer = {
             "id": row["name"].rsplit("/", 1)[1],
             "object": "file",
@@ -331,6 +425,148 @@ class FireworksDialect(Dialect):
             "purpose": "fine-tune",
         }
         return json_response(answer)
+
+    def _ready_with(self, request: web.Request, row: dict[str, Any], file_id: str) -> None:
+        """The dataset ``READY`` with the state's file ``file_id`` (its lines counted when the
+        create gave no count)."""
+        files = state(request).files
+        row["file_id"] = file_id
+        row["updated"] = time.time()
+        if not row["exampleCount"]:
+            # The create's count was 0 or absent: count the lines (a stream, the file may be large).
+            content = files.content(files.get(file_id))
+            if isinstance(content, bytes):
+                row["exampleCount"] = sum(1 for line in content.splitlines() if line.strip())
+            else:
+                with content.open("rb") as fh:
+                    row["exampleCount"] = sum(1 for line in fh if line.strip())
+
+    async def get_upload_endpoint(self, request: web.Request) -> web.StreamResponse:
+        """``:getUploadEndpoint {filenameToSize}``: a signed PUT URL per file (each call replaces
+        the files registered before, as Fireworks' does). The emulator takes one file a dataset."""
+        account, dataset_id = request.match_info["account_id"], request.match_info["dataset_id"]
+        row = self.datasets.get(account, dataset_id)
+        body = await read_json(request)
+        sizes = body.get("filenameToSize") if isinstance(body, dict) else None
+        if not isinstance(sizes, dict) or not sizes:
+            raise bad_request("Missing required field: filenameToSize.")
+        if len(sizes) != 1:
+            raise bad_request("Invalid filenameToSize: the emulator takes one file per dataset.")
+        if row["file_id"] is not None:
+            raise _failed_precondition(f"Dataset {row['name']} is already READY: its file cannot be replaced.")
+        registered: dict[str, dict[str, Any]] = {}
+        urls: dict[str, str] = {}
+        for filename, raw in sizes.items():
+            text = str(raw)
+            if not isinstance(filename, str) or not filename or "/" in filename or not text.isdigit():
+                raise bad_request(f"Invalid filenameToSize: {filename!r} → {raw!r}.")
+            size = int(text)
+            if size > MAX_FILE_BYTES:
+                raise bad_request(f"Invalid filenameToSize: {size:,} bytes is over the emulator's {MAX_FILE_BYTES:,}.")
+            # Registering the same file again (a lost answer's resend) keeps bytes already PUT.
+            old = self._pending.get((account, dataset_id), {}).get(filename)
+            kept = old["blob"] if old is not None and old["size"] == size else None
+            registered[filename] = {"size": size, "blob": kept}
+            path = (
+                f"{_STORAGE}/uploads/{quote(account, safe='')}/{quote(dataset_id, safe='')}/{quote(filename, safe='')}"
+            )
+            urls[filename] = self._sign(request, "PUT", path, f"{size},{size}")
+        self._pending[(account, dataset_id)] = registered
+        return json_response({"filenameToSignedUrls": urls})
+
+    async def put_signed(self, request: web.Request) -> web.StreamResponse:
+        """The PUT to a signed upload URL: no Authorization, the signature (over the length
+        range header) checked, exactly the registered size; a second PUT replaces the bytes."""
+        account, dataset_id = request.match_info["account_id"], request.match_info["dataset_id"]
+        filename = request.match_info["filename"]
+        length_range = request.headers.get("X-Goog-Content-Length-Range", "")
+        self._check_signature(request, length_range)
+        entry = self._pending.get((account, dataset_id), {}).get(filename)
+        if entry is None:
+            raise not_found(f"No upload registered for {filename!r} of dataset {dataset_id}.")
+        size = entry["size"]
+        if length_range != f"{size},{size}" or request.content_length != size:
+            raise bad_request(f"The upload must be exactly {size:,} bytes, sent with its Content-Length.")
+        files = state(request).files
+        blob, path = files.new_blob()
+        got = 0
+        try:
+            with path.open("wb") as fh:
+                async for chunk in request.content.iter_chunked(1 << 16):
+                    got += len(chunk)
+                    if got > size:
+                        raise bad_request(f"The upload is longer than its {size:,} bytes.")
+                    fh.write(chunk)
+            if got != size:
+                raise bad_request(f"The upload ended after {got:,} of its {size:,} bytes.")
+        except BaseException:
+            files.discard_blob(blob)
+            raise
+        if entry["blob"] is not None:
+            files.discard_blob(entry["blob"])
+        entry["blob"] = blob
+        return web.Response(status=200)
+
+    async def validate_upload(self, request: web.Request) -> web.StreamResponse:
+        """``:validateUpload {}``: the PUT bytes become the dataset's file and it is ``READY``;
+        ``{}`` again for a dataset already ``READY`` (an earlier validate's answer was lost)."""
+        account, dataset_id = request.match_info["account_id"], request.match_info["dataset_id"]
+        row = self.datasets.get(account, dataset_id)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise bad_request("Expected a JSON object body.")
+        if row["file_id"] is not None:
+            return json_response({})
+        pending = self._pending.get((account, dataset_id))
+        if not pending or any(e["blob"] is None for e in pending.values()):
+            raise _failed_precondition(f"Dataset {row['name']}: upload every file to its signed URL first.")
+        ((filename, entry),) = pending.items()
+        out = state(request).files.add(
+            filename=filename, purpose="fine-tune", blob=entry["blob"], size=entry["size"], expires_after=None
+        )
+        del self._pending[(account, dataset_id)]
+        self._ready_with(request, row, out["id"])
+        return json_response({})
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def _metrics_url(self, request: web.Request, rec: JobRecord) -> str | None:
+        """The signed URL of the job's metrics file, once it has any metrics (None before)."""
+        if not any('"metrics"' in raw for raw in state(request).store.events.get(rec.id, [])):
+            return None
+        return self._sign(request, "GET", f"{_STORAGE}/metrics/{quote(rec.id, safe='')}")
+
+    async def get_metrics_endpoint(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
+        """``:getMetricsFileEndpoint``: ``{signedUrl}`` once the job has metrics, ``{}`` before."""
+        rec = self._job(request, kind)
+        state(request).jobs.advance(rec, time.time())
+        url = self._metrics_url(request, rec)
+        return json_response({"signedUrl": url} if url else {})
+
+    async def get_metrics_file(self, request: web.Request) -> web.StreamResponse:
+        """The metrics file at its signed URL: JSON lines, one object per recorded step
+        (``step``, ``epoch``, ``train/loss``, ... and ``learning_rate``), oldest first."""
+        self._check_signature(request)
+        emulator = state(request)
+        rec = emulator.store.jobs.get(request.match_info["job_id"])
+        if rec is None:
+            raise not_found("No such metrics file.")
+        emulator.jobs.advance(rec, time.time())
+        fw = (rec.extra or {}).get("fireworks") or {}
+        per_epoch = max(rec.steps_per_epoch, 1)
+        lines = []
+        for raw in emulator.store.events.get(rec.id, []):
+            ev = loads(raw, "event")
+            data = ev.get("data")
+            if ev.get("type") != "metrics" or not isinstance(data, dict) or not is_number(data.get("step")):
+                continue
+            step = int(data["step"])
+            record: dict[str, Any] = {"step": step, "epoch": (step - 1) // per_epoch}
+            record.update({name: data[key] for key, name in _METRIC_NAMES.items() if is_number(data.get(key))})
+            record["learning_rate"] = fw.get("learningRate", _DEFAULT_LR)
+            lines.append(json.dumps(record, separators=(",", ":")))
+        body = "".join(line + "\n" for line in lines).encode()
+        return web.Response(status=200, body=body, content_type="application/jsonl")
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -357,7 +593,12 @@ class FireworksDialect(Dialect):
         cancelled_at = self._cancelled.get(rec.id)
         window = min(0.5, state(request).job_seconds * 0.05)
         cancelling = cancelled_at is not None and time.monotonic() - cancelled_at < window
-        return job_answer(rec, created=created, cancelling=cancelling)
+        out = job_answer(rec, created=created, cancelling=cancelling)
+        if (rec.extra or {})["fireworks"].get("kind", "sft") == "sft" and not created:
+            url = self._metrics_url(request, rec)
+            if url is not None:
+                out["metricsFileSignedUrl"] = url
+        return out
 
     async def create_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
         self._scan(request)
@@ -376,7 +617,8 @@ class FireworksDialect(Dialect):
         name = f"accounts/{account}/{kind.collection}/{job_id}"
         if key in self._ids or key in self._reserved:
             raise APIError(409, f"{kind.label} {name} already exists.")
-        shared, fw = self._translate_dpo(body) if kind.key == "dpo" else self._translate_sft(body)
+        translate = {"sft": self._translate_sft, "dpo": self._translate_dpo, "rft": self._translate_rft}[kind.key]
+        shared, fw = translate(body)
         fw.update(account=account, id=job_id, name=name, kind=kind.key)
         # Held while the create awaits, so a concurrent create with the same id is a 409 too.
         self._reserved.add(key)
@@ -484,6 +726,42 @@ class FireworksDialect(Dialect):
         }
         return shared, fw
 
+    def _translate_rft(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A ``reinforcementFineTuningJobs`` create as (the state's body, what Fireworks keeps):
+        ``dataset`` and ``evaluator`` (an evaluator's resource name: it is not run here) are
+        required, the settings are in ``trainingConfig``; ``lossConfig`` is kept as given."""
+        evaluator = body.get("evaluator")
+        if not isinstance(evaluator, str) or not evaluator:
+            raise bad_request("Missing required field: evaluator.")
+        if not _EVALUATOR.match(evaluator):
+            raise bad_request(f"Invalid evaluator: expected accounts/{{account}}/evaluators/{{id}}, got {evaluator!r}.")
+        config = body.get("trainingConfig")
+        if not isinstance(config, dict):
+            raise bad_request("Missing required field: trainingConfig.")
+        files = self._files(body, body.get("evaluationDataset"))
+        shared, settings = self._config(config, "trainingConfig.")
+        loss = body.get("lossConfig")
+        if loss is not None and not isinstance(loss, dict):
+            raise bad_request("Invalid lossConfig: expected an object.")
+        # The shared lifecycle's reinforcement jobs need a validation file; Fireworks carves one
+        # out of the dataset when none is given (evalAutoCarveout): the dataset stands in.
+        files.setdefault("validation_file", files["training_file"])
+        shared.update(files)
+        hp = {"batch_size": settings["batchSizeSamples"], "n_epochs": settings["epochs"]}
+        shared["method"] = {
+            "type": "reinforcement",
+            "reinforcement": {"grader": _EVALUATOR_GRADER, "hyperparameters": hp},
+        }
+        fw: dict[str, Any] = {
+            **settings,
+            "dataset": body["dataset"],
+            "evaluationDataset": body.get("evaluationDataset") or None,
+            "displayName": body.get("displayName") if isinstance(body.get("displayName"), str) else None,
+            "evaluator": evaluator,
+            "lossConfig": loss,
+        }
+        return shared, fw
+
     async def get_job(self, request: web.Request, kind: _Kind) -> web.StreamResponse:
         return json_response(self._answer(request, self._job(request, kind)))
 
@@ -556,8 +834,9 @@ _CONFIG_KEYS = ("baseModel", "epochs", "learningRate", "maxContextLength", "lora
 
 
 def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = False) -> dict[str, Any]:
-    """A job as Fireworks answers it: ``gatewaySupervisedFineTuningJob``, or ``gatewayDpoJob``
-    (its settings in ``trainingConfig``, with ``lossConfig``; no ``jobProgress``)."""
+    """A job as Fireworks answers it: ``gatewaySupervisedFineTuningJob``, ``gatewayDpoJob``
+    (its settings in ``trainingConfig``, with ``lossConfig``; no ``jobProgress``) or
+    ``gatewayReinforcementFineTuningJob`` (``trainingConfig``, ``evaluator``, ``jobProgress``)."""
     fw = (rec.extra or {})["fireworks"]
     state_name = job_state(rec, created=created, cancelling=cancelling)
     status: dict[str, Any] = {"code": "OK", "message": ""}
@@ -577,17 +856,25 @@ def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = Fals
         "state": state_name,
         "status": status,
     }
-    if fw.get("kind", "sft") == "dpo":
+    kind = fw.get("kind", "sft")
+    steps = max(rec.total_steps, 1)
+    done = rec.emitted_step if rec.status != "succeeded" else steps
+    epoch = min(done // max(rec.steps_per_epoch, 1), max(fw["epochs"] - 1, 0))
+    progress = {"percent": done * 100 // steps, "epoch": epoch}
+    if kind in ("dpo", "rft"):
         out["trainingConfig"] = {**{k: fw[k] for k in _CONFIG_KEYS}, "outputModel": output_model}
-        out["lossConfig"] = fw["lossConfig"]
-    else:
-        steps = max(rec.total_steps, 1)
-        done = rec.emitted_step if rec.status != "succeeded" else steps
-        epoch = min(done // max(rec.steps_per_epoch, 1), max(fw["epochs"] - 1, 0))
+        if fw.get("lossConfig") is not None:
+            out["lossConfig"] = fw["lossConfig"]
+    if kind == "rft":
+        out["evaluator"] = fw["evaluator"]
+        out["jobProgress"] = progress
+        if fw["evaluationDataset"]:
+            out["evaluationDataset"] = fw["evaluationDataset"]
+    elif kind == "sft":
         out.update({k: fw[k] for k in _CONFIG_KEYS})
         out["outputModel"] = output_model
         out["updateTime"] = _timestamp(rec.finished_at or time.time())
-        out["jobProgress"] = {"percent": done * 100 // steps, "epoch": epoch}
+        out["jobProgress"] = progress
         if fw["evaluationDataset"]:
             out["evaluationDataset"] = fw["evaluationDataset"]
     if fw["displayName"] is not None:
@@ -600,11 +887,19 @@ def job_answer(rec: JobRecord, *, created: bool = False, cancelling: bool = Fals
 # Fireworks' paths as OpenAI's, for fault rules: (pattern, replacement), tried in order.
 _FAULT_PATHS = (
     (
-        re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)/([^/:]+):cancel$"),
+        re.compile(
+            r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs|reinforcementFineTuningJobs)/([^/:]+):cancel$"
+        ),
         r"/v1/fine_tuning/jobs/\1/cancel",
     ),
-    (re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)/([^/:]+)$"), r"/v1/fine_tuning/jobs/\1"),
-    (re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs)$"), "/v1/fine_tuning/jobs"),
+    (
+        re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs|reinforcementFineTuningJobs)/([^/:]+)$"),
+        r"/v1/fine_tuning/jobs/\1",
+    ),
+    (
+        re.compile(r"^/v1/accounts/[^/]+/(?:supervisedFineTuningJobs|dpoJobs|reinforcementFineTuningJobs)$"),
+        "/v1/fine_tuning/jobs",
+    ),
     (re.compile(r"^/v1/accounts/[^/]+/datasets/[^/:]+:upload$"), "/v1/files"),
     (re.compile(r"^/v1/accounts/[^/]+/datasets/([^/:]+)$"), r"/v1/files/\1"),
     (re.compile(r"^/v1/accounts/[^/]+/datasets$"), "/v1/files"),
@@ -623,6 +918,31 @@ def fault_path(path: str) -> str:
     return path
 
 
+def _google_error(exc: APIError) -> web.Response:
+    """``exc`` in Google's error shape: ``{"error": {code, message, status}}``."""
+    code = exc.code if exc.code in _CODES else GOOGLE_STATUS.get(exc.status, "UNKNOWN")
+    resp = json_response({"error": {"code": exc.status, "message": exc.message, "status": code}}, exc.status)
+    resp.headers.update(exc.headers)
+    return resp
+
+
+class _StorageSurface(Surface):
+    """Where the signed URLs point (an object store's part): no Authorization, the signature
+    in the query is the credential (checked by the handlers); errors in Google's shape."""
+
+    def authenticate(self, request: web.Request, keys: frozenset[str] | None) -> None:
+        return None
+
+    def fault_path(self, path: str) -> str:
+        return path
+
+    def error_response(self, exc: APIError) -> web.Response:
+        return _google_error(exc)
+
+    def stamp(self, response: web.StreamResponse, elapsed_ms: int) -> None:
+        response.headers["x-request-id"] = secrets.token_hex(16)
+
+
 class _FireworksSurface(Surface):
     def fault_path(self, path: str) -> str:
         return fault_path(path)
@@ -635,10 +955,7 @@ class _FireworksSurface(Surface):
             raise APIError(401, "Invalid API key.")
 
     def error_response(self, exc: APIError) -> web.Response:
-        code = exc.code if exc.code in _CODES else GOOGLE_STATUS.get(exc.status, "UNKNOWN")
-        resp = json_response({"error": {"code": exc.status, "message": exc.message, "status": code}}, exc.status)
-        resp.headers.update(exc.headers)
-        return resp
+        return _google_error(exc)
 
     def router_error(self, request: web.Request, exc: web.HTTPException) -> web.Response:
         msg = f"Method {request.method} {request.path} not found." if exc.status in (404, 405) else exc.reason

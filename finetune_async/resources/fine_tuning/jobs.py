@@ -23,9 +23,9 @@ from ...models import (
     JobStatus,
     Method,
 )
-from ...models._converter import to_json_param
+from ...models._converter import DecodeError, structure, to_json_param
 from ...pagination import AsyncPaginator, filtered
-from .._base import CallOptions, Options, Resource, path_id, request_options
+from .._base import CallOptions, Options, ProviderSend, Resource, path_id, request_options
 from .._response import endpoint
 
 if TYPE_CHECKING:
@@ -398,7 +398,9 @@ class Jobs(Resource):
     @endpoint
     async def metrics(self, fine_tuning_job_id: str, **options: Unpack[CallOptions]) -> FineTuningJobMetrics:
         """The job's recorded training metrics, oldest first (Together's
-        ``GET /fine-tunes/{id}/metrics``): a :class:`~finetune_async.FineTuningJobMetrics`.
+        ``GET /fine-tunes/{id}/metrics``; Fireworks' metrics file, read from the URL it signs:
+        the provider's :meth:`~finetune_async.providers.Provider.fetch_metrics`): a
+        :class:`~finetune_async.FineTuningJobMetrics`.
 
         Raises :class:`~finetune_async.UnsupportedByProviderError` where the provider has no
         metrics endpoint (``capabilities.metrics_endpoint``; on OpenAI's wire a job's metrics are
@@ -406,6 +408,14 @@ class Jobs(Resource):
         and the transport's errors.
         """
         self._require("jobs.metrics")
+        provider = self._client._provider
+        if provider.fetches_metrics_its_own_way:
+            # Several requests of the provider's own (Fireworks: a signed metrics file).
+            body = await provider.fetch_metrics(ProviderSend(self, options), fine_tuning_job_id)
+            try:
+                return structure(body, FineTuningJobMetrics)
+            except DecodeError as exc:
+                raise DecodeError(FineTuningJobMetrics, exc.errors, endpoint="jobs.metrics") from exc
         return await self._request(
             FineTuningJobMetrics, "GET", _job(fine_tuning_job_id, "/metrics"), options=options, op="jobs.metrics"
         )
