@@ -333,13 +333,15 @@ class AsyncClient:
         ``api_key`` defaults to ``FIREWORKS_API_KEY`` (sent as a bearer token), ``account_id``
         (the account every path names) to ``FIREWORKS_ACCOUNT_ID``, ``base_url`` (the API's
         origin) to ``FIREWORKS_BASE_URL``, else ``https://api.fireworks.ai``. Files are
-        datasets (``files.create`` makes one and uploads it, at most 150 MB); ``supervised``
-        and ``dpo`` jobs are ``supervisedFineTuningJobs`` and ``dpoJobs``, with absolute
+        datasets (``files.create`` makes one and uploads it: in one request up to 150 MB, through
+        a signed URL beyond); ``supervised``, ``dpo`` and ``reinforcement`` jobs (the last with
+        ``extra_body={"evaluator": ...}``) are ``supervisedFineTuningJobs``, ``dpoJobs`` and
+        ``reinforcementFineTuningJobs``, with absolute
         learning rates and Fireworks' own settings in ``extra_body``; each create chooses its
         job id, so it is made once however often it is sent; ``metadata`` (this SDK's markers)
         rides in the job's ``displayName``. There is no events list: ``stream_events`` yields
-        the job's state and progress changes. What Fireworks cannot do (reinforcement, pause,
-        Uploads API, webhooks, ...) is ``client.provider.capabilities``, and raises
+        the job's state and progress changes; ``jobs.metrics`` reads the job's metrics file. What
+        Fireworks cannot do (pause, Uploads API, webhooks, ...) is ``client.provider.capabilities``, and raises
         :class:`~finetune_async.UnsupportedByProviderError` before sending
         (:mod:`finetune_async.providers.fireworks` has the whole mapping). The other options
         are the constructor's. Raises :class:`~finetune_async.FineTuneError` when no API key

@@ -130,10 +130,13 @@ def _make_middleware(dialect: Dialect, api_keys: Collection[str] | None, late_ac
             if faults.active or forced:
                 info = request.match_info.route.resource
                 template = info.canonical if info is not None else path
-                # Fault rules name OpenAI's paths (POST:/v1/fine_tuning/jobs) on every dialect.
+                # Fault rules name OpenAI's paths (POST:/v1/fine_tuning/jobs) on every dialect, and
+                # the dialect's own too (a Fireworks dataset's create and its :upload both read
+                # POST:/v1/files; each is also reachable by its own path).
+                own = (template, path)
                 template, path = surface.fault_path(template), surface.fault_path(path)
                 try:
-                    fault = faults.decide(request.method, template, path, forced)
+                    fault = faults.decide(request.method, template, path, forced, also=own)
                 except ValueError as exc:
                     raise bad_request(f"Invalid x-emulator-fault header: {exc}") from None
                 if fault.latency:

@@ -57,6 +57,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -88,14 +89,14 @@ def _late(value: float | str) -> float:
     return seconds
 
 
-def _route_matches(pattern: str, method: str, template: str, path: str) -> bool:
+def _route_matches(pattern: str, method: str, template: str, path: str, also: Sequence[str] = ()) -> bool:
     if ":" in pattern and not pattern.startswith("/"):
         want_method, _, pat = pattern.partition(":")
         if want_method != "*" and want_method.upper() != method:
             return False
     else:
         pat = pattern
-    return pat in (template, path) or fnmatch.fnmatchcase(template, pat) or fnmatch.fnmatchcase(path, pat)
+    return any(pat == p or fnmatch.fnmatchcase(p, pat) for p in (template, path, *also))
 
 
 @dataclass
@@ -123,9 +124,9 @@ class FaultRule:
             raise ValueError("latency must be >= 0 (and a range low-high with low <= high)")
         self.late = _late(self.late)
 
-    def matches(self, method: str, template: str, path: str) -> bool:
-        """Whether this rule applies to a request."""
-        return not self.routes or any(_route_matches(r, method, template, path) for r in self.routes)
+    def matches(self, method: str, template: str, path: str, also: Sequence[str] = ()) -> bool:
+        """Whether this rule applies to a request (``also``: see :meth:`Faults.decide`)."""
+        return not self.routes or any(_route_matches(r, method, template, path, also) for r in self.routes)
 
 
 class Fault(NamedTuple):
@@ -261,8 +262,13 @@ class Faults:
         """Whether any rule or injection is configured."""
         return bool(self.rules or self._injections)
 
-    def decide(self, method: str, template: str, path: str, forced: str | None = None) -> Fault:
+    def decide(
+        self, method: str, template: str, path: str, forced: str | None = None, *, also: Sequence[str] = ()
+    ) -> Fault:
         """The fault (if any) for one request; injections first, then the rules in order.
+
+        A rule matches the route ``template``, the ``path``, or any of ``also`` (a dialect's own
+        path and template, where ``template`` and ``path`` are OpenAI's names for them).
 
         ``forced`` is an ``x-emulator-fault`` header value, ``KIND`` or ``late:SECONDS``; it
         wins over everything (ValueError when malformed).
@@ -281,7 +287,7 @@ class Faults:
                 late = _late(arg.strip())
         if kind is None:
             for inj in self._injections:
-                if _route_matches(inj.route, method, template, path):
+                if _route_matches(inj.route, method, template, path, also):
                     inj.remaining -= 1
                     if inj.remaining <= 0:
                         self._injections.remove(inj)
@@ -289,7 +295,7 @@ class Faults:
                     late = inj.late
                     break
         for rule in self.rules:
-            if not rule.matches(method, template, path):
+            if not rule.matches(method, template, path, also):
                 continue
             low, high = rule.latency
             if high > 0:

@@ -107,7 +107,8 @@ class Capabilities:
     ``expires_after``. ``files_must_be_processed``: a job may only use a file once it is
     ``processed`` (the helpers that create jobs wait for it; callers of ``jobs.create`` should
     call ``files.wait_for_processing`` first). ``max_file_bytes``: the largest file one
-    ``files.create`` request takes (larger ones go through the Uploads API when there is one).
+    ``files.create`` request takes (larger ones go through the Uploads API when there is one);
+    where the provider :attr:`~Provider.uploads_its_own_way`, the largest file its flow takes.
     ``events``: a job has an events list (else ``jobs.list_events`` is refused and
     :func:`~finetune_async.stream_events` makes events from the job's state and progress);
     ``checkpoints``: a job has a checkpoint list (else ``jobs.checkpoints.list`` and

@@ -11,8 +11,9 @@
   Fireworks' SDK sends large datasets: ``:getUploadEndpoint {filenameToSize}`` answers a signed
   URL, the bytes are streamed from disk to it with ``PUT`` (their length and
   ``X-Goog-Content-Length-Range``, both signed; through ``send.signed``: no credential and
-  nothing else of the client's goes there), then ``:validateUpload {}``; up to 512 MiB
-  (``capabilities.max_file_bytes``). The id is chosen, so each request may be sent again: a
+  nothing else of the client's goes there), then ``:validateUpload {}``; up to 5 TiB
+  (``capabilities.max_file_bytes``: Fireworks states no limit, Cloud Storage's objects take
+  that). The id is chosen, so each request may be sent again: a
   create answered 409 ``ALREADY_EXISTS`` is this call's earlier attempt (the dataset is read and
   the upload goes on), an upload refused because the dataset is already ``READY`` is an earlier
   attempt's upload that arrived. ``file.id`` is the dataset id; ``status`` is ``processed``
@@ -139,9 +140,9 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 #: What one ``datasets/{id}:upload`` takes.
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
-#: What ``files.create`` sends through a signed URL at most (``capabilities.max_file_bytes``:
-#: the seam's own cap on one ``files.create``, 512 MiB; Fireworks states no lower one).
-MAX_SIGNED_BYTES = 512 * 1024 * 1024
+#: What ``files.create`` sends through a signed URL at most (``capabilities.max_file_bytes``):
+#: Fireworks states no limit for it; the URL is Cloud Storage's, whose objects take 5 TiB.
+MAX_SIGNED_BYTES = 5 * 2**40
 #: A DPO job's id is this and its resource id (a resource id holds no ``:``).
 DPO_PREFIX = "dpo:"
 #: A reinforcement job's id is this and its resource id.

@@ -91,8 +91,17 @@ class Files(Resource):
         caps = provider.capabilities
         if expires_after is not None and not caps.file_expiration:
             raise provider.refuse("files.create", "expires_after (files do not expire there)")
-        limit = min(FILES_API_LIMIT, caps.max_file_bytes)
-        if size is not None and size > limit and (not caps.uploads or isinstance(source, (str, os.PathLike))):
+        # A provider's own upload flow takes what it says (Together's and Fireworks' signed URLs
+        # go past OpenAI's one-request 512 MB); OpenAI's wire takes at most 512 MB in one request.
+        own_way = provider.uploads_its_own_way
+        limit = caps.max_file_bytes if own_way else min(FILES_API_LIMIT, caps.max_file_bytes)
+        if (
+            size is not None
+            and size > limit
+            and (own_way or not caps.uploads or isinstance(source, (str, os.PathLike)))
+        ):
+            if own_way:
+                raise provider.refuse("files.create", f"a file of {size:,} bytes: it takes at most {limit:,}")
             if not caps.uploads:
                 raise provider.refuse(
                     "files.create",

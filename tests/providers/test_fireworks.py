@@ -137,7 +137,8 @@ async def test_a_file_is_a_dataset_made_uploaded_and_ready(emu: Emulator, tmp_pa
     }
 
 
-@pytest.mark.parametrize("route", ["POST:/v1/accounts/*/datasets", "POST:/v1/accounts/*/datasets/*:upload"])
+# Fault rules name a dataset's create as OpenAI's file create.
+@pytest.mark.parametrize("route", ["POST:/v1/files", "POST:/v1/accounts/*/datasets/*:upload"])
 async def test_a_lost_dataset_request_makes_one_dataset(emu: Emulator, route: str) -> None:
     recorder = Recorder()
     async with fireworks(emu, recorder) as client:
@@ -147,6 +148,8 @@ async def test_a_lost_dataset_request_makes_one_dataset(emu: Emulator, route: st
         listed = [f.id async for f in client.files.list()]
     assert listed == [file.id]
     assert len(emu.state.store.files) == 1
+    # The fault was met: the answer was lost, and still one dataset.
+    assert [kind for _, kind in emu.faults.history] == ["lost"]
 
 
 # -- jobs ----------------------------------------------------------------------------------------
@@ -442,7 +445,7 @@ async def test_what_fireworks_cannot_do_is_refused_before_sending(emu: Emulator)
     assert (caps.events, caps.checkpoints, caps.uploads, caps.metadata_filter) == (False, False, False, False)
     assert (caps.delete_job, caps.files_must_be_processed) == (True, True)
     # What files.create lets through: over 150 MB, the dataset goes to a signed URL.
-    assert caps.max_file_bytes == 512 * 1024 * 1024
+    assert caps.max_file_bytes == 5 * 2**40
     assert caps.metrics_endpoint
 
 

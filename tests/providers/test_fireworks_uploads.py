@@ -197,3 +197,21 @@ async def test_a_signed_url_on_another_origin_gets_the_bytes_and_never_the_key(t
     # The API itself got the key on every request, and never the bytes.
     assert all(s.headers.get("Authorization") == f"Bearer {API_KEY}" for s in server.seen)
     assert all(data not in s.body for s in server.seen)
+
+
+async def test_a_file_over_what_the_flow_takes_is_refused_before_sending(emu: Emulator, tmp_path: Path) -> None:
+    import attrs
+
+    path, data = big_file(tmp_path)
+    recorder = Recorder()
+    async with fireworks(emu, recorder) as client:
+        provider = client.provider
+        # The largest file the provider's own flow takes (5 TiB on Fireworks), lowered for the test.
+        provider.capabilities = attrs.evolve(provider.capabilities, max_file_bytes=len(data) - 1)
+        with pytest.raises(ft.UnsupportedByProviderError, match=f"{len(data):,} bytes"):
+            await client.files.create(file=path)
+        assert recorder.sent == []
+        # OpenAI's one-request 512 MB does not bound a provider's own flow.
+        provider.capabilities = attrs.evolve(provider.capabilities, max_file_bytes=len(data))
+        file = await client.files.create(file=path)
+    assert file.bytes == len(data)
