@@ -22,7 +22,7 @@ Decisions worth knowing:
   file and per line (``ambiguous_format``: a line with both ``messages`` and ``text``), and
   for ``dpo`` OpenAI's preference lines; 1 example at least; files up to 50.1 GiB.
   ``"fireworks"`` takes OpenAI's chat (``supervised``) and preference (``dpo``) lines; 3 to
-  3,000,000 examples; files up to 150 MiB (its one-request upload). Neither has reinforcement;
+  3,000,000 examples; no file size (larger files go through a signed URL). Neither has reinforcement;
   both count tokens as estimates, have no ``epochs`` / ``billed_tokens`` and a context of 8,192
   unless ``context_limit`` gives the job's (Fireworks: at most 262,144). The file size is
   checked by :func:`validate_dataset` only (:func:`validate_lines` has no file).
@@ -84,8 +84,8 @@ File (``line`` is None)
     ``too_few_examples``    fewer than the provider's minimum of examples (non-blank lines):
                             10 on OpenAI, Azure and Nebius, 3 on Fireworks, 1 on Together
     ``too_many_examples``   more than the provider's maximum (Fireworks: 3,000,000)
-    ``file_too_large``      a file over the provider's size limit (Together: 50.1 GiB;
-                            Fireworks: 150 MiB); :func:`validate_dataset` only
+    ``file_too_large``      a file over the provider's size limit (Together: 50.1 GiB);
+                            :func:`validate_dataset` only
 Structure
     ``unknown_key``         a key the schema does not define (top level, message, part, tool, ...)
     ``missing_messages``    no ``messages``

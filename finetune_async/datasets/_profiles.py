@@ -31,9 +31,10 @@ The profiles here, and where their facts come from:
   up to 50.1 GiB (its ``MAX_FILE_SIZE_GB``). No reinforcement.
 - :data:`FIREWORKS` (Fireworks AI): ``supervised`` takes OpenAI's ``chat`` lines and ``dpo``
   OpenAI's ``preference`` lines ("OpenAI-compatible chat completion format"); at least 3 and
-  at most 3,000,000 examples (Fireworks' SFT and DPO guides); files up to 150 MiB, the limit of
-  its one-request upload ``datasets/{id}:upload`` (its spec). No reinforcement here (Fireworks'
-  reinforcement jobs need an evaluator and another line format).
+  at most 3,000,000 examples (Fireworks' SFT and DPO guides); no file size (``files.create``
+  sends a file over the 150 MB of ``datasets/{id}:upload`` through a signed URL, which states
+  none). No reinforcement here (Fireworks' reinforcement jobs need an evaluator and another
+  line format).
 
 Both train open models with their own tokenizers and per-model context lengths: token counts
 are estimates, ``epochs`` and ``billed_tokens`` stay 0, and the context is 8,192 unless
@@ -289,10 +290,9 @@ FIREWORKS = DataRules(
     # "Minimum examples: 3; Maximum examples: 3 million per dataset" (the SFT and DPO guides).
     min_examples=3,
     max_examples=3_000_000,
-    # fireworks-fine-tuning.yaml, datasets/{dataset_id}:upload: "This path can handle file sizes
-    # up to 150Mb. For larger file sizes use Get Dataset Upload Endpoint" (read as MiB).
-    max_file_bytes=150 * 2**20,
-    max_file_note="the limit of its one-request upload, datasets/{id}:upload",
+    # No size is checked: ":upload can handle file sizes up to 150Mb. For larger file sizes use
+    # Get Dataset Upload Endpoint" (fireworks-fine-tuning.yaml), and files.create does so; the
+    # signed-URL upload states no limit.
     # maxContextLength is per job, bounded per base model; the largest in Fireworks' table of
     # supported base models is 256K (262,144 tokens).
     context=ContextLimits(default=8_192, maximum=262_144),

@@ -109,7 +109,7 @@ def validate_dataset(
     (``conversation``), ``prompt``/``completion`` and ``text`` lines for supervised, one format
     per file and per line (``ambiguous_format``), and OpenAI's preference lines for DPO;
     Fireworks takes OpenAI's chat and preference lines. The file's size is checked against the
-    provider's limit (``file_too_large``: Together 50.1 GiB, Fireworks 150 MiB), the example
+    provider's limit (``file_too_large``: Together 50.1 GiB), the example
     count against its minimum and maximum. ``report.provider`` and ``report.line_format`` say
     what was checked.
 

@@ -96,7 +96,7 @@ def test_the_profiles_are_registered_and_named() -> None:
     assert (TOGETHER.min_examples, TOGETHER.max_examples) == (1, None)  # together SDK: MIN_SAMPLES
     assert TOGETHER.max_file_bytes == int(50.1 * 2**30)  # together SDK: MAX_FILE_SIZE_GB
     assert (FIREWORKS.min_examples, FIREWORKS.max_examples) == (3, 3_000_000)  # Fireworks' guides
-    assert FIREWORKS.max_file_bytes == 150 * 2**20  # datasets/{id}:upload
+    assert FIREWORKS.max_file_bytes is None  # over :upload's 150 MB, a signed URL stating none
     assert OPENAI.max_file_bytes is None
     for rules in (TOGETHER, FIREWORKS):
         assert rules.tokenizer is None
@@ -253,23 +253,13 @@ def test_each_provider_has_its_own_minimum(provider: str, minimum: int) -> None:
 # ---------------------------------------------------------------- file limits
 
 
-def test_fireworks_refuses_a_file_over_150_mib(tmp_path: Path) -> None:
+def test_fireworks_checks_no_file_size(tmp_path: Path) -> None:
     """A real 150 MiB + 1 byte file (sparse: the tail is one run of NUL bytes, a line read past
-    ``max_line_bytes`` and never held)."""
+    ``max_line_bytes`` and never held): ``files.create`` sends it through a signed URL."""
     path = write(tmp_path / "big.jsonl", [VALID["supervised"]] * 3)
     with path.open("r+b") as f:
         f.truncate(150 * 2**20 + 1)
-    report = validate_dataset(path, provider="fireworks", max_line_bytes=1 << 16)
-    assert codes(report) == [(None, "file_too_large"), (4, "line_too_long")]
-    assert report.problems[0].message == (
-        "the file is 150.0 MiB (157,286,401 bytes); Fireworks AI takes files of at most 150.0 MiB "
-        "(157,286,400 bytes; the limit of its one-request upload, datasets/{id}:upload)"
-    )
-    with path.open("r+b") as f:
-        f.truncate(150 * 2**20)
     assert codes(validate_dataset(path, provider="fireworks", max_line_bytes=1 << 16)) == [(4, "line_too_long")]
-    # OpenAI's rules set no file size here.
-    assert "file_too_large" not in {c for _, c in codes(validate_dataset(path, max_line_bytes=1 << 16))}
 
 
 def test_the_file_limit_is_the_profiles_to_the_byte(tmp_path: Path) -> None:
