@@ -57,6 +57,7 @@ import attrs
 import orjson
 
 from .._bodies import FilePart
+from .._compat import BaseExceptionGroup, sole_error
 from .._ledger import file_matches
 from ..errors import APIStatusError, FineTuneError, NotFoundError, RedirectError, UnsupportedByProviderError
 
@@ -438,11 +439,18 @@ class _Flow:
             if progress is not None:
                 progress(done, self.size)
 
-        async with anyio.create_task_group() as tg:
-            for info in parts:
-                if not isinstance(info, Mapping):
-                    raise FineTuneError("POST /files/multipart/initiate answered a part that is not an object")
-                tg.start_soon(put, info)
+        if not all(isinstance(info, Mapping) for info in parts):
+            raise FineTuneError("POST /files/multipart/initiate answered a part that is not an object")
+        try:
+            async with anyio.create_task_group() as tg:
+                for info in parts:
+                    tg.start_soon(put, info)
+        except BaseExceptionGroup as group:
+            # The error the caller knows (an APIStatusError), not a group around it.
+            sole = sole_error(group)
+            if sole is not None:
+                raise sole from None
+            raise
         if sorted(etags) != list(range(1, count + 1)):
             raise FineTuneError("POST /files/multipart/initiate did not answer every part number once")
         return etags
