@@ -7,7 +7,17 @@ and ``POST /fine-tunes/estimate-price`` (Together's SDK calls both before a crea
 (multipart with the bytes) and the flow Together's own SDK uses: ``POST /files`` with the
 form's fields only, answered 302 with ``Location`` and ``X-Together-File-Id``; a ``PUT`` of the
 bytes to that location (no Authorization: the URL is signed by a token in its query); then
-``POST /files/{id}/preprocess``. ``Authorization: Bearer`` only.
+``POST /files/{id}/preprocess``; and its multipart flow: ``POST /files/multipart/initiate``
+(answers ``{upload_id, file_id, parts: [{PartNumber, URL, Headers}]}``), a ``PUT`` per part to
+its signed URL (answers an ``ETag``: the part's md5, quoted; sent again, the part is replaced),
+``/complete`` (the parts joined in order; the file answered) and ``/abort``. The announce and
+the initiate carry a sha256 ``checksum``: the same one while the bytes are awaited names the same
+file again, and a file already made from it answers 409 ``{"file_id"}`` (Together keeps one file
+per content; its SDK then fetches that file). Signed URLs are on the origin the request came to,
+or on the one its ``x-emulator-storage-origin`` header names (a test's storage server in front
+of this one); as an object store's, they refuse a request that also carries ``Authorization``
+(400). Faults apply to every route (``POST:/v1/files/multipart/complete``,
+``PUT:/v1/files/{file_id}/parts/{n}``). ``Authorization: Bearer`` only.
 
 A create takes Together's flat, absolute hyperparameters (:func:`translate_create`; 400 naming
 the field), ``training_method`` ``sft`` or ``dpo`` (no reinforcement), ``training_type``
