@@ -273,6 +273,7 @@ class AsyncClient:
         mark_creates: bool = True,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+        upload_sizes: together_provider.TogetherUploadSizes | None = None,
     ) -> AsyncClient:
         """A client for Together AI's fine-tuning API, behind OpenAI's calls.
 
@@ -288,10 +289,13 @@ class AsyncClient:
         Uploads API, webhooks, ...) is ``client.provider.capabilities`` and raises
         :class:`~finetune_async.UnsupportedByProviderError` or
         :class:`~finetune_async.ProviderParameterError` before sending
-        (:mod:`finetune_async.providers.together`). The other options are the constructor's.
-        Raises :class:`~finetune_async.FineTuneError` when no API key is given or found.
+        (:mod:`finetune_async.providers.together`). ``upload_sizes``
+        (:class:`~finetune_async.providers.together.TogetherUploadSizes`) sets which upload flow a
+        file takes (the spec's one request up to 512 MiB, Together's SDK's redirect flow up to
+        5 GiB, its multipart flow beyond) and the part sizes. The other options are the
+        constructor's. Raises :class:`~finetune_async.FineTuneError` when no API key is given or found.
         """
-        provider = together_provider.configure(api_key=api_key, base_url=base_url)
+        provider = together_provider.configure(api_key=api_key, base_url=base_url, upload_sizes=upload_sizes)
         return cls(
             timeout=timeout,
             max_retries=max_retries,

@@ -55,11 +55,16 @@ class SpecChecker:
     parameter is one the operation declares, with a value that fits.
 
     ``operations`` records which spec operations were exercised, so a test can prove coverage.
+    A path the spec lacks passes only when it is one of the spec's ``off_spec`` operations (its
+    provider's SDK's own flows: tests.spec.OffSpecOperation), whose body is validated against
+    the schema written for it; those go in ``off_spec`` instead.
     """
 
     operations: set[tuple[str, str]] = attrs.field(factory=set)
     #: The requests to signed URLs seen (method and URL without its query): not checked.
     signed: list[str] = attrs.field(factory=list)
+    #: The off-spec operations exercised (method and template).
+    off_spec: set[tuple[str, str]] = attrs.field(factory=set)
     #: What a body goes through before it is checked: a dialect's fields OpenAI's spec cannot
     #: know taken out (Nebius': tests.dialects.openai_shaped); None checks it as sent.
     shape: Callable[[Any], Any] | None = None
@@ -79,6 +84,15 @@ class SpecChecker:
         if spec is OPENAI_SPEC and path.startswith("/v1"):
             path = path[len("/v1") :]
         template = spec.match_path(info.method, path) if spec.available else path
+        if template is None and spec.off_spec:
+            extra = spec.match_off_spec(info.method, path)
+            if extra is not None:
+                self.off_spec.add((extra.method, extra.template))
+                fields: dict[str, Any] | None = None
+                if info.form is not None or info.files:
+                    fields = {**{name: "<binary>" for name in info.files}, **(info.form or {})}
+                spec.validate_off_spec(extra, json_body=info.json, form=fields)
+                return
         assert template is not None, f"{info.method} {path} is not an operation of {spec.what}"
         self.operations.add((info.method, template))
         if not spec.available:

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 __all__ = [
@@ -45,7 +46,9 @@ __all__ = [
     "SPEC_AVAILABLE",
     "SPEC_DIR",
     "SPEC_FILE",
+    "TOGETHER_OFF_SPEC",
     "TOGETHER_SPEC",
+    "OffSpecOperation",
     "OpenAPISpec",
     "iter_schema_names",
     "load_spec",
@@ -128,12 +131,24 @@ class OpenAPISpec:
     """One OpenAPI file as validators, path matching and hypothesis strategies.
 
     ``prefixes`` are the path prefixes :meth:`match_path` strips before matching (OpenAI's spec
-    has paths without ``/v1``; Fireworks' carry it). Everything is read lazily and cached;
+    has paths without ``/v1``; Fireworks' carry it). ``off_spec`` lists the few operations a
+    client of this provider may send beyond the spec (its official SDK's own flows), each with
+    the reason and a schema of its body: :meth:`match_off_spec` finds one, and
+    :meth:`validate_off_spec` checks a request against it. Everything is read lazily and cached;
     ``available`` is False (and :attr:`requires` skips) when the file is absent.
     """
 
-    def __init__(self, path: Path, *, what: str, prefixes: tuple[str, ...] = ("",)) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        what: str,
+        prefixes: tuple[str, ...] = ("",),
+        off_spec: tuple[OffSpecOperation, ...] = (),
+    ) -> None:
         self.path = path
+        #: Operations our client may send that the spec lacks (see :class:`OffSpecOperation`).
+        self.off_spec = off_spec
         self.what = what
         self.prefixes = prefixes
         self.available: bool = path.is_file()
@@ -380,6 +395,55 @@ class OpenAPISpec:
         for name, param in declared.items():
             assert not param.get("required") or name in query, f"{method} {path_template} needs ?{name}="
 
+    # ---------------------------------------------------------------------------- off spec
+
+    def match_off_spec(self, method: str, concrete_path: str) -> OffSpecOperation | None:
+        """The off-spec operation (:attr:`off_spec`) a request path belongs to, or ``None``
+        (prefixes stripped and templates matched as :meth:`match_path` does)."""
+        path = concrete_path.split("?", 1)[0].rstrip("/") or "/"
+        for prefix in self.prefixes:
+            if prefix and not path.startswith(prefix + "/"):
+                continue
+            rest = path[len(prefix) :]
+            for op in self.off_spec:
+                if op.method == method.upper() and op.pattern.match(rest):
+                    return op
+        return None
+
+    def validate_off_spec(
+        self, op: OffSpecOperation, *, json_body: Any = None, form: Mapping[str, Any] | None = None
+    ) -> None:
+        """Raise ``AssertionError`` for a body of the wrong kind (JSON where a form is due, a body
+        where none is) and ``jsonschema.ValidationError`` for one that does not fit ``op.body``
+        (``{"$spec": NAME}`` in it reads as this spec's schema ``NAME``)."""
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import best_match
+
+        what = f"{op.method} {op.template} (off the spec: {op.reason})"
+        if op.body is None:
+            assert json_body is None, f"{what} takes no body"
+            assert not form, f"{what} takes no body"
+            return
+        if op.content_type == "application/json":
+            assert form is None, f"{what} takes a JSON body, not a form"
+            instance = json_body
+        else:
+            assert json_body is None, f"{what} takes a {op.content_type} body, not JSON"
+            instance = dict(form or {})
+        schema = self._with_spec_schemas(op.body)
+        error = best_match(Draft202012Validator(schema).iter_errors(instance))
+        if error is not None:
+            raise error
+
+    def _with_spec_schemas(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self._with_spec_schemas(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"$spec"}:
+            return self._schema(node["$spec"])
+        return {key: self._with_spec_schemas(value) for key, value in node.items()}
+
     # -------------------------------------------------------------------------- generation
 
     def strategy(self, schema_name: str) -> Any:
@@ -436,11 +500,100 @@ def _content_schema_pointer(base: str, content: dict[str, Any], content_type: st
     return f"{base}/content/{_pointer_escape(content_type)}/schema"
 
 
+@attrs.frozen
+class OffSpecOperation:
+    """A request a provider's client may send though the provider's published spec lacks it:
+    its method, path template (``{name}`` is one segment), why it is sent, and a JSON Schema of
+    its body (``content_type`` JSON or ``multipart/form-data``; ``None``: no body). Written from
+    what the provider's official SDK sends; the checker validates against it, and accepts no
+    other path the spec lacks."""
+
+    method: str
+    template: str
+    reason: str
+    body: dict[str, Any] | None = None
+    content_type: str = "application/json"
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(self.template)) + "$")
+
+
+def _closed(required: dict[str, Any]) -> dict[str, Any]:
+    """An object schema with exactly these properties, all required."""
+    return {"type": "object", "required": list(required), "properties": required, "additionalProperties": False}
+
+
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_NAME = {"type": "string", "minLength": 1}
+_SDK_FLOW = "Together's SDK's upload flow beyond the spec's POST /files/upload (PROVIDERS.md, together 3.1.1)"
+#: What our Together client sends beyond Together's spec: the upload flows of Together's own SDK
+#: (together 3.1.1, ``together/lib/resources/files.py``; ../shared/PROVIDERS.md, "What the
+#: official SDKs actually send"), for files over 512 MiB. Bodies as that SDK sends them.
+TOGETHER_OFF_SPEC: tuple[OffSpecOperation, ...] = (
+    OffSpecOperation(
+        "POST",
+        "/files",
+        f"{_SDK_FLOW}: the redirect flow's announce, answered with a signed URL",
+        _closed(
+            {
+                "purpose": {"$spec": "FilePurpose"},
+                "file_name": _NAME,
+                "file_type": {"$spec": "FileType"},
+                "checksum": _SHA256,
+            }
+        ),
+        "multipart/form-data",
+    ),
+    OffSpecOperation("POST", "/files/{id}/preprocess", f"{_SDK_FLOW}: after the redirect flow's PUT"),
+    OffSpecOperation(
+        "POST",
+        "/files/multipart/initiate",
+        f"{_SDK_FLOW}: a file over 5 GiB",
+        _closed(
+            {
+                "file_name": _NAME,
+                "file_size": {"type": "integer", "minimum": 1},
+                "num_parts": {"type": "integer", "minimum": 1, "maximum": 250},
+                "purpose": {"$spec": "FilePurpose"},
+                "file_type": {"$spec": "FileType"},
+                "checksum": _SHA256,
+            }
+        ),
+    ),
+    OffSpecOperation(
+        "POST",
+        "/files/multipart/complete",
+        f"{_SDK_FLOW}: a file over 5 GiB",
+        _closed(
+            {
+                "upload_id": _NAME,
+                "file_id": _NAME,
+                "parts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _closed({"part_number": {"type": "integer", "minimum": 1}, "etag": _NAME}),
+                },
+            }
+        ),
+    ),
+    OffSpecOperation(
+        "POST",
+        "/files/multipart/abort",
+        f"{_SDK_FLOW}: a failed multipart upload",
+        _closed({"upload_id": _NAME, "file_id": _NAME}),
+    ),
+)
+
+
 #: OpenAI's spec (the wire contract of the SDK's default provider).
 OPENAI_SPEC = OpenAPISpec(SPEC_FILE, what="OpenAPI spec", prefixes=("", "/v1", "/openai/v1", "/openai"))
 #: Together's published spec (a subset): its paths have no ``/v1``, which the SDK's base URL carries.
 TOGETHER_SPEC = OpenAPISpec(
-    SPEC_DIR / "providers" / "together-fine-tuning.yaml", what="Together's OpenAPI spec", prefixes=("", "/v1")
+    SPEC_DIR / "providers" / "together-fine-tuning.yaml",
+    what="Together's OpenAPI spec",
+    prefixes=("", "/v1"),
+    off_spec=TOGETHER_OFF_SPEC,
 )
 #: Fireworks' published spec (a subset): its paths start with ``/v1/accounts/{account_id}``.
 FIREWORKS_SPEC = OpenAPISpec(SPEC_DIR / "providers" / "fireworks-fine-tuning.yaml", what="Fireworks' OpenAPI spec")

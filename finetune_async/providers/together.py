@@ -52,13 +52,15 @@
   ``GET /fine-tunes/{id}/metrics``. Checkpoints (``/checkpoints``) become
   ``FineTuningJobCheckpoint`` (``path`` is ``fine_tuned_model_checkpoint``, ``checkpoint_type``
   stays in ``model_extra``).
-* **Files**: ``files.create`` sends the spec's one route, ``POST /files/upload`` (multipart:
-  ``purpose``, ``file_name``, ``file_type``, ``file``), once: a lost answer is settled by
-  listing the files by name, size and time through the client's create-once ledger. The flow
-  Together's own SDK uses (``POST /files`` answered by a redirect to a signed URL, the PUT, then
-  ``/preprocess``) is not in the spec: the emulator serves it for that SDK, this client does not
-  send it. Files larger than :data:`MAX_FILE_BYTES` (512 MB, one request) are refused before
-  sending; Together's multipart flow for files over 5 GB is not implemented.
+* **Files**: ``files.create`` sends the spec's ``POST /files/upload`` (multipart: ``purpose``,
+  ``file_name``, ``file_type``, ``file``) for a file up to 512 MiB, and the flows of Together's
+  own SDK beyond it, as its size calls for: the redirect flow (``POST /files`` answered with a
+  signed URL, the PUT of the bytes there, ``POST /files/{id}/preprocess``) up to 5 GiB, the
+  multipart flow (``/files/multipart/initiate``, a PUT per part to its signed URL,
+  ``/complete``; ``/abort`` on failure) up to 50.1 GiB. The PUTs go to the signed URLs with no
+  credential. Each flow makes one file per call: see :mod:`finetune_async.providers._together_files`
+  (thresholds, exactly once); ``AsyncClient.together(upload_sizes=TogetherUploadSizes(...))``
+  changes the thresholds and part sizes.
 * **Errors**: ``{"error": {message, type, param, code}}`` as OpenAI's; ``{"message": ...}`` and
   ``{"error": "..."}`` keep the text as the message.
 * Capabilities: supervised and DPO; no pause/resume, Uploads API, webhooks, checkpoint
@@ -75,19 +77,17 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode
 
 import attrs
-import orjson
 
 from .._auth import ApiKeyAuth, Auth
-from .._ledger import MARKER_KEY, file_matches
+from .._ledger import MARKER_KEY
 from ..errors import APIStatusError, FineTuneError, ProviderParameterError, status_error
+from . import _together_files
 from ._base import WITHOUT_OPENAI_EXTRAS, FileUpload, Operation, Provider, Send, WireRequest
-
-if TYPE_CHECKING:
-    from .._transport import Response
+from ._together_files import TogetherUploadSizes, file_object
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -99,6 +99,7 @@ __all__ = [
     "METHODS",
     "TogetherHyperparameters",
     "TogetherProvider",
+    "TogetherUploadSizes",
     "configure",
     "metadata_from_wandb_name",
     "normalise_status",
@@ -110,8 +111,9 @@ DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 #: The methods a Together job may have.
 METHODS = frozenset({"supervised", "dpo"})
 
-#: The largest file ``files.create`` sends (one ``POST /files/upload`` request).
-MAX_FILE_BYTES = 512 * 1024 * 1024
+#: The largest file ``files.create`` sends (Together's SDK's ``MAX_FILE_SIZE_GB``, 50.1 GiB): the
+#: default :attr:`TogetherUploadSizes.max_file`.
+MAX_FILE_BYTES = TogetherUploadSizes().max_file
 
 #: What starts a ``wandb_name`` that carries a job's metadata.
 METADATA_PREFIX = "ft-metadata:"
@@ -210,10 +212,6 @@ EXTRA_BODY_KEYS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
 # OpenAI's create fields this module maps (the rest of a body is EXTRA_BODY_KEYS).
 _OPENAI_KEYS = frozenset(
     {"model", "training_file", "validation_file", "method", "hyperparameters", "suffix", "seed", "metadata"}
-)
-_FILE_TYPES = frozenset({"jsonl", "csv", "parquet"})
-_PURPOSES = frozenset(
-    {"fine-tune", "eval", "eval-sample", "eval-output", "eval-summary", "batch-generated", "batch-api"}
 )
 
 # -- statuses ------------------------------------------------------------------------------
@@ -392,8 +390,10 @@ class TogetherProvider(Provider):
     translates = True
     uploads_its_own_way = True
 
-    def __init__(self, *, base_url: str, auth: Auth) -> None:
+    def __init__(self, *, base_url: str, auth: Auth, upload_sizes: TogetherUploadSizes | None = None) -> None:
         super().__init__(base_url=base_url, auth=auth)
+        #: Which upload flow a file takes, and how parts are cut (:class:`TogetherUploadSizes`).
+        self.upload_sizes = upload_sizes or TogetherUploadSizes()
 
     # -- refusals --------------------------------------------------------------------------
 
@@ -537,58 +537,14 @@ class TogetherProvider(Provider):
     # -- files -----------------------------------------------------------------------------
 
     async def create_file(self, send: Send, upload: FileUpload) -> Any:
-        """``POST /files/upload`` once (a lost answer is settled by listing the files), and the
-        file in OpenAI's shape.
+        """The file sent by the flow its size calls for (the spec's ``POST /files/upload``, or
+        Together's SDK's redirect or multipart flow: :mod:`~finetune_async.providers._together_files`),
+        once, in OpenAI's shape.
 
-        Raises :class:`~finetune_async.UnsupportedByProviderError` for a file over
-        :data:`MAX_FILE_BYTES` or a purpose Together does not have, before sending.
+        Raises :class:`~finetune_async.UnsupportedByProviderError` before sending for a file
+        over ``upload_sizes.max_file`` or a purpose Together does not have.
         """
-        from .._transport import Response
-
-        name = upload.part.filename
-        if upload.size is not None and upload.size > MAX_FILE_BYTES:
-            raise self.refuse(
-                "files.create",
-                f"a file of {upload.size:,} bytes: this client sends at most {MAX_FILE_BYTES:,} in one request "
-                "(Together's multipart upload is not implemented)",
-            )
-        purpose = upload.purpose
-        if purpose not in _PURPOSES:
-            raise self.refuse("files.create", f"the purpose {purpose!r} (it has: {', '.join(sorted(_PURPOSES))})")
-        form = {**upload.form, "purpose": purpose, "file_name": name}
-        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if ext in _FILE_TYPES:
-            form.setdefault("file_type", ext)
-        ledger = self.ledger
-        from ..models import FileObject
-        from ..models._converter import structure
-
-        async def find(since: float) -> Response | None:
-            listing = await send("GET", "/files", op="files.list")
-            records = listing.json()
-            data = records.get("data") if isinstance(records, Mapping) else None
-            for record in data if isinstance(data, list) else ():
-                mapped = _file(dict(record)) if isinstance(record, Mapping) else None
-                if mapped is None or mapped["created_at"] < since:
-                    continue
-                candidate = structure(mapped, FileObject)
-                if file_matches(candidate, purpose=purpose, filename=name, size=upload.size) and ledger.claim(
-                    candidate.id
-                ):
-                    # The settle answers in place of the lost answer: the file's own record.
-                    return Response(200, {}, orjson.dumps(record), listing.request_id, "GET", listing.url)
-            return None
-
-        answer = await send(
-            "POST",
-            "/files/upload",
-            form=form,
-            files=[upload.part],
-            idempotent=False,
-            reconcile=ledger.reconciler(f"a file {name!r}", find),
-            op="files.create",
-        )
-        return self.from_wire("files.create", answer.json())
+        return await _together_files.create_file(send, upload, sizes=self.upload_sizes, ledger=self.ledger)
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -609,9 +565,9 @@ class TogetherProvider(Provider):
             metrics = body.get("metrics")
             return {**body, "metrics": metrics if isinstance(metrics, list) else []}
         if operation in ("files.create", "files.retrieve"):
-            return _file(body)
+            return file_object(body)
         if operation == "files.list":
-            files = _newest_first([_file(dict(f)) for f in _items(body)])
+            files = _newest_first([file_object(f) for f in _items(body)])
             purpose = query.get("purpose")
             if purpose is not None:
                 files = [f for f in files if f.get("purpose") == purpose]
@@ -931,24 +887,11 @@ def _checkpoint(checkpoint: dict[str, Any], job_id: str) -> dict[str, Any]:
     }
 
 
-def _file(record: dict[str, Any]) -> dict[str, Any]:
-    """Together's ``FileResponse`` as OpenAI's ``FileObject``."""
-    processed = record.get("Processed")
-    size = record.get("bytes")
-    return {
-        **record,
-        "id": str(record.get("id", "")),
-        "object": "file",
-        "bytes": size if _is_int(size) else 0,
-        "created_at": epoch_seconds(record.get("created_at")) or 0,
-        "filename": record.get("filename") if isinstance(record.get("filename"), str) else "",
-        "purpose": record.get("purpose") if isinstance(record.get("purpose"), str) else "fine-tune",
-        "status": "processed" if processed is True else "uploaded",
-    }
-
-
-def configure(*, api_key: str | None, base_url: str | None) -> TogetherProvider:
-    """The provider of ``AsyncClient.together(...)``, defaults from the environment.
+def configure(
+    *, api_key: str | None, base_url: str | None, upload_sizes: TogetherUploadSizes | None = None
+) -> TogetherProvider:
+    """The provider of ``AsyncClient.together(...)``, defaults from the environment
+    (``upload_sizes``: :class:`TogetherUploadSizes`, Together's SDK's by default).
 
     Raises :class:`~finetune_async.FineTuneError` when no API key is given or found.
     """
@@ -956,5 +899,7 @@ def configure(*, api_key: str | None, base_url: str | None) -> TogetherProvider:
     if not api_key:
         raise FineTuneError("No Together API key: pass api_key=... or set TOGETHER_API_KEY.")
     return TogetherProvider(
-        base_url=base_url or os.environ.get("TOGETHER_BASE_URL") or DEFAULT_BASE_URL, auth=ApiKeyAuth(api_key)
+        base_url=base_url or os.environ.get("TOGETHER_BASE_URL") or DEFAULT_BASE_URL,
+        auth=ApiKeyAuth(api_key),
+        upload_sizes=upload_sizes,
     )

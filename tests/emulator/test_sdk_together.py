@@ -108,3 +108,31 @@ async def test_the_sdk_sees_not_found(sdk: Any) -> None:
         await sdk.fine_tuning.list_events("ft-does-not-exist")
     with pytest.raises(together_sdk.NotFoundError):
         await sdk.files.retrieve("file-does-not-exist")
+
+
+async def test_the_sdks_multipart_flow_with_a_small_threshold(
+    sdk: Any, emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's large-file path (initiate, a PUT per part to its signed URL, complete), driven
+    with its own constants made small: over 2 KB goes in parts of about 1 KB."""
+    files_module = pytest.importorskip("together.lib.resources.files")
+    monkeypatch.setattr(files_module, "MULTIPART_THRESHOLD_GB", 2048 / files_module.NUM_BYTES_IN_GB)
+    monkeypatch.setattr(files_module, "TARGET_PART_SIZE_MB", 1000 / 2**20)
+    monkeypatch.setattr(files_module, "MIN_PART_SIZE_MB", 0)
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(jsonl(supervised_rows(40)))
+    assert path.stat().st_size > 4000
+    # The initiate refused once: the SDK went the multipart way. (A refused part would block this
+    # event loop, and so the emulator on it: the SDK shuts its part threads down inside the loop.)
+    emu.faults.inject("POST:/v1/files/multipart/initiate", "500", count=1)
+    with pytest.raises(together_sdk.APIStatusError):
+        await sdk.files.upload(file=path, purpose="fine-tune", check=False)
+    assert emu.faults.history.count(("POST:/v1/files/multipart/initiate", "500")) == 1
+    uploaded = await sdk.files.upload(file=path, purpose="fine-tune", check=False)
+    assert uploaded.filename == "big.jsonl"
+    assert uploaded.bytes == path.stat().st_size
+    content = await sdk.files.content(uploaded.id)
+    assert await content.read() == path.read_bytes()
+    # The same bytes again: Together answers 409 with the file it has, which the SDK returns.
+    again = await sdk.files.upload(file=path, purpose="fine-tune", check=False)
+    assert again.id == uploaded.id

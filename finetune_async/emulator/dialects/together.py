@@ -7,7 +7,17 @@ and ``POST /fine-tunes/estimate-price`` (Together's SDK calls both before a crea
 (multipart with the bytes) and the flow Together's own SDK uses: ``POST /files`` with the
 form's fields only, answered 302 with ``Location`` and ``X-Together-File-Id``; a ``PUT`` of the
 bytes to that location (no Authorization: the URL is signed by a token in its query); then
-``POST /files/{id}/preprocess``. ``Authorization: Bearer`` only.
+``POST /files/{id}/preprocess``; and its multipart flow: ``POST /files/multipart/initiate``
+(answers ``{upload_id, file_id, parts: [{PartNumber, URL, Headers}]}``), a ``PUT`` per part to
+its signed URL (answers an ``ETag``: the part's md5, quoted; sent again, the part is replaced),
+``/complete`` (the parts joined in order; the file answered) and ``/abort``. The announce and
+the initiate carry a sha256 ``checksum``: the same one while the bytes are awaited names the same
+file again, and a file already made from it answers 409 ``{"file_id"}`` (Together keeps one file
+per content; its SDK then fetches that file). Signed URLs are on the origin the request came to,
+or on the one its ``x-emulator-storage-origin`` header names (a test's storage server in front
+of this one); as an object store's, they refuse a request that also carries ``Authorization``
+(400). Faults apply to every route (``POST:/v1/files/multipart/complete``,
+``PUT:/v1/files/{file_id}/parts/{n}``). ``Authorization: Bearer`` only.
 
 A create takes Together's flat, absolute hyperparameters (:func:`translate_create`; 400 naming
 the field), ``training_method`` ``sft`` or ``dpo`` (no reinforcement), ``training_type``
@@ -18,11 +28,15 @@ its status is read from the shared lifecycle (:func:`together_status`).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import secrets
+import shutil
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from .._catalog import BaseModel
@@ -30,7 +44,7 @@ from .._util import APIError, bad_request, new_id, not_found, now
 from .._validation import is_int, is_number
 from ..files import FILE_PURPOSES, MAX_FILE_BYTES
 from ..routes import ROUTES
-from ..routes._http import Route, json_response, loads, read_json, state
+from ..routes._http import Route, buffered_body, json_response, loads, read_json, state
 from ..routes._multipart import discard_on_error, read_form
 from ..store import FileRecord, JobRecord
 from ._base import Dialect, Surface, bearer_key
@@ -601,15 +615,73 @@ async def upload_file(request: web.Request) -> web.StreamResponse:
     return json_response(file_answer(out))
 
 
+#: A request header naming the origin the signed URLs are handed out on (a test's "storage"
+#: server standing in front of this emulator): by default, the origin the request came to.
+STORAGE_ORIGIN_HEADER = "x-emulator-storage-origin"
+#: The most parts a multipart upload may have (S3's limit).
+MAX_PARTS = 10_000
+
+
+def _signed_origin(request: web.Request) -> str:
+    given = request.headers.get(STORAGE_ORIGIN_HEADER, "").rstrip("/")
+    return given if given.startswith(("http://", "https://")) else str(request.url.origin())
+
+
+@attrs.define
+class _Part:
+    blob: str
+    size: int
+    etag: str
+
+
+@attrs.define
+class _Multipart:
+    token: str
+    file_id: str
+    filename: str
+    purpose: str
+    file_size: int
+    num_parts: int
+    checksum: str
+    parts: dict[int, _Part] = attrs.field(factory=dict)
+
+
 class _PendingUploads:
-    """Files announced by ``POST /files`` whose bytes have not been PUT yet (dialect memory)."""
+    """What the SDK's upload flows leave between requests (dialect memory): files announced by
+    ``POST /files`` whose bytes have not been PUT yet, multipart uploads not yet completed, and
+    the checksum of each file those flows made (Together keeps one file per content)."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, tuple[str, str, str]] = {}  # file id -> (token, filename, purpose)
+        self.pending: dict[str, tuple[str, str, str, str]] = {}  # file id -> (token, filename, purpose, checksum)
+        self.multipart: dict[str, _Multipart] = {}  # upload id -> the upload
+        self.by_checksum: dict[str, str] = {}  # checksum -> file id
+
+    def existing(self, request: web.Request, checksum: str) -> str | None:
+        """The file already made from this content, if it is still there."""
+        file_id = self.by_checksum.get(checksum) if checksum else None
+        if file_id is not None and state(request).store.files.get(file_id) is None:
+            del self.by_checksum[checksum]
+            return None
+        return file_id
+
+
+def _conflict(file_id: str) -> web.Response:
+    # What Together answers for content it already has; its SDK then fetches that file.
+    return json_response({"message": f"File already exists: {file_id}", "file_id": file_id}, 409)
+
+
+def _refuse_credentials(request: web.Request) -> None:
+    """A signed URL carries its own authorisation: as an object store, refuse a second one."""
+    if "Authorization" in request.headers:
+        raise bad_request(
+            "Only one auth mechanism allowed: the signed URL's query, or an Authorization header.", "Authorization"
+        )
 
 
 async def announce_file(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
-    """Together's SDK: ``POST /files`` with the form's fields only; 302 to where the bytes go."""
+    """Together's SDK: ``POST /files`` with the form's fields only; 302 to where the bytes go.
+    The same checksum while the bytes are awaited names the same file again; a file already
+    made from it answers 409 ``{"file_id"}``."""
     post = await request.post()
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
     purpose = _purpose(fields)
@@ -627,39 +699,211 @@ async def announce_file(request: web.Request, uploads: _PendingUploads) -> web.S
         return json_response(file_answer(out))
     if not name:
         raise bad_request("Missing required parameter: 'file_name'.", "file_name")
-    file_id = new_id("file-", 22)
-    token = secrets.token_urlsafe(16)
-    uploads.pending[file_id] = (token, name, purpose)
-    location = f"{request.url.origin()}/v1/files/{file_id}/bytes?token={token}"
+    checksum = fields.get("checksum", "")
+    existing = uploads.existing(request, checksum)
+    if existing is not None:
+        return _conflict(existing)
+    again = [fid for fid, entry in uploads.pending.items() if checksum and entry[1:] == (name, purpose, checksum)]
+    file_id = again[0] if again else new_id("file-", 22)
+    token = uploads.pending[file_id][0] if again else secrets.token_urlsafe(16)
+    uploads.pending[file_id] = (token, name, purpose, checksum)
+    location = f"{_signed_origin(request)}/v1/files/{file_id}/bytes?token={token}"
     return web.Response(status=302, headers={"Location": location, "X-Together-File-Id": file_id})
 
 
-async def put_bytes(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
-    file_id = request.match_info["id"]
-    entry = uploads.pending.get(file_id)
-    if entry is None or not secrets.compare_digest(entry[0], request.query.get("token", "")):
-        raise not_found(f"No upload pending for {file_id}.", "id")
+async def _store_body(request: web.Request, limit: int) -> tuple[str, int, str]:
+    """The request's body (the one a late fault held, if any) in a new blob: (blob, size, md5)."""
     files = state(request).files
     blob, path = files.new_blob()
     size = 0
+    digest = hashlib.md5(usedforsecurity=False)
+    held = buffered_body.get()
     try:
         with path.open("wb") as fh:
-            async for chunk in request.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > MAX_FILE_BYTES:
-                    raise _too_large(size)
-                fh.write(chunk)
+            if held is not None:
+                if len(held) > limit:
+                    raise _too_large(len(held))
+                size = len(held)
+                digest.update(held)
+                fh.write(held)
+            else:
+                async for chunk in request.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(size)
+                    digest.update(chunk)
+                    fh.write(chunk)
     except BaseException:
         files.discard_blob(blob)
         raise
+    return blob, size, digest.hexdigest()
+
+
+async def put_bytes(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
+    """The PUT to the redirect flow's signed URL; 200 (sent again: the bytes replaced)."""
+    _refuse_credentials(request)
+    file_id = request.match_info["id"]
+    entry = uploads.pending.get(file_id)
+    existing = state(request).store.files.get(file_id)
+    if existing is not None and entry is None:
+        # The same PUT again (its answer was lost): the file is there.
+        return web.Response(status=200)
+    if entry is None or not secrets.compare_digest(entry[0], request.query.get("token", "")):
+        raise not_found(f"No upload pending for {file_id}.", "id")
+    blob, size, _md5 = await _store_body(request, MAX_FILE_BYTES)
     del uploads.pending[file_id]
     rec = FileRecord(id=file_id, filename=entry[1], purpose=entry[2], bytes=size, created_at=int(now()), path=blob)
     state(request).store.put_file(rec)
+    if entry[3]:
+        uploads.by_checksum[entry[3]] = file_id
     return web.Response(status=200)
 
 
 async def preprocess_file(request: web.Request) -> web.StreamResponse:
     return json_response(file_answer(state(request).files.get(request.match_info["id"]).to_api()))
+
+
+async def initiate_multipart(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
+    """``POST /files/multipart/initiate {file_name, file_size, num_parts, purpose, file_type,
+    checksum}``: ``{upload_id, file_id, parts: [{PartNumber, URL, Headers}]}``, each URL signed
+    (no Authorization goes there). The same checksum while the upload is open answers that
+    upload again; a file already made from it answers 409 ``{"file_id"}``."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("Expected a JSON object body.")
+    name = body.get("file_name")
+    if not isinstance(name, str) or not name:
+        raise bad_request("Missing required parameter: 'file_name'.", "file_name")
+    purpose = _purpose({"purpose": body["purpose"]} if isinstance(body.get("purpose"), str) else {})
+    size: Any = body.get("file_size")
+    count: Any = body.get("num_parts")
+    if not is_int(size) or size < 1:
+        raise bad_request("Invalid 'file_size': expected a positive integer.", "file_size")
+    if not is_int(count) or not 1 <= count <= min(MAX_PARTS, size):
+        raise bad_request(f"Invalid 'num_parts': expected 1 to {min(MAX_PARTS, size)}.", "num_parts")
+    file_type = body.get("file_type", "jsonl")
+    if file_type not in _FILE_TYPES:
+        raise bad_request(f"'{file_type}' is not a valid file_type (one of {', '.join(_FILE_TYPES)}).", "file_type")
+    checksum = str(body["checksum"]) if isinstance(body.get("checksum"), str) else ""
+    existing = uploads.existing(request, checksum)
+    if existing is not None:
+        return _conflict(existing)
+    upload_id = next(
+        (
+            uid
+            for uid, up in uploads.multipart.items()
+            if checksum
+            and (up.checksum, up.filename, up.purpose, up.file_size, up.num_parts)
+            == (checksum, name, purpose, size, count)
+        ),
+        None,
+    )
+    if upload_id is None:
+        upload_id = "upload-" + secrets.token_hex(12)
+        uploads.multipart[upload_id] = _Multipart(
+            token=secrets.token_urlsafe(16),
+            file_id=new_id("file-", 22),
+            filename=name,
+            purpose=purpose,
+            file_size=size,
+            num_parts=count,
+            checksum=checksum,
+        )
+    up = uploads.multipart[upload_id]
+    origin = _signed_origin(request)
+    parts = [
+        {
+            "PartNumber": n,
+            "URL": f"{origin}/v1/files/{up.file_id}/parts/{n}?upload_id={upload_id}&token={up.token}",
+            "Headers": {},
+        }
+        for n in range(1, count + 1)
+    ]
+    return json_response({"upload_id": upload_id, "file_id": up.file_id, "parts": parts})
+
+
+def _open_upload(uploads: _PendingUploads, upload_id: Any, file_id: Any) -> _Multipart:
+    up = uploads.multipart.get(upload_id) if isinstance(upload_id, str) else None
+    if up is None or up.file_id != file_id:
+        raise not_found(f"No multipart upload {upload_id!r} for file {file_id!r}.", "upload_id")
+    return up
+
+
+async def put_part(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
+    """A part's PUT to its signed URL: 200 with its ``ETag`` (sent again: the part replaced)."""
+    _refuse_credentials(request)
+    upload_id = request.query.get("upload_id", "")
+    up = uploads.multipart.get(upload_id)
+    if (
+        up is None
+        or up.file_id != request.match_info["id"]
+        or not secrets.compare_digest(up.token, request.query.get("token", ""))
+    ):
+        raise not_found(f"No multipart upload {upload_id!r} for this URL.", "upload_id")
+    number = request.match_info["n"]
+    if not number.isdigit() or not 1 <= int(number) <= up.num_parts:
+        raise not_found(f"No part {number} in upload {upload_id}.", "n")
+    blob, size, md5 = await _store_body(request, up.file_size)
+    old = up.parts.pop(int(number), None)
+    if old is not None:
+        state(request).files.discard_blob(old.blob)
+    if uploads.multipart.get(upload_id) is not up:
+        # Aborted while the part was arriving.
+        state(request).files.discard_blob(blob)
+        raise not_found(f"No multipart upload {upload_id!r}.", "upload_id")
+    up.parts[int(number)] = _Part(blob, size, md5)
+    return web.Response(status=200, headers={"ETag": f'"{md5}"'})
+
+
+async def complete_multipart(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
+    """``POST /files/multipart/complete {upload_id, file_id, parts: [{part_number, etag}]}``:
+    the parts joined in order into the file, which is answered (Together's ``FileResponse``)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("Expected a JSON object body.")
+    up = _open_upload(uploads, body.get("upload_id"), body.get("file_id"))
+    listed = body.get("parts")
+    if not isinstance(listed, list) or not all(isinstance(p, dict) for p in listed):
+        raise bad_request("Invalid 'parts': expected a list of {part_number, etag}.", "parts")
+    numbers = [p.get("part_number") for p in listed]
+    if numbers != list(range(1, up.num_parts + 1)):
+        raise bad_request(f"Invalid 'parts': expected parts 1 to {up.num_parts} in order.", "parts")
+    for p in listed:
+        part = up.parts.get(p["part_number"])
+        if part is None or str(p.get("etag", "")).strip('"') != part.etag:
+            raise bad_request(f"Part {p['part_number']} was not uploaded with that ETag.", "parts")
+    total = sum(part.size for part in up.parts.values())
+    if total != up.file_size:
+        raise bad_request(f"The parts hold {total} bytes, not the {up.file_size} announced.", "parts")
+    files = state(request).files
+    blob, path = files.new_blob()
+    with path.open("wb") as out:
+        for n in range(1, up.num_parts + 1):
+            with state(request).store.blob_path(up.parts[n].blob).open("rb") as part_file:
+                shutil.copyfileobj(part_file, out, 1 << 20)
+    for part in up.parts.values():
+        files.discard_blob(part.blob)
+    del uploads.multipart[body["upload_id"]]
+    rec = FileRecord(
+        id=up.file_id, filename=up.filename, purpose=up.purpose, bytes=total, created_at=int(now()), path=blob
+    )
+    state(request).store.put_file(rec)
+    if up.checksum:
+        uploads.by_checksum[up.checksum] = up.file_id
+    return json_response(file_answer(rec.to_api()))
+
+
+async def abort_multipart(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
+    """``POST /files/multipart/abort {upload_id, file_id}``: the parts are dropped; 404 for an
+    upload that is not open (completed, aborted, unknown)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("Expected a JSON object body.")
+    up = _open_upload(uploads, body.get("upload_id"), body.get("file_id"))
+    del uploads.multipart[body["upload_id"]]
+    for part in up.parts.values():
+        state(request).files.discard_blob(part.blob)
+    return json_response({"upload_id": body["upload_id"], "file_id": up.file_id, "status": "aborted"})
 
 
 # Together's paths as fault rules name them: OpenAI's, so one rule file serves every dialect.
@@ -672,6 +916,9 @@ _FAULT_PATHS = (
 )
 
 
+_SIGNED_PATH = re.compile(r"/v1/files/[^/]+/(bytes|parts/[^/]+)")
+
+
 class _TogetherSurface(Surface):
     def fault_path(self, path: str) -> str:
         """``path`` as fault rules name it: ``/v1/fine-tunes...`` as OpenAI's ``/v1/fine_tuning/jobs...``
@@ -682,8 +929,8 @@ class _TogetherSurface(Surface):
         return path
 
     def authenticate(self, request: web.Request, keys: frozenset[str] | None) -> None:
-        # The PUT of an upload's bytes goes to a signed URL, with no Authorization header.
-        if request.method == "PUT" and request.path.endswith("/bytes"):
+        # The PUTs of an upload's bytes go to signed URLs, with no Authorization header.
+        if request.method == "PUT" and _SIGNED_PATH.fullmatch(request.path):
             return
         if not bearer_key(request):
             raise APIError(
@@ -713,8 +960,11 @@ class TogetherDialect(Dialect):
         async def announce(request: web.Request) -> web.StreamResponse:
             return await announce_file(request, uploads)
 
-        async def put(request: web.Request) -> web.StreamResponse:
-            return await put_bytes(request, uploads)
+        def bound(handler: Any) -> Any:
+            async def serve(request: web.Request) -> web.StreamResponse:
+                return await handler(request, uploads)  # type: ignore[no-any-return]
+
+            return serve
 
         shared_files = {r[:2]: r for r in ROUTES}
         routes: list[Route] = [
@@ -724,7 +974,12 @@ class TogetherDialect(Dialect):
             shared_files[("GET", "/files/{file_id}")],
             shared_files[("DELETE", "/files/{file_id}")],
             shared_files[("GET", "/files/{file_id}/content")],
-            ("PUT", "/files/{id}/bytes", put),
+            # Before /files/{id}/preprocess, which has as many segments.
+            ("POST", "/files/multipart/initiate", bound(initiate_multipart)),
+            ("POST", "/files/multipart/complete", bound(complete_multipart)),
+            ("POST", "/files/multipart/abort", bound(abort_multipart)),
+            ("PUT", "/files/{id}/bytes", bound(put_bytes)),
+            ("PUT", "/files/{id}/parts/{n}", bound(put_part)),
             ("POST", "/files/{id}/preprocess", preprocess_file),
             ("POST", "/fine-tunes", create_job),
             ("GET", "/fine-tunes/models/limits", get_model_limits),
