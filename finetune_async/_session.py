@@ -146,6 +146,7 @@ class Session:
         stream: bool,
         on_answer: Callable[[int, str | None], Awaitable[None]] | None,
         signed: SignedBody | None = None,
+        answer_redirects: bool = False,
     ) -> Response:
         """One attempt of a request, redirects within the origin followed: the 2xx
         :class:`Response` (for ``stream``, with the body unread as its ``stream``).
@@ -153,7 +154,8 @@ class Session:
         With ``signed``, ``url`` is a signed URL on any origin (an upload's or a download's):
         the request carries only ``User-Agent`` and the signed body's own headers, never the
         session's (so never a credential), goes through the environment's proxy for that URL,
-        and a redirect answer raises :class:`RedirectError` rather than being followed.
+        and a redirect answer raises :class:`RedirectError` rather than being followed. With
+        ``answer_redirects``, a 3xx answer is returned as the :class:`Response` (body unread).
 
         ``on_answer(status, request_id)`` runs for the final answer, before it is judged.
         Raises what the transport's ``request`` documents for one try.
@@ -261,6 +263,9 @@ class Session:
                 raise failure
             if status not in _REDIRECT_STATUSES:
                 break
+            if answer_redirects:
+                # The caller reads the Location itself: nothing is sent to it from here.
+                break
             if signed is not None:
                 raise RedirectError(
                     f"{method} {_path_of(url)} (a signed URL): answered {status}, not followed: a signed "
@@ -287,6 +292,8 @@ class Session:
                     kept.close()
                 raise
         log.debug("%s %s -> %s (request id %s)", method, where, status, request_id)
+        if answer_redirects and status in _REDIRECT_STATUSES:
+            return Response(status, resp_headers, b"", request_id, method, answered)
         if 200 <= status < 300:
             if kept is not None:
                 setting = "max_file_bytes" if file_content else "max_response_bytes"

@@ -203,6 +203,8 @@ class _Call(Generic[T]):
     refreshed_auth: bool = False
     #: A request to a signed URL (``path`` is then the whole URL): see request_signed.
     signed: SignedBody | None = None
+    #: A 3xx answer is the response (see request).
+    answer_redirects: bool = False
 
 
 class Transport:
@@ -328,6 +330,7 @@ class Transport:
         file_content: bool = False,
         options: RequestOptions | None = None,
         stream: bool = False,
+        answer_redirects: bool = False,
     ) -> Response | T:
         """Send one request, retrying per the policy; return the 2xx :class:`Response`.
 
@@ -337,7 +340,8 @@ class Transport:
         instead of ``max_response_bytes``. ``options`` are the call's per-call options
         (:class:`RequestOptions`: timeout, extra headers, query and body). With ``stream``, a
         2xx answer's body is not read: the :class:`Response` carries it as ``stream``, which the
-        caller must close.
+        caller must close. With ``answer_redirects``, a 3xx answer is returned as the response,
+        neither followed nor raised (a provider's flow reads its ``Location``).
 
         Raises :class:`APIStatusError` subclasses for non-2xx answers (a
         :class:`~finetune_async.RedirectError` for a redirect not followed),
@@ -375,7 +379,19 @@ class Transport:
         # cost no more than the request itself. Everything else is in _recover.
         try:
             response = await self._send(
-                method, path, query, json_body, form, files, starts, info, 1, file_content, opts, stream
+                method,
+                path,
+                query,
+                json_body,
+                form,
+                files,
+                starts,
+                info,
+                1,
+                file_content,
+                opts,
+                stream,
+                answer_redirects=answer_redirects,
             )
         except (APIStatusError, APIConnectionError) as exc:
             error = exc
@@ -398,6 +414,7 @@ class Transport:
             options=opts,
             stream=stream,
             started=started,
+            answer_redirects=answer_redirects,
         )
         return await self._recover(call, error, self.retry.max_retries if max_retries is None else max_retries)
 
@@ -631,6 +648,7 @@ class Transport:
             c.options,
             c.stream,
             signed=c.signed,
+            answer_redirects=c.answer_redirects,
         )
 
     async def _send(
@@ -649,6 +667,7 @@ class Transport:
         stream: bool = False,
         *,
         signed: SignedBody | None = None,
+        answer_redirects: bool = False,
     ) -> Response:
         """One try of the request over the session (:meth:`finetune_async._session.Session.send`),
         with this transport's credentials, deadlines, caps and hooks; with ``signed``, the
@@ -683,6 +702,7 @@ class Transport:
             stream=stream,
             on_answer=on_answer,
             signed=signed,
+            answer_redirects=answer_redirects,
         )
 
 

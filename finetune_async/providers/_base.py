@@ -184,7 +184,13 @@ class Send(Protocol):
         idempotent: bool | None = None,
         reconcile: Reconciler[Any] | None = None,
         op: Operation,
-    ) -> Awaitable[Response]: ...
+        answer_redirects: bool = False,
+    ) -> Awaitable[Response]:
+        """One request on the provider's own path (see :meth:`Provider.create_file`); with
+        ``answer_redirects``, a 3xx answer is returned as the response (its ``Location`` is the
+        provider's to use: Together answers an upload's announce with a 302 to a signed URL)
+        rather than followed or raised."""
+        ...
 
     def signed(
         self,

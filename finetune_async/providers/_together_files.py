@@ -59,7 +59,7 @@ import orjson
 from .._bodies import FilePart
 from .._compat import BaseExceptionGroup, sole_error
 from .._ledger import file_matches
-from ..errors import APIStatusError, FineTuneError, NotFoundError, RedirectError, UnsupportedByProviderError
+from ..errors import APIStatusError, FineTuneError, NotFoundError, UnsupportedByProviderError
 
 if TYPE_CHECKING:
     from .._ledger import CreateLedger
@@ -320,13 +320,11 @@ class _Flow:
             "checksum": self.checksum,
         }
         try:
-            # Sent again after a lost answer: the checksum names the same file to Together.
-            announced = await self.send("POST", "/files", form=fields, idempotent=True, op="files.create")
-        except RedirectError as exc:
-            if exc.status_code != 302:
-                raise
-            log.info("POST /files answered 302, which the transport does not hand back: sending by parts")
-            return await self.multipart()
+            # Sent again after a lost answer: the checksum names the same file to Together. Its
+            # answer is a 302 (or a 2xx) whose Location is the signed URL: read, not followed.
+            announced = await self.send(
+                "POST", "/files", form=fields, idempotent=True, op="files.create", answer_redirects=True
+            )
         except APIStatusError as exc:
             exists = _existing(exc)
             if exists is not None:

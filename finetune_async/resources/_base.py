@@ -206,6 +206,7 @@ class Resource:
         options: Options = NO_OPTIONS,
         parse_stream: Callable[[Response], Any] | None = None,
         op: Operation | None = None,
+        answer_redirects: bool = False,
     ) -> Response | T:
         """The one way a resource sends a request: the transport's answer (or the object a
         lost create's settle found), kept for a raw or streamed view when one asked
@@ -242,6 +243,7 @@ class Resource:
             file_content=file_content,
             options=request_options(options),
             stream=stream,
+            answer_redirects=answer_redirects,
         )
         if capture is not None and isinstance(result, Response):
             capture.response = result
@@ -463,6 +465,7 @@ class ProviderSend:
         idempotent: bool | None = None,
         reconcile: Reconciler[Any] | None = None,
         op: Operation,
+        answer_redirects: bool = False,
     ) -> Response:
         # Unmapped (no op for to_wire): the provider wrote its own paths and bodies.
         result = await self._resource._call(
@@ -475,6 +478,7 @@ class ProviderSend:
             idempotent=idempotent,
             reconcile=reconcile,
             options=self._options,
+            answer_redirects=answer_redirects,
         )
         if not isinstance(result, Response):
             raise TypeError(f"{op}: a settle found an object where an answer was expected")

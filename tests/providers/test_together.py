@@ -377,10 +377,11 @@ async def test_what_together_cannot_do_is_refused_before_sending(emu: Emulator, 
 
 async def test_a_file_too_large_for_one_request_is_refused(emu: Emulator, recorder: Recorder, tmp_path: Path) -> None:
     big = tmp_path / "big.jsonl"
+    size = int(50.1 * 2**30) + 1  # Together's largest file (its SDK's MAX_FILE_SIZE_GB), and a byte
     with big.open("wb") as fh:
-        fh.truncate(600 * 1024 * 1024)  # sparse: no 600 MB written
+        fh.truncate(size)  # sparse: nothing written
     async with together(emu, recorder) as client:
-        with pytest.raises(ft.UnsupportedByProviderError, match="629,145,600 bytes"):
+        with pytest.raises(ft.UnsupportedByProviderError, match=f"{size:,} bytes"):
             await client.files.create(file=big)
     assert recorder.sent == []
 

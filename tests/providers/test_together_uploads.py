@@ -38,6 +38,8 @@ SMALL = TogetherUploadSizes(direct_max=100, multipart_over=1000, part_size=300, 
 INITIATE = "POST:/v1/files/multipart/initiate"
 COMPLETE = "POST:/v1/files/multipart/complete"
 PART = "PUT:/v1/files/{file_id}/parts/{n}"
+BYTES = "PUT:/v1/files/{file_id}/bytes"
+PREPROCESS = "POST:/v1/files/{file_id}/preprocess"
 
 
 @attrs.define
@@ -134,7 +136,7 @@ async def test_a_small_file_takes_the_specs_one_request(emu: Emulator, recorder:
     assert recorder.checker.off_spec == set()
 
 
-async def test_a_file_over_the_direct_limit_is_announced_then_sent_by_parts(
+async def test_a_file_over_the_direct_limit_goes_by_the_redirect_flow(
     emu: Emulator, recorder: Recorder, tmp_path: Path
 ) -> None:
     path = data_file(tmp_path, 700)
@@ -145,14 +147,9 @@ async def test_a_file_over_the_direct_limit_is_announced_then_sent_by_parts(
         assert created.bytes == 700
         assert (await client.files.content(created.id)).content == path.read_bytes()
         assert [f.id for f in await files_of(client)] == [created.id]
-    # The emulator answers the announce 302, as Together does; the transport does not hand a
-    # POST's 302 back, so the file went by parts.
-    assert recorder.checker.off_spec == {
-        ("POST", "/files"),
-        ("POST", "/files/multipart/initiate"),
-        ("POST", "/files/multipart/complete"),
-    }
-    assert len(recorder.checker.signed) == 3  # 700 bytes in parts of 300 at most
+    # The emulator answers the announce 302, as Together does: its Location is read, not followed.
+    assert recorder.checker.off_spec == {("POST", "/files"), ("POST", "/files/{id}/preprocess")}
+    assert len(recorder.checker.signed) == 1  # the one PUT of the bytes
     assert all("?" not in url for url in recorder.checker.signed)  # no signature shown to hooks
     assert progress[-1] == (700, 700)
 
@@ -193,22 +190,29 @@ async def test_a_file_over_the_largest_is_refused_before_sending(
 
 
 @pytest.mark.parametrize(
-    ("route", "kind"),
+    ("route", "kind", "size"),
     [
-        ("POST:/v1/files", "lost"),
-        (INITIATE, "lost"),
-        (INITIATE, "500"),
-        (PART, "lost"),
-        (PART, "500"),
-        (PART, "reset"),
-        (COMPLETE, "lost"),
-        (COMPLETE, "503"),
+        # The redirect flow (700 bytes): the announce, the PUT of the bytes, the preprocess.
+        ("POST:/v1/files", "lost", 700),
+        ("POST:/v1/files", "500", 700),
+        (BYTES, "lost", 700),
+        (BYTES, "reset", 700),
+        (PREPROCESS, "lost", 700),
+        (PREPROCESS, "503", 700),
+        # The multipart flow (2,500 bytes).
+        (INITIATE, "lost", 2500),
+        (INITIATE, "500", 2500),
+        (PART, "lost", 2500),
+        (PART, "500", 2500),
+        (PART, "reset", 2500),
+        (COMPLETE, "lost", 2500),
+        (COMPLETE, "503", 2500),
     ],
 )
 async def test_a_fault_in_the_flow_makes_one_file(
-    emu: Emulator, recorder: Recorder, tmp_path: Path, route: str, kind: str
+    emu: Emulator, recorder: Recorder, tmp_path: Path, route: str, kind: str, size: int
 ) -> None:
-    path = data_file(tmp_path, 700)
+    path = data_file(tmp_path, size)
     async with together(emu.base_url, recorder) as client:
         emu.faults.inject(route, kind, count=1)
         created = await client.files.create(file=path)
