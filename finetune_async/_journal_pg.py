@@ -156,8 +156,21 @@ class PostgresJournal(JournalStore):
     # -- connection and schema -----------------------------------------------------------------
 
     async def open(self) -> None:
+        import psycopg
         from psycopg_pool import AsyncConnectionPool
 
+        # One connection first, for the migrations: a database that cannot be reached fails
+        # here at once, with the driver's reason (a pool would retry until its timeout).
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise JournalDatabaseError(
+                f"cannot connect to the batch journal {self.location}: {_redacted(str(exc))}"
+            ) from None
+        try:
+            await self._migrate(conn)
+        finally:
+            await conn.close()
         pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             self._dsn, min_size=1, max_size=self._pool_size, kwargs={"autocommit": True}, open=False, timeout=30.0
         )
@@ -167,43 +180,36 @@ class PostgresJournal(JournalStore):
             await pool.close()
             raise JournalDatabaseError(f"cannot connect to the batch journal {self.location}: {exc}") from None
         self._pool = pool
-        try:
-            await self._migrate()
-        except BaseException:
-            await self.aclose()
-            raise
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, conn: AsyncConnection[tuple[Any, ...]]) -> None:
         import psycopg
 
-        async with self._connection() as conn:
-            try:
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                    await conn.execute(
-                        "CREATE TABLE IF NOT EXISTS finetune_async_schema_version ("
-                        " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        self.round_trips += 1  # the connection's setup
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS finetune_async_schema_version ("
+                    " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                cur = await conn.execute("SELECT coalesce(max(version), 0) FROM finetune_async_schema_version")
+                row = await cur.fetchone()
+                current = int(row[0]) if row else 0
+                self.round_trips += 5  # BEGIN, the lock, the table, the version, COMMIT
+                if current > SCHEMA_VERSION:
+                    raise JournalDatabaseError(
+                        f"the batch journal {self.location} has schema version {current}; this"
+                        f" finetune-async knows up to {SCHEMA_VERSION} (upgrade it)"
                     )
-                    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM finetune_async_schema_version")
-                    row = await cur.fetchone()
-                    current = int(row[0]) if row else 0
-                    self.round_trips += 5
-                    if current > SCHEMA_VERSION:
-                        raise JournalDatabaseError(
-                            f"the batch journal {self.location} has schema version {current}; this"
-                            f" finetune-async knows up to {SCHEMA_VERSION} (upgrade it)"
-                        )
-                    for version, statements in MIGRATIONS:
-                        if version <= current:
-                            continue
-                        for statement in statements:
-                            await conn.execute(statement)  # constant SQL
-                        await conn.execute(
-                            "INSERT INTO finetune_async_schema_version (version) VALUES (%s)", (version,)
-                        )
-                        self.round_trips += len(statements) + 1
-            except psycopg.Error as exc:
-                raise JournalDatabaseError(f"cannot set up the batch journal {self.location}: {exc}") from None
+                for version, statements in MIGRATIONS:
+                    if version <= current:
+                        continue
+                    for statement in statements:
+                        await conn.execute(statement)  # constant SQL
+                    await conn.execute("INSERT INTO finetune_async_schema_version (version) VALUES (%s)", (version,))
+                    self.round_trips += len(statements) + 1
+        except psycopg.Error as exc:
+            raise JournalDatabaseError(f"cannot set up the batch journal {self.location}: {exc}") from None
 
     def _connection(self) -> Any:
         if self._pool is None:

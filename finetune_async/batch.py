@@ -1164,6 +1164,8 @@ class _Run:
                 )
                 await self._record_job(work.key, kept)
                 work.job_id = kept.id
+        except LeaseLostError:
+            raise  # another worker holds the spec now: nothing of this one's to record
         except FineTuneError as exc:
             # The journal keeps the job as created: a later run looks at it again.
             self._set(SpecResult(key=work.key, status="error", job_id=work.job_id, error=str(exc)))
@@ -1300,6 +1302,8 @@ class _Run:
                 job = kept
             await self._record_job(key, job)
             return job
+        except LeaseLostError:
+            raise  # another worker holds the spec now: nothing of this one's to record
         except FineTuneError as exc:
             # The server could not be asked (to settle, or for the siblings): the journal keeps
             # the intent, so the next run looks again before creating.
