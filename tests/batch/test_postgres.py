@@ -248,6 +248,11 @@ def test_a_worker_stopped_past_its_lease_creates_nothing_for_the_specs_it_lost(
         time.sleep(0.1)
     held = status(pg_dsn)
     assert held["workers"] == {"a": 4}
+    from click.testing import CliRunner
+
+    shown = CliRunner().invoke(batch, ["status", "--journal", pg_dsn, "--limit", "3"], catch_exceptions=False)
+    assert "a holds 4" in shown.output
+    assert "and 9 more" in shown.output
     # B waits out A's lease, takes A's specs over (settling A's intents first), and ends the batch.
     code, out, err = finish(worker(specs, pg_dsn, emu, name="b"))
     assert code == 0, err[-3000:]
@@ -305,3 +310,27 @@ def test_two_batches_on_one_database_do_not_touch_each_other(tmp_path: Path, pg_
     ambiguous = CliRunner().invoke(batch, ["status", "--journal", pg_dsn])
     assert ambiguous.exit_code != 0
     assert "2 batches" in ambiguous.output
+
+
+def test_status_reads_a_sqlite_journal_and_says_when_a_run_holds_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from finetune_async._journal import Journal
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    journal.set_batch_id("local")
+    journal.add_specs([("k1", "f1"), ("k2", "f2")])
+    journal.job_intent("k1")
+    journal.job_created("k1", "ftjob-1", "running", 1.0)
+    busy = CliRunner().invoke(batch, ["status", "--journal", str(path)])
+    assert busy.exit_code != 0
+    assert "held by a running batch" in busy.output
+    journal.close()
+    shown = CliRunner().invoke(batch, ["status", "--journal", str(path)], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "batch local: 2 spec(s): 1 created, 1 pending" in shown.output
+    assert "ftjob-1" in shown.output
+    data = json.loads(CliRunner().invoke(batch, ["status", "--journal", str(path), "--json"]).output)
+    assert data["counts"] == {"created": 1, "pending": 1}
+    assert [r["key"] for r in data["specs"]] == ["k1", "k2"]
