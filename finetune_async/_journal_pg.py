@@ -444,15 +444,19 @@ class PostgresJournal(JournalStore):
         if not held:
             return set()
         started = time.monotonic()
+        # Done rows are matched too (not extended): a spec that finished while this statement
+        # ran is not lost, merely no longer held.
         _, rows = await self._run(
-            "UPDATE finetune_async_specs SET lease_until = now() + %s * interval '1 second'"
-            " WHERE batch_id = %s AND owner = %s AND state <> 'done' AND key = ANY(%s::text[])"
-            " RETURNING key, fence",
+            "UPDATE finetune_async_specs SET lease_until = CASE WHEN state = 'done' THEN lease_until"
+            " ELSE now() + %s * interval '1 second' END"
+            " WHERE batch_id = %s AND owner = %s AND key = ANY(%s::text[]) RETURNING key, fence",
             (self.lease_seconds, self._bid, self.worker_id, list(held)),
             fetch=True,
         )
         kept = {str(r[0]) for r in rows if held.get(str(r[0])) == int(r[1])}
-        lost = set(held) - kept
+        # Lost: held before and after the statement under the same claim, yet not matched (a
+        # spec released or finished meanwhile is simply gone from what this worker holds).
+        lost = {key for key in held if key not in kept and self._fences.get(key) == held[key]}
         for key in kept:
             if key in self._fences:
                 self._deadlines[key] = self._deadline(started)
