@@ -66,14 +66,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.abc
 import attrs
 
-from ._journal import Journal, SpecRow, SpecState
+from ._journal import JournalStore, LeaseLostError, SpecRow, SpecState, open_journal
+from ._journal_pg import PostgresJournal
 from ._watch_planner import TERMINAL
 from .datasets import Problem, validate_dataset
 from .errors import APIConnectionError, FineTuneError
@@ -90,6 +91,7 @@ __all__ = [
     "SPEC_METADATA_KEY",
     "BatchReport",
     "BatchSpec",
+    "PostgresJournal",
     "SpecResult",
     "run_batch",
 ]
@@ -415,7 +417,7 @@ async def run_batch(
     specs: Iterable[BatchSpec | Mapping[str, Any]],
     *,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-    journal: str | os.PathLike[str] | None = "batch.sqlite",
+    journal: str | os.PathLike[str] | JournalStore | None = "batch.sqlite",
     batch_id: str | None = None,
     cancel_jobs_on_exit: bool = False,
     max_concurrent_uploads: int = DEFAULT_MAX_UPLOADS,
@@ -466,17 +468,18 @@ async def run_batch(
         if key in keyed:
             raise ValueError(f"two specs have the key {key!r}")
         keyed[key] = spec
-    jr = Journal(":memory:" if journal is None else journal)
+    jr = open_journal(journal)
     try:
-        recorded = jr.batch_id()
+        await jr.open()
+        recorded = await jr.batch_id()
         if batch_id is not None and recorded is not None and batch_id != recorded:
-            raise FineTuneError(f"the journal {jr.path} belongs to batch {recorded!r}, not {batch_id!r}")
+            raise FineTuneError(f"the journal {jr.location} belongs to batch {recorded!r}, not {batch_id!r}")
         bid = batch_id or recorded or _derive_batch_id(keyed)
         if len(bid) > _MAX_META_VALUE:
             raise ValueError(f"a batch id has at most {_MAX_META_VALUE} characters")
         if recorded is None:
-            jr.set_batch_id(bid)
-        jr.add_specs((key, spec.fingerprint()) for key, spec in keyed.items())
+            await jr.set_batch_id(bid)
+        await jr.add_specs((key, spec.fingerprint()) for key, spec in keyed.items())
         run = _Run(
             client,
             jr,
@@ -497,7 +500,36 @@ async def run_batch(
                     await run.cancel_jobs()
             raise
     finally:
-        jr.close()
+        with anyio.CancelScope(shield=True):
+            await jr.aclose()
+
+
+async def _nothing() -> AsyncIterator[FineTuningJob]:
+    """An empty async iterator."""
+    none: tuple[FineTuningJob, ...] = ()
+    for job in none:
+        yield job
+
+
+def _shared_result(row: SpecRow, seen: SpecResult | None) -> SpecResult:
+    """A spec's result in a shared batch's report, from its row (another worker's work)."""
+    if row.state == SpecState.DONE:
+        return SpecResult(
+            key=row.key,
+            status=row.status or "unknown",
+            job_id=row.job_id,
+            fine_tuned_model=row.fine_tuned_model,
+            error=row.error,
+            trained_tokens=row.trained_tokens,
+            duration=_duration(row.created_at, row.finished_at),
+        )
+    if seen is not None and seen.status in ("invalid", "error") and row.error is None:
+        return seen
+    if row.error is not None:
+        return SpecResult(key=row.key, status="error", job_id=row.job_id, error=row.error)
+    if row.state == SpecState.CREATED:
+        return SpecResult(key=row.key, status=row.status or "created", job_id=row.job_id)
+    return SpecResult(key=row.key, status="pending")
 
 
 def _derive_batch_id(specs: Mapping[str, BatchSpec]) -> str:
@@ -614,7 +646,7 @@ class _Run:
     def __init__(
         self,
         client: AsyncClient,
-        journal: Journal,
+        journal: JournalStore,
         batch_id: str,
         specs: Mapping[str, BatchSpec],
         *,
@@ -650,6 +682,10 @@ class _Run:
         self.restarted = 0
         # Running jobs whose progress is being looked at (it sets how often: see _progress).
         self._followed = 0
+        # A shared journal: the specs this worker saw to their end under its own lease, and
+        # the cancel scope of each spec it works on (the heartbeat cancels a lost one's).
+        self._settled: set[str] = set()
+        self._scopes: dict[str, anyio.CancelScope] = {}
 
     # -- results -----------------------------------------------------------------------------
 
@@ -676,10 +712,10 @@ class _Run:
             return SpecResult(key=row.key, status=row.status or "created", job_id=row.job_id)
         return SpecResult(key=row.key, status="pending")
 
-    def _record_job(self, key: str, job: FineTuningJob) -> None:
+    async def _record_job(self, key: str, job: FineTuningJob) -> None:
         """Journal and report a job found or created for ``key``."""
         if job.status in TERMINAL:
-            self.journal.job_finished(
+            await self.journal.job_finished(
                 key,
                 job_id=job.id,
                 status=str(job.status),
@@ -701,26 +737,28 @@ class _Run:
                 )
             )
         else:
-            self.journal.job_created(key, job.id, str(job.status), job.created_at)
+            await self.journal.job_created(key, job.id, str(job.status), job.created_at)
             self._set(SpecResult(key=key, status=str(job.status), job_id=job.id))
 
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> BatchReport:
-        rows = self.journal.specs()
+        if self.journal.shared:
+            return await self._run_shared()
+        rows = await self.journal.specs()
         for key, spec in self.specs.items():
             if rows[key].fingerprint != spec.fingerprint():
                 log.warning("spec %r changed since the journal recorded it; its recorded job is kept", key)
         await self._reconcile(rows)
-        rows = self.journal.specs()
+        rows = await self.journal.specs()
         running: list[_Work] = []
         todo: list[_Work] = []
         for key, spec in self.specs.items():
             row = rows[key]
-            if self.restart_cancelled and self.journal.job_restart(key):
+            if self.restart_cancelled and await self.journal.job_restart(key):
                 log.info("batch %s: spec %r (job %s was cancelled) gets a new job", self.batch_id, key, row.job_id)
                 self.restarted += 1
-                row = self.journal.spec(key) or row
+                row = await self.journal.spec(key) or row
             self._set(self._result_from_row(row))
             if row.state == SpecState.CREATED:
                 self.reattached += 1
@@ -738,6 +776,111 @@ class _Run:
             reattached=self.reattached,
             restarted=self.restarted,
         )
+
+    # -- many workers (a shared journal) ------------------------------------------------------
+
+    async def _run_shared(self) -> BatchReport:
+        """One worker of a batch many workers run: claim specs one at a time (at most
+        ``max_concurrent`` held at once), run each under its lease, and help until no spec is
+        left that anyone could still finish; the report covers every spec of the batch."""
+        rows = await self.journal.specs()
+        for key, spec in self.specs.items():
+            if rows[key].fingerprint != spec.fingerprint():
+                log.warning("spec %r changed since the journal recorded it; its recorded job is kept", key)
+            self._set(self._result_from_row(rows[key]))
+        del rows
+        if self.restart_cancelled:
+            self.restarted = await self.journal.restart_cancelled()
+        # Specs this worker gave up on in this run (a refused create, a bad file): another
+        # worker may try them; this one does not claim them again.
+        gave_up: set[str] = set()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat)
+            async with anyio.create_task_group() as slots:
+                for _ in range(self.max_concurrent):
+                    slots.start_soon(self._slot, gave_up)
+            tg.cancel_scope.cancel()
+        rows = await self.journal.specs()
+        for key in self.specs:
+            if key not in self._settled:
+                self.results[key] = _shared_result(rows[key], self.results.get(key))
+        return BatchReport(
+            batch_id=self.batch_id,
+            results=tuple(self.results[key] for key in self.specs),
+            created=self.created,
+            reattached=self.reattached,
+            restarted=self.restarted,
+        )
+
+    async def _heartbeat(self) -> None:
+        """Extend this worker's leases every third of a lease; stop the work on any spec lost."""
+        while True:
+            await anyio.sleep(self.journal.lease_seconds / 3)
+            try:
+                lost = await self.journal.heartbeat()
+            except FineTuneError as exc:
+                # The database is away: the leases lapse unless it is back in time, and then
+                # every write for a lost spec is refused anyway.
+                log.warning("batch %s: heartbeat failed: %s", self.batch_id, exc)
+                continue
+            for key in lost:
+                log.warning("batch %s: lost the lease on spec %r; another worker takes it over", self.batch_id, key)
+                scope = self._scopes.get(key)
+                if scope is not None:
+                    scope.cancel()
+
+    async def _slot(self, gave_up: set[str]) -> None:
+        """One of ``max_concurrent`` slots: claim a spec, see it through, again; return when no
+        spec is claimable and no other worker holds one (nothing could come back)."""
+        idle = min(5.0, max(0.2, self.journal.lease_seconds / 4))
+        while True:
+            claimed = await self.journal.claim(1, exclude=gave_up)
+            if not claimed:
+                if not await self.journal.others_active():
+                    return
+                await anyio.sleep(idle)
+                continue
+            await self._take(claimed[0], gave_up)
+
+    async def _take(self, row: SpecRow, gave_up: set[str]) -> None:
+        key = row.key
+        spec = self.specs.get(key)
+        if spec is None:
+            # A spec of this batch this worker's list does not have (another worker's spec file).
+            gave_up.add(key)
+            await self.journal.release(key)
+            return
+        work = _Work(spec=spec, key=key)
+        lost = False
+        with anyio.CancelScope() as scope:
+            self._scopes[key] = scope
+            try:
+                self._set(self._result_from_row(row))
+                if row.state == SpecState.CREATED and row.job_id is not None:
+                    # Taken over (or resumed) with its job running: follow it.
+                    self.reattached += 1
+                    work.job_id = row.job_id
+                else:
+                    try:
+                        await self._prepare(work)
+                    except _SpecFailed as failed:
+                        self._set(failed.result)
+                if not self.results[key].finished:
+                    await self._run_job(work)
+            except LeaseLostError as exc:
+                log.warning("batch %s: %s", self.batch_id, exc)
+                lost = True
+            finally:
+                del self._scopes[key]
+        if lost or scope.cancelled_caught:
+            return  # another worker holds it now: its outcome is that worker's to record
+        self._settled.add(key)
+        if key in self.journal.held():
+            # It did not end here (a bad file, a refused create, a wait that kept failing):
+            # give it back for another worker to try; this one does not claim it again.
+            gave_up.add(key)
+            with contextlib.suppress(FineTuneError):
+                await self.journal.release(key)
 
     async def _reconcile(self, rows: Mapping[str, SpecRow]) -> None:
         """Bring the journal in line with the server's jobs of this batch, before creating anything.
@@ -763,7 +906,7 @@ class _Run:
                 row.state == SpecState.DONE or (row.state == SpecState.CREATED and server_job.status not in TERMINAL)
             )
             if not unchanged:
-                self._record_job(key, server_job)
+                await self._record_job(key, server_job)
 
     def _spec_of(self, job: FineTuningJob) -> str | None:
         """The key of the spec of this batch ``job`` was made for (None: not one of its specs).
@@ -925,7 +1068,7 @@ class _Run:
     async def _upload(self, path: str, sha: str, size: int) -> str:
         """The id of the server's copy of this file: the journal's, a found one, or a new upload."""
         purpose = "fine-tune"
-        row = self.journal.file(sha, purpose)
+        row = await self.journal.file(sha, purpose)
         # Where a job may only use a processed file (the provider's capabilities), a file from
         # the journal or found on the server is waited for too: its run may have ended first.
         must_process = self.client.provider.capabilities.files_must_be_processed
@@ -941,14 +1084,14 @@ class _Run:
                 # may still be storing it. Settle that before sending it again.
                 existing = await self._settle(lambda: self._find_file(name, size), row.updated_at, "a file")
             if existing is not None and existing.bytes == size:
-                self.journal.file_uploaded(sha, purpose, name, size, existing.id)
+                await self.journal.file_uploaded(sha, purpose, name, size, existing.id)
                 if must_process and existing.status not in (FileStatus.PROCESSED, None):
                     return self._processed(path, await self.client.files.wait_for_processing(existing.id))
                 return existing.id
-            self.journal.file_intent(sha, purpose, name, size)
+            await self.journal.file_intent(sha, purpose, name, size)
             # The transport retries it, and settles a lost answer through the client's ledger.
             uploaded = await self.client.files.create(file=path, filename=name, purpose=purpose)
-            self.journal.file_uploaded(sha, purpose, name, size, uploaded.id)
+            await self.journal.file_uploaded(sha, purpose, name, size, uploaded.id)
         if uploaded.status not in (FileStatus.PROCESSED, None):
             uploaded = await self.client.files.wait_for_processing(uploaded.id)
         return self._processed(path, uploaded)
@@ -1019,13 +1162,15 @@ class _Run:
                     work.key,
                     kept.id,
                 )
-                self._record_job(work.key, kept)
+                await self._record_job(work.key, kept)
                 work.job_id = kept.id
+        except LeaseLostError:
+            raise  # another worker holds the spec now: nothing of this one's to record
         except FineTuneError as exc:
             # The journal keeps the job as created: a later run looks at it again.
             self._set(SpecResult(key=work.key, status="error", job_id=work.job_id, error=str(exc)))
             return
-        self._record_job(work.key, job)
+        await self._record_job(work.key, job)
 
     async def _wait(self, key: str, job_id: str) -> FineTuningJob:
         """The job once it ended (the shared watch's wait); meanwhile, when someone watches,
@@ -1102,7 +1247,7 @@ class _Run:
         assert work.training_file is not None
         self._set(SpecResult(key=key, status="creating"))
         metadata = {**(spec.metadata or {}), BATCH_METADATA_KEY: self.batch_id, SPEC_METADATA_KEY: key}
-        row = self.journal.spec(key)
+        row = await self.journal.spec(key)
         try:
             if row is not None and row.attempts > 0:
                 # A create may have been sent by an earlier run, and a server may apply it late:
@@ -1120,9 +1265,12 @@ class _Run:
                 job = await self._settle(find, intent_at, "a job")
                 if job is not None:
                     self.reattached += 1
-                    self._record_job(key, job)
+                    await self._record_job(key, job)
                     return job
-            self.journal.job_intent(key)
+            await self.journal.job_intent(key)
+            # A shared journal: the lease must surely hold as the create leaves (a worker that
+            # was stopped past it between the intent and here sends nothing).
+            self.journal.check_lease(key)
             try:
                 job = await self.client.fine_tuning.jobs.create(
                     model=spec.model,
@@ -1135,13 +1283,13 @@ class _Run:
                 )
             except APIConnectionError as exc:
                 if not exc.maybe_sent:
-                    self.journal.job_not_created(key, str(exc))
+                    await self.journal.job_not_created(key, str(exc))
                 # Else the outcome is unknown: the journal keeps the intent, the next run settles it.
                 self._set(SpecResult(key=key, status="error", error=str(exc)))
                 return None
             except FineTuneError as exc:
                 # Refused by the server: provably no job; a later run may try again.
-                self.journal.job_not_created(key, str(exc))
+                await self.journal.job_not_created(key, str(exc))
                 self._set(SpecResult(key=key, status="error", error=str(exc)))
                 return None
             self.created += 1
@@ -1152,8 +1300,10 @@ class _Run:
                 if kept.id != job.id:
                     self.reattached += 1
                 job = kept
-            self._record_job(key, job)
+            await self._record_job(key, job)
             return job
+        except LeaseLostError:
+            raise  # another worker holds the spec now: nothing of this one's to record
         except FineTuneError as exc:
             # The server could not be asked (to settle, or for the siblings): the journal keeps
             # the intent, so the next run looks again before creating.
@@ -1163,11 +1313,18 @@ class _Run:
     # -- cancelling --------------------------------------------------------------------------
 
     async def cancel_jobs(self) -> None:
-        """Cancel every unfinished job of this batch (the journal's and the server's), recording each."""
-        rows = self.journal.specs()
+        """Cancel every unfinished job of this batch (the journal's and the server's), recording
+        each; with a shared journal only the jobs of the specs this worker holds (the other
+        workers' go on)."""
+        rows = await self.journal.specs()
         keys = {row.job_id: key for key, row in rows.items() if row.state == SpecState.CREATED and row.job_id}
+        if self.journal.shared:
+            held = self.journal.held()
+            keys = {job_id: key for job_id, key in keys.items() if key in held}
+        # (A shared batch's listing holds every worker's jobs: not this worker's to cancel.)
         with contextlib.suppress(FineTuneError):
-            async for job in self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id}):
+            listing = self.client.fine_tuning.jobs.list(limit=100, metadata={BATCH_METADATA_KEY: self.batch_id})
+            async for job in listing if not self.journal.shared else _nothing():
                 spec_key = self._spec_of(job)
                 if spec_key is not None and job.status not in TERMINAL:
                     keys[job.id] = spec_key
@@ -1178,7 +1335,8 @@ class _Run:
             except FineTuneError as exc:
                 log.warning("could not cancel job %s of spec %r: %s", job_id, key, exc)
                 return
-            self._record_job(key, job)
+            with contextlib.suppress(LeaseLostError):
+                await self._record_job(key, job)
 
         async with anyio.create_task_group() as tg:
             for job_id, key in keys.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
 import attrs
 import click
 from rich.console import Console, Group, RenderableType
@@ -20,12 +21,14 @@ from rich.table import Table
 from rich.text import Text
 
 import finetune_async as ft
+from finetune_async._journal import JournalBusyError, JournalStore, SpecRow, SpecState, is_postgres, read_sqlite
+from finetune_async._journal_pg import DEFAULT_LEASE_SECONDS, PostgresJournal
 from finetune_async.batch import DEFAULT_MAX_CONCURRENT
 
 from ._context import EXIT_FAILED, EXIT_OK, client_options, current_settings, json_option, run_async
 from ._output import err_console, fmt_duration, out_console, print_json
 
-__all__ = ["BatchView", "batch", "load_specs"]
+__all__ = ["BatchView", "batch", "load_specs", "status_command"]
 
 _STYLE = {
     "succeeded": "bold green",
@@ -227,7 +230,22 @@ def _line(result: ft.SpecResult) -> Text:
     return line
 
 
-@click.command()
+class _BatchGroup(click.Group):
+    """``batch SPECS ...`` runs a batch (the ``run`` command, named or not); ``batch status``
+    shows one. Anything that is not a subcommand's name goes to ``run``, ``--help`` too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_BatchGroup)
+def batch() -> None:
+    """Run a batch of fine-tunes (`finetune-async batch SPECS`), or show one (`batch status`)."""
+
+
+@batch.command("run")
 @click.argument("specs_file", metavar="SPECS", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--max-concurrent",
@@ -238,8 +256,21 @@ def _line(result: ft.SpecResult) -> Text:
 )
 @click.option(
     "--journal",
-    metavar="PATH",
-    help="The batch's SQLite journal (default: SPECS with the suffix .batch.sqlite, next to it).",
+    metavar="PATH|URL",
+    help="The batch's SQLite journal (default: SPECS with the suffix .batch.sqlite, next to it), or a"
+    " postgresql:// URL: a database every worker of the batch shares.",
+)
+@click.option(
+    "--lease",
+    "lease_seconds",
+    type=click.FloatRange(min=1.0),
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    help="PostgreSQL journal: seconds a worker's claim on a spec lasts without a heartbeat"
+    " (a dead worker's specs are taken over that long after it died).",
+)
+@click.option(
+    "--worker", "worker_id", metavar="NAME", help="PostgreSQL journal: this worker's name (default: host:pid:random)."
 )
 @click.option("--batch-id", metavar="ID", help="Name the batch (default: the journal's, or derived from the specs).")
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, cancel the batch's unfinished jobs.")
@@ -250,10 +281,12 @@ def _line(result: ft.SpecResult) -> Text:
 )
 @client_options
 @json_option
-def batch(
+def run_command(
     specs_file: str,
     max_concurrent: int,
     journal: str | None,
+    lease_seconds: float,
+    worker_id: str | None,
     batch_id: str | None,
     cancel_on_interrupt: bool,
     restart_cancelled: bool,
@@ -273,6 +306,12 @@ def batch(
     "reattached N, created M". A spec whose job was cancelled (--cancel-on-interrupt, or by
     hand) stays cancelled; --restart-cancelled gives each one new job. Exits 0 when every
     spec's job succeeded, 1 otherwise. --json prints the report.
+
+    Many workers, one batch: with --journal postgresql://user@host/db every worker (on any
+    machine) runs this same command; each spec is claimed by one worker at a time under a
+    lease, a dead worker's specs are taken over once its lease lapses, and one job trains per
+    spec. Each worker helps until no spec is left, then prints the whole batch's report.
+    `finetune-async batch status --journal ...` shows where the batch stands, from anywhere.
     """
     try:
         specs, file_batch_id = load_specs(specs_file)
@@ -285,6 +324,13 @@ def batch(
     if repeated:
         raise click.BadParameter(f"specs with the same key: {', '.join(repeated[:5])}", param_hint="SPECS")
     journal_path = journal or str(Path(specs_file).with_suffix(".batch.sqlite"))
+    target: str | JournalStore = journal_path
+    if is_postgres(journal_path):
+        try:
+            target = PostgresJournal(journal_path, lease_seconds=lease_seconds, worker_id=worker_id)
+        except ft.FineTuneError as exc:
+            raise click.BadParameter(str(exc), param_hint="--journal") from None
+        journal_path = target.location
     rerun = _rerun_command(specs_file, journal, batch_id)
     settings = current_settings()
     if cancel_on_interrupt:
@@ -305,7 +351,7 @@ def batch(
                 client,
                 specs,
                 max_concurrent=max_concurrent,
-                journal=journal_path,
+                journal=target,
                 batch_id=batch_id or file_batch_id,
                 cancel_jobs_on_exit=cancel_on_interrupt,
                 on_update=view.update,
@@ -343,7 +389,118 @@ def _rerun_command(specs_file: str, journal: str | None, batch_id: str | None) -
     """The command that runs this batch again (same specs, journal and batch id), for a shell."""
     argv = ["finetune-async", "batch", specs_file]
     if journal is not None:
-        argv += ["--journal", journal]
+        argv += ["--journal", PostgresJournal.redact(journal) if is_postgres(journal) else journal]
     if batch_id is not None:
         argv += ["--batch-id", batch_id]
     return shlex.join(argv)
+
+
+@batch.command("status")
+@click.argument("specs_file", metavar="[SPECS]", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--journal",
+    metavar="PATH|URL",
+    help="The batch's journal: a SQLite file (default: SPECS with the suffix .batch.sqlite) or a postgresql:// URL.",
+)
+@click.option(
+    "--batch-id",
+    metavar="ID",
+    help="PostgreSQL journal: which batch (default: the only one in the database, or SPECS's).",
+)
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Spec rows shown at most.")
+@json_option
+def status_command(specs_file: str | None, journal: str | None, batch_id: str | None, limit: int, as_json: bool) -> int:
+    """Where a batch stands, from its journal, on any machine (no API key needed): the specs
+    by state, which worker holds which (PostgreSQL journals: its lease's seconds left), and one
+    row per spec (unfinished first, at most --limit; --json: all of them)."""
+    if journal is None:
+        if specs_file is None:
+            raise click.UsageError("give --journal (a path or a postgresql:// URL), or SPECS")
+        journal = str(Path(specs_file).with_suffix(".batch.sqlite"))
+    if batch_id is None and specs_file is not None:
+        try:
+            specs, batch_id = load_specs(specs_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="SPECS") from None
+        if batch_id is None and specs:
+            batch_id = ft.batch._derive_batch_id({s.spec_key: s for s in specs})
+    if is_postgres(journal):
+        found_id, rows = anyio.run(_pg_status, journal, batch_id)
+    else:
+        try:
+            recorded, rows = read_sqlite(journal)
+        except JournalBusyError as exc:
+            raise click.ClickException(str(exc)) from None
+        found_id = recorded or "-"
+    ordered = sorted(rows, key=lambda r: (r.state == SpecState.DONE, r.key))
+    states = Counter(r.state if r.state != SpecState.DONE else f"done/{r.status}" for r in rows)
+    holders = Counter(r.owner for r in rows if r.owner and r.state != SpecState.DONE and (r.lease_left or 0) > 0)
+    if as_json:
+        print_json(
+            {
+                "batch_id": found_id,
+                "counts": dict(sorted(states.items())),
+                "workers": dict(sorted(holders.items())),
+                "specs": [_row_object(r) for r in ordered],
+            }
+        )
+        return EXIT_OK
+    console = out_console()
+    console.print(
+        Text(f"batch {found_id}: {len(rows)} spec(s): " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    )
+    for worker, n in sorted(holders.items()):
+        console.print(Text(f"  {worker} holds {n}"))
+    table = Table()
+    for name in ("spec", "state", "status", "job", "worker", "lease", "attempts", "error"):
+        table.add_column(name, overflow="fold" if name == "error" else "ellipsis")
+    for r in ordered[:limit]:
+        lease = "-" if r.lease_left is None or r.state == SpecState.DONE else f"{r.lease_left:.0f}s"
+        table.add_row(
+            Text(r.key),
+            Text(r.state),
+            Text(r.status or "-", style=_STYLE.get(r.status or "", "")),
+            Text(r.job_id or "-"),
+            Text(r.owner or "-"),
+            Text(lease if r.lease_left is None or r.lease_left > 0 else "lapsed"),
+            Text(str(r.attempts)),
+            Text(r.error or "", style="red"),
+        )
+    console.print(table)
+    if len(ordered) > limit:
+        console.print(Text(f"… and {len(ordered) - limit} more (--limit, or --json for all)", style="dim"))
+    return EXIT_OK
+
+
+async def _pg_status(dsn: str, batch_id: str | None) -> tuple[str, list[SpecRow]]:
+    store = PostgresJournal(dsn)
+    await store.open()
+    try:
+        if batch_id is None:
+            batches = await store.batches()
+            if len(batches) != 1:
+                names = ", ".join(b for b, _ in batches[:10]) or "none"
+                raise click.UsageError(f"the database holds {len(batches)} batches ({names}): give --batch-id")
+            batch_id = batches[0][0]
+        store.select(batch_id)
+        rows = await store.specs()
+        if not rows and batch_id not in {b for b, _ in await store.batches()}:
+            raise click.UsageError(f"no batch {batch_id!r} in {store.location}")
+        return batch_id, list(rows.values())
+    finally:
+        await store.aclose()
+
+
+def _row_object(r: SpecRow) -> dict[str, Any]:
+    return {
+        "key": r.key,
+        "state": r.state,
+        "status": r.status,
+        "job_id": r.job_id,
+        "fine_tuned_model": r.fine_tuned_model,
+        "error": r.error,
+        "attempts": r.attempts,
+        "worker": r.owner,
+        "fence": r.fence,
+        "lease_left": r.lease_left,
+    }
