@@ -537,6 +537,15 @@ def _derive_batch_id(specs: Mapping[str, BatchSpec]) -> str:
     return f"batch-{digest[:16]}"
 
 
+def _is_upload_of(file: FileObject | None, size: int) -> bool:
+    """True when the server's ``file``, found by its tagged name, holds the upload of ``size``
+    bytes: its size says so, or, where a listing gives no size (Fireworks' datasets read 0
+    bytes), it is processed, so its upload arrived whole."""
+    if file is None:
+        return False
+    return file.bytes == size or (not file.bytes and file.status == FileStatus.PROCESSED)
+
+
 def _tagged_name(path: str, sha256: str) -> str:
     """The name a file is uploaded under: its own, with the first 16 hex digits of its hash."""
     base = os.path.basename(path)
@@ -1079,11 +1088,11 @@ class _Run:
         name = _tagged_name(path, sha)
         async with self.upload_limiter:
             existing = (await self._server_file_index()).get(name)
-            if (existing is None or existing.bytes != size) and row is not None:
+            if not _is_upload_of(existing, size) and row is not None:
                 # An earlier run sent this upload and died before recording its id: the server
                 # may still be storing it. Settle that before sending it again.
                 existing = await self._settle(lambda: self._find_file(name, size), row.updated_at, "a file")
-            if existing is not None and existing.bytes == size:
+            if existing is not None and _is_upload_of(existing, size):
                 await self.journal.file_uploaded(sha, purpose, name, size, existing.id)
                 if must_process and existing.status not in (FileStatus.PROCESSED, None):
                     return self._processed(path, await self.client.files.wait_for_processing(existing.id))
@@ -1118,7 +1127,7 @@ class _Run:
     async def _find_file(self, name: str, size: int) -> FileObject | None:
         """The server's file of this tagged name and size, if one exists now."""
         async for file in self.client.files.list(purpose="fine-tune", order="desc"):
-            if file.filename == name and file.bytes == size and file.status != FileStatus.ERROR:
+            if file.filename == name and _is_upload_of(file, size) and file.status != FileStatus.ERROR:
                 return file
         return None
 

@@ -10,6 +10,8 @@ cannot do is skipped by its capabilities (:func:`skip_unless`), never by its nam
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -19,7 +21,7 @@ import finetune_async as ft
 from finetune_async._auth import ApiKeyAuth
 from finetune_async.emulator import Emulator
 from finetune_async.emulator.store import JobRecord
-from finetune_async.providers import AzureProvider, Capabilities, capabilities_of
+from finetune_async.providers import BY_NAME, AzureProvider, Capabilities, capabilities_of
 from finetune_async.providers.nebius import metadata_from_tags
 from finetune_async.providers.together import metadata_from_wandb_name
 from tests.spec import FIREWORKS_SPEC, OPENAI_SPEC, TOGETHER_SPEC, OpenAPISpec
@@ -123,6 +125,39 @@ class Dialect:
         return self.provider not in ("together", "fireworks")
 
     @property
+    def uploads_in_several_requests(self) -> bool:
+        """True when ``files.create`` sends several requests (the provider's
+        ``uploads_its_own_way``: Fireworks' dataset, then its content), so a process killed
+        between them leaves a file that never holds an upload."""
+        return BY_NAME[self.provider].uploads_its_own_way
+
+    @property
+    def trained_tokens(self) -> bool:
+        """True when a succeeded job says how many tokens it trained (Fireworks' jobs do not)."""
+        return self.provider != "fireworks"
+
+    @property
+    def keeps_caller_metadata(self) -> bool:
+        """True when jobs keep the caller's own metadata (``{"team": "search"}``). Fireworks jobs
+        keep only this SDK's markers, as digests in their ``displayName``, and refuse any other
+        key (tests/batch/test_batch.py checks both sides of this)."""
+        return self.provider != "fireworks"
+
+    def caller_metadata(self, metadata: Mapping[str, str]) -> dict[str, str]:
+        """``metadata`` where jobs keep the caller's metadata, else none: what a spec of the
+        batch tests carries on this dialect."""
+        return dict(metadata) if self.keeps_caller_metadata else {}
+
+    def kept(self, key: str, value: str) -> str:
+        """What ``job.metadata[key]`` reads back for a job created with ``{key: value}``: the
+        value, or the provider's digest of it (its ``kept_metadata``)."""
+        return _kept(self.provider, {key: value})[key]
+
+    def spec_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """The ``ft_spec`` values jobs of the specs ``keys`` read back, mapped to the keys."""
+        return {self.kept("ft_spec", key): key for key in keys}
+
+    @property
     def spec(self) -> OpenAPISpec:
         """The spec this dialect's requests are checked against (OpenAI's for OpenAI, Azure and
         Nebius; the provider's own for Together and Fireworks)."""
@@ -170,17 +205,54 @@ class Dialect:
         return {"learning_rate_multiplier": factor}
 
 
+def _kept(provider: str, metadata: Mapping[str, str]) -> Mapping[str, str]:
+    # Only the provider's kept_metadata is asked: no request is sent.
+    client = Dialect(provider, provider).client("http://127.0.0.1:9/v1", max_retries=0)
+    return client.provider.kept_metadata(metadata)
+
+
+# Fireworks' displayName tail, read here on its own (not with the SDK's parser): ``ft c=... s=...``.
+_FIREWORKS_TAG = re.compile(r"(?:^| )ft((?: [a-z]=[0-9a-f]{12})+)$")
+_FIREWORKS_KEYS = {"c": "ft_create", "b": "ft_batch", "s": "ft_spec"}
+
+
 def server_metadata(record: JobRecord) -> dict[str, str] | None:
-    """A job's metadata as the emulator keeps it: OpenAI's and Azure's field, or Nebius'
-    ``key=value`` tags."""
+    """A job's metadata as the emulator keeps it: OpenAI's and Azure's field, Nebius'
+    ``key=value`` tags, Together's W&B name, or the digests in Fireworks' ``displayName``."""
     if record.metadata is not None:
         return record.metadata
     extra = record.extra or {}
+    fireworks = extra.get("fireworks") or {}
+    found = _FIREWORKS_TAG.search(fireworks.get("displayName") or "")
+    if found is not None:
+        pairs = (item.partition("=") for item in found.group(1).split())
+        return {_FIREWORKS_KEYS[letter]: value for letter, _, value in pairs}
     together = extra.get("together") or {}
     if together.get("wandb_name"):
         return metadata_from_wandb_name(together["wandb_name"])
     nebius = extra.get("nebius") or {}
     return metadata_from_tags(nebius.get("tags"))
+
+
+def client_job_id(record: JobRecord) -> str:
+    """The id the client calls the emulator's job ``record`` by: its own, or (Fireworks) the job
+    id the create chose (``dpo:`` and it for a DPO job)."""
+    fireworks = (record.extra or {}).get("fireworks")
+    if not fireworks:
+        return record.id
+    return ("dpo:" if fireworks.get("kind") == "dpo" else "") + str(fireworks["id"])
+
+
+def server_job(jobs: Mapping[str, JobRecord], job_id: str) -> JobRecord:
+    """The emulator's record (``emu.state.store.jobs``) of the job the client calls ``job_id``:
+    the same id, or (Fireworks) the record whose job id the dialect chose (``dpo:`` taken off)."""
+    if job_id in jobs:
+        return jobs[job_id]
+    wanted = job_id.removeprefix("dpo:")
+    for record in jobs.values():
+        if ((record.extra or {}).get("fireworks") or {}).get("id") == wanted:
+            return record
+    raise KeyError(job_id)
 
 
 OPENAI = Dialect("openai", "openai")
@@ -218,11 +290,10 @@ one_route_each = pytest.mark.parametrize(
     "dialect", ["openai", "azure", "nebius", "together", "fireworks"], indirect=True
 )
 
-#: The dialects the whole batch suite (tests/batch) runs on. Not Fireworks yet: its jobs keep
-#: only this SDK's markers, as digests, and no metadata of the caller's, while most batch tests
-#: give their specs metadata and read the server's back. run_batch on Fireworks, with a lost
-#: create, is tested in tests/providers/test_fireworks.py.
-BATCH_DIALECT_IDS = ("openai", "azure", "nebius", "together")
+#: The dialects the whole batch suite (tests/batch) runs on: every provider. Where jobs keep no
+#: metadata of the caller's (Fireworks), the specs carry none (:meth:`Dialect.caller_metadata`)
+#: and the markers are compared as the provider keeps them (:meth:`Dialect.kept`).
+BATCH_DIALECT_IDS = ("openai", "azure", "nebius", "together", "fireworks")
 
 #: :data:`one_route_each` for the batch tests (:data:`BATCH_DIALECT_IDS`).
 batch_route_each = pytest.mark.parametrize("dialect", list(BATCH_DIALECT_IDS), indirect=True)

@@ -221,7 +221,14 @@ def checkpoints_table(checkpoints: Sequence[ft.FineTuningJobCheckpoint]) -> Tabl
 
 def print_metrics(console: Console, metrics: Metrics) -> None:
     """The sparkline chart, or a note when there is nothing to chart yet."""
+    if metrics.source == "none":
+        console.print(
+            f"No metrics for {metrics.job_id}: it has no result file, and the provider has neither "
+            "a metrics endpoint nor an events list."
+        )
+        return
     if not metrics.rows:
-        console.print(f"No metrics for {metrics.job_id} yet (no result file and no metrics events).")
+        where = "metrics endpoint" if metrics.source == "endpoint" else "metrics events"
+        console.print(f"No metrics for {metrics.job_id} yet (no result file and nothing from its {where}).")
         return
     console.print(metrics_table(metrics))

@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 import finetune_async as ft
+from finetune_async.polling import _StateEvents
 
 from ._actions import checkpoints_table, closing, print_metrics, watch_job
 from ._context import (
@@ -83,7 +84,9 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
     exits 1 if it did not succeed. Ctrl-C stops following (exit 130), the job keeps running.
     With --json, the API's list object ({"object": "list", "data": [events], "has_more"},
     oldest first as printed; has_more says older events were left out), or with --follow one
-    event object per line as they come.
+    event object per line as they come. Where the provider has no events list (Fireworks), the
+    events are those made from the job's state and progress, as --follow and the SDK's
+    stream_events make them: its status, then its progress.
     """
     settings = current_settings()
     console = out_console()
@@ -101,6 +104,9 @@ def events(job_id: str, follow: bool, limit: int, as_json: bool) -> int:
         return await client.fine_tuning.jobs.retrieve(job_id)
 
     async def recent_events(client: ft.AsyncClient) -> ft.Page[ft.FineTuningJobEvent]:
+        if not client.provider.capabilities.events:
+            # No events list (Fireworks): the events stream_events makes from the job, as it is now.
+            return await _StateEvents(client, job_id)(None, limit)
         return await client.fine_tuning.jobs.list_events(job_id, limit=limit)
 
     if follow:

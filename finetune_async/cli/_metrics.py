@@ -9,7 +9,7 @@ import csv
 import importlib.util
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ __all__ = [
     "have_matplotlib",
     "load_metrics",
     "parse_result_csv",
+    "rows_from_snapshots",
     "sparkline",
     "write_plot",
 ]
@@ -50,7 +51,9 @@ class MetricRow:
 
 @attrs.frozen
 class Metrics:
-    """A job's metrics and where they came from (``result_file`` with its id, or ``events``)."""
+    """A job's metrics and where they came from: ``result_file`` (with its id), ``endpoint``
+    (the provider's metrics endpoint), ``events`` (its metrics events), or ``none`` (the
+    provider has neither a metrics endpoint nor an events list, and no result file came)."""
 
     job_id: str
     source: str
@@ -153,8 +156,35 @@ def rows_from_events(events: Iterable[ft.FineTuningJobEvent]) -> list[MetricRow]
     return [by_step[s] for s in sorted(by_step)]
 
 
+# A metrics endpoint's names (Together's ``train/loss``, ``eval/loss``, ``train/global_step``)
+# as the result file's columns: the prefix becomes ``train_`` / ``valid_``.
+_SNAPSHOT_PREFIXES = {"train/": "train_", "eval/": "valid_", "valid/": "valid_"}
+_SNAPSHOT_STEPS = ("train/global_step", "global_step", "step")
+
+
+def rows_from_snapshots(snapshots: Iterable[Mapping[str, object]]) -> list[MetricRow]:
+    """Rows from a metrics endpoint's snapshots (``jobs.metrics``: Together's ``train/loss``,
+    ``eval/loss``, ``train/mean_token_accuracy``, ``train/global_step``, ...), one per step,
+    the last snapshot of a step kept; snapshots without a step are left out."""
+    by_step: dict[int, MetricRow] = {}
+    for snapshot in snapshots:
+        record: dict[str, Any] = {}
+        for name, value in snapshot.items():
+            for prefix, ours in _SNAPSHOT_PREFIXES.items():
+                if name.startswith(prefix):
+                    record[ours + name.removeprefix(prefix)] = value
+        record["step"] = next((snapshot[k] for k in _SNAPSHOT_STEPS if k in snapshot), None)
+        row = _row(record)
+        if row is not None:
+            by_step[row.step] = row
+    return [by_step[s] for s in sorted(by_step)]
+
+
 async def load_metrics(client: ft.AsyncClient, job_id: str) -> Metrics:
-    """The job's metrics from its result file, or from its metrics events while it has none."""
+    """The job's metrics from its result file; while it has none, from the provider's metrics
+    endpoint where it has one (``capabilities.metrics_endpoint``), else from its metrics
+    events where it has an events list (``capabilities.events``), else none (``source`` says
+    which)."""
     job = await client.fine_tuning.jobs.retrieve(job_id)
     for file_id in job.result_files:
         content = (await client.files.content(file_id)).content
@@ -163,6 +193,12 @@ async def load_metrics(client: ft.AsyncClient, job_id: str) -> Metrics:
         except ValueError:
             continue
         return Metrics(job_id=job.id, source="result_file", rows=rows, file_id=file_id)
+    capabilities = client.provider.capabilities
+    if capabilities.metrics_endpoint:
+        recorded = await client.fine_tuning.jobs.metrics(job_id)
+        return Metrics(job_id=job.id, source="endpoint", rows=rows_from_snapshots(recorded.metrics))
+    if not capabilities.events:
+        return Metrics(job_id=job.id, source="none", rows=[])
     events = [event async for event in client.fine_tuning.jobs.list_events(job_id, limit=100)]
     return Metrics(job_id=job.id, source="events", rows=rows_from_events(events))
 
@@ -238,6 +274,8 @@ def metrics_table(metrics: Metrics, *, width: int = 48) -> Group:
 def _source(metrics: Metrics) -> str:
     if metrics.source == "result_file":
         return f"result file {metrics.file_id}"
+    if metrics.source == "endpoint":
+        return "the provider's metrics endpoint"
     return "its metrics events so far"
 
 

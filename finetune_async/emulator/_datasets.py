@@ -22,10 +22,12 @@ from .store import FileRecord, Store
 
 __all__ = ["MIN_EXAMPLES", "DatasetCheck", "DatasetChecks", "check_dataset", "check_legacy", "check_nebius"]
 
-#: A training file needs at least this many examples (a validation file, one).
+#: A training file needs at least this many examples on OpenAI's, Azure's and Nebius' dialects
+#: (a validation file, one); Together's and Fireworks' take their providers' minimums (the
+#: ``min_examples`` of :func:`finetune_async.datasets.data_rules_for`: 1 and 3).
 MIN_EXAMPLES = 10
 
-_CheckKey = tuple[str, str, bool, bool, str]
+_CheckKey = tuple[str, str, bool, bool, str, str]
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
@@ -139,26 +141,35 @@ def check_nebius(path: Path) -> DatasetCheck:
 
 
 def check_dataset(
-    path: Path, method: str, *, legacy: bool = False, validation: bool = False, formats: str = "openai"
+    path: Path,
+    method: str,
+    *,
+    legacy: bool = False,
+    validation: bool = False,
+    formats: str = "openai",
+    provider: str = "openai",
 ) -> DatasetCheck:
     """Validate a training (or, with ``validation=True``, validation) file.
 
-    Uses :func:`finetune_async.datasets.validate_dataset` (or the legacy prompt/completion check
-    for babbage-002 and davinci-002). Returns the example count, the approximate tokens, and the
-    first problem as a readable sentence naming its line (None when the file is usable). A
-    validation file needs one example, a training file :data:`MIN_EXAMPLES`. ``formats="nebius"``
-    reads Nebius' line formats instead (:func:`check_nebius`).
+    Uses :func:`finetune_async.datasets.validate_dataset` with ``provider``'s data rules (or the
+    legacy prompt/completion check for babbage-002 and davinci-002). Returns the example count,
+    the approximate tokens, and the first problem as a readable sentence naming its line (None
+    when the file is usable). A validation file needs one example, a training file the
+    provider's minimum (``min_examples``: OpenAI's, Azure's and Nebius' :data:`MIN_EXAMPLES`,
+    Together's 1, Fireworks' 3). ``formats="nebius"`` reads Nebius' line formats instead
+    (:func:`check_nebius`). Raises ValueError for a ``provider`` with no data rules.
     """
-    minimum = 1 if validation else MIN_EXAMPLES
+    # Imported lazily: only job validation needs the datasets package.
+    from finetune_async.datasets import data_rules_for, validate_dataset
+
+    rules = data_rules_for(provider)
+    minimum = 1 if validation else rules.min_examples
     if legacy:
         result = check_legacy(path)
     elif formats == "nebius":
         result = check_nebius(path)
     else:
-        # Imported lazily: only job validation needs the datasets package.
-        from finetune_async.datasets import validate_dataset
-
-        report = validate_dataset(path, method=method)
+        report = validate_dataset(path, method=method, provider=rules)
         problems = [p for p in report.problems if not (validation and p.code == "too_few_examples")]
         problem: str | None = None
         if problems:
@@ -174,7 +185,8 @@ def check_dataset(
 
 
 class DatasetChecks:
-    """The checks in flight or done, per (file id, method, legacy, validation, line formats).
+    """The checks in flight or done, per (file id, method, legacy, validation, line formats,
+    provider).
 
     Every create naming a file waits on the same check; the answer is kept until
     :meth:`forget` drops the file's checks (when the file is deleted).
@@ -188,17 +200,27 @@ class DatasetChecks:
         self.count = 0
 
     async def check(
-        self, rec: FileRecord, method: str, *, legacy: bool, validation: bool = False, formats: str = "openai"
+        self,
+        rec: FileRecord,
+        method: str,
+        *,
+        legacy: bool,
+        validation: bool = False,
+        formats: str = "openai",
+        provider: str = "openai",
     ) -> DatasetCheck:
-        """What :func:`check_dataset` finds in ``rec``, checked at most once per key."""
-        key = (rec.id, method, legacy, validation, formats)
+        """What :func:`check_dataset` finds in ``rec`` under ``provider``'s data rules, checked
+        at most once per key."""
+        key = (rec.id, method, legacy, validation, formats, provider)
         check = self._checks.get(key)
         if check is None:
             self.count += 1
             # Off the event loop (a large file must not stall other requests), and once however
             # many creates name the file at the same moment: they all wait on this future.
             path = self._store.blob_path(rec.path)
-            run = functools.partial(check_dataset, path, method, legacy=legacy, validation=validation, formats=formats)
+            run = functools.partial(
+                check_dataset, path, method, legacy=legacy, validation=validation, formats=formats, provider=provider
+            )
             check = asyncio.get_running_loop().run_in_executor(None, run)
             self._checks[key] = check
             check.add_done_callback(functools.partial(self._forget_failed, key))

@@ -31,6 +31,7 @@ __all__ = [
     "build_job",
     "check_datasets",
     "created_events",
+    "data_provider",
     "fine_tune_files",
     "parse_job_request",
 ]
@@ -234,6 +235,16 @@ def fine_tune_files(request: JobRequest, store: Store) -> tuple[FileRecord, File
 # -- step 3: what the files hold -----------------------------------------------------------------
 
 
+def data_provider(request: JobRequest) -> str:
+    """The provider whose data rules (:func:`finetune_async.datasets.data_rules_for`) the job's
+    files are checked by: the dialect's that keeps its own fields with the job (``extra`` is
+    keyed by the provider's name: Nebius, Together, Fireworks), else OpenAI's (Azure's are the same)."""
+    from finetune_async.datasets import provider_names
+
+    known = provider_names()
+    return next((name for name in request.extra or {} if name in known), "openai")
+
+
 async def check_datasets(
     request: JobRequest, train: FileRecord, valid: FileRecord | None, datasets: DatasetChecks
 ) -> tuple[DatasetCheck, dict[str, Any] | None]:
@@ -242,7 +253,8 @@ async def check_datasets(
     file passes. Not an answer of the create: the API reports bad data by failing the job."""
     legacy = request.base.legacy_completions
     formats = request.base.line_formats
-    check = await datasets.check(train, request.method_type, legacy=legacy, formats=formats)
+    provider = data_provider(request)
+    check = await datasets.check(train, request.method_type, legacy=legacy, formats=formats, provider=provider)
     if check.problem is not None:
         return check, {
             "code": "invalid_training_file",
@@ -250,7 +262,9 @@ async def check_datasets(
             "param": "training_file",
         }
     if valid is not None:
-        vcheck = await datasets.check(valid, request.method_type, legacy=legacy, validation=True, formats=formats)
+        vcheck = await datasets.check(
+            valid, request.method_type, legacy=legacy, validation=True, formats=formats, provider=provider
+        )
         if vcheck.problem is not None:
             return check, {
                 "code": "invalid_validation_file",

@@ -56,11 +56,47 @@ def test_upload_create_wait_events(
     assert final["fine_tuned_model"]
     if dialect.provider == "nebius":
         assert final["hyperparameters"]["lora_r"] == 8  # Nebius' own hyperparameters, as answered
-    if not dialect.capabilities.events:
-        return  # Fireworks: no events list (the CLI's `events` says so; stream_events makes them)
     events = run(dialect, env, "events", job["id"], "--limit", "1000")
     messages = [e["message"] for e in events["data"]]
     assert messages
-    if dialect.job_error_codes:  # OpenAI's event texts (Together's are its own)
+    if not dialect.capabilities.events:
+        # No events list (Fireworks): the events stream_events makes from the job, as it is now.
+        assert [e["data"] for e in events["data"]] == [
+            {"status": "succeeded", "provider_status": final["provider_status"]},
+            {"percent": 100, "epoch": final["jobProgress"]["epoch"]},
+        ]
+        assert messages[0].startswith("Job succeeded")
+        assert events["has_more"] is False
+    elif dialect.job_error_codes:  # OpenAI's event texts (Together's are its own)
         assert messages[-1] == "The job has successfully completed"
         assert any(m.startswith("Created fine-tuning job") for m in messages)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=str)
+def test_metrics_of_a_finished_job(
+    dialect: Dialect, dialect_emulators: EmulatorThread, datasets: dict[str, Path]
+) -> None:
+    """``metrics`` reads what the provider keeps: the result file, else its metrics endpoint
+    (Together), else its metrics events; where there is none of them (Fireworks) it says so."""
+    env = cli_env(None, api_key=None, **dialect.env(dialect_emulators.url(dialect.provider), API_KEY))
+    file = run(dialect, env, "upload", str(datasets["train"]))
+    job = run(dialect, env, "create", "--model", dialect.model, "--training-file", file["id"])
+    final = run(dialect, env, "wait", job["id"], "--timeout", "30")
+    metrics = run(dialect, env, "metrics", job["id"])
+    caps = dialect.capabilities
+    if final["result_files"]:
+        assert metrics["source"] == "result_file"
+    elif caps.metrics_endpoint:
+        assert metrics["source"] == "endpoint"
+    else:
+        assert metrics["source"] == ("events" if caps.events else "none")
+    if metrics["source"] == "none":
+        assert metrics["rows"] == []
+        text = run_cli("metrics", job["id"], env=env)
+        assert text.returncode == 0, text.stderr
+        assert "neither a metrics endpoint nor an events list" in " ".join(text.stdout.split())
+        return
+    assert metrics["steps"] > 0
+    steps = [row["step"] for row in metrics["rows"]]
+    assert steps == sorted(set(steps))
+    assert metrics["final"]["train_loss"] is not None
