@@ -11,7 +11,9 @@ share its CPU), three workloads:
   first calls pay: opening the session and its connections, decoders built on first use,
   anything imported or built lazily
 
-and the time ``import finetune_async`` takes against ``import openai``. Prints one table.
+and the time ``import finetune_async`` takes against ``import openai``. Prints one table, then
+the synchronous client's rows (``ft.Client``, sequential retrieve and paging: the calls a script
+makes one after another) against the async client's, the cost of its trip through its loop thread.
 
     python benchmarks/bench_client.py [--quick] [--only-burst] [--rounds N]
 
@@ -185,6 +187,29 @@ class Ours:
         await self.client.close()
 
 
+class OursSync:
+    name = "finetune_async.Client (sync)"
+
+    def __init__(self, base: str) -> None:
+        import finetune_async as ft
+
+        self.client = ft.Client(api_key="sk-bench", base_url=base)
+
+    # Coroutines only to fit the workloads: each call blocks this loop (nothing else runs on it
+    # meanwhile) while the client's own loop thread does the work, as in a script.
+    async def retrieve(self) -> None:
+        self.client.fine_tuning.jobs.retrieve(JOB_ID)
+
+    async def page_all(self) -> int:
+        n = 0
+        for _ in self.client.fine_tuning.jobs.list_events(JOB_ID, limit=PAGE):
+            n += 1
+        return n
+
+    async def close(self) -> None:
+        self.client.close()
+
+
 class Official(Ours):
     name = "openai AsyncOpenAI"
 
@@ -279,7 +304,7 @@ async def measure(
     pages = 1 if quick else 3
     if rounds is None:
         rounds = 2 if quick else 3
-    clients = [cls(base) for cls in (Floor, Ours, Official)]
+    clients = [cls(base) for cls in (Floor, Ours, Official, OursSync)]
     results: dict[str, dict[str, float]] = {client.name: {} for client in clients}
     if only_burst:
         for client in clients:
@@ -288,7 +313,7 @@ async def measure(
     try:
         for client in clients:
             # Warm up connections and code paths before timing.
-            await concurrent(client, 256)
+            await (sequential(client, 256) if client.name == OursSync.name else concurrent(client, 256))
             await sequential(client, 50)
         workloads: list[tuple[str, Callable[[Any, int], Awaitable[float]], int]] = [
             ("sequential retrieve", sequential, n_seq),
@@ -299,7 +324,8 @@ async def measure(
             # Rounds interleave the clients, so that a slower spell of this (shared, noisy)
             # machine falls on all of them alike; each client keeps its best round.
             for _ in range(rounds):
-                for client in clients:
+                # The sync client runs calls one after another: no concurrent row.
+                for client in (c for c in clients if not (c.name == OursSync.name and workload is concurrent)):
                     # The official SDK is an order of magnitude slower: a quarter of the calls
                     # measure its rate as well and keep the run short.
                     n = size if client.name != Official.name or workload is paging else max(size // 4, 256)
@@ -363,6 +389,14 @@ def main() -> int:
     openai_import = import_time("openai")
     print(f"{'import time (s)':34} {'':>10} {ours_import:>15.3f} {openai_import:>10.3f}")
     print("targets: cost vs floor <= 1.25x, vs openai >= 3x, import < 0.4 s")
+    sync_rows = results[OursSync.name]
+    if sync_rows:
+        print()
+        header = f"{'sync Client (calls/s)':34} {'AsyncClient':>12} {'Client':>10} {'cost vs async':>14}"
+        print(header)
+        print("-" * len(header))
+        for row, rate in sync_rows.items():
+            print(f"{row:34} {ours[row]:>12,.0f} {rate:>10,.0f} {ours[row] / rate:>13.2f}x")
     return 0
 
 

@@ -110,6 +110,7 @@ from .webhooks import (
 if TYPE_CHECKING:
     from .batch import BatchReport, BatchSpec, SpecResult, run_batch
     from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
+    from .sync import Client, SyncIterator, SyncPage
 
 #: Public names imported on first use, and the submodule each comes from.
 _LAZY = {
@@ -121,6 +122,10 @@ _LAZY = {
     "Problem": "datasets",
     "split_dataset": "datasets",
     "validate_dataset": "datasets",
+    # The synchronous client starts a thread of its own: only a program that uses it pays for it.
+    "Client": "sync",
+    "SyncIterator": "sync",
+    "SyncPage": "sync",
 }
 
 
@@ -153,6 +158,7 @@ __all__ = [
     "CallOptions",
     "CheckpointCopy",
     "CheckpointMetrics",
+    "Client",
     "ConflictError",
     "DatasetError",
     "DatasetReport",
@@ -217,6 +223,8 @@ __all__ = [
     "StringCheckGrader",
     "SupervisedHyperparameters",
     "SupervisedMethod",
+    "SyncIterator",
+    "SyncPage",
     "TextSimilarityGrader",
     "Timeout",
     "TrainingNotAvailableError",
