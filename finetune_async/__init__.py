@@ -108,7 +108,7 @@ from .webhooks import (
 )
 
 if TYPE_CHECKING:
-    from .batch import BatchReport, BatchSpec, SpecResult, run_batch
+    from .batch import BatchReport, BatchSpec, PostgresJournal, SpecResult, run_batch
     from .datasets import DatasetReport, Problem, split_dataset, validate_dataset
     from .sync import Client, SyncIterator, SyncPage
 
@@ -122,6 +122,7 @@ _LAZY = {
     "Problem": "datasets",
     "split_dataset": "datasets",
     "validate_dataset": "datasets",
+    "PostgresJournal": "batch",
     # The synchronous client starts a thread of its own: only a program that uses it pays for it.
     "Client": "sync",
     "SyncIterator": "sync",
@@ -202,6 +203,7 @@ __all__ = [
     "PermissionDeleted",
     "PermissionDeniedError",
     "Problem",
+    "PostgresJournal",
     "ProviderParameterError",
     "PythonGrader",
     "RateLimitError",
