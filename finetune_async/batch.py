@@ -157,9 +157,10 @@ def _ref_text(ref: FileRef | None) -> str | None:
     return os.path.normpath(os.fspath(ref))
 
 
-def _is_file_id(ref: FileRef) -> bool:
-    """A string shaped like ``file-...`` that is not an existing local path names an uploaded file."""
-    return isinstance(ref, str) and _FILE_ID.fullmatch(ref) is not None and not os.path.exists(ref)
+def _is_file_id(ref: FileRef, shape: re.Pattern[str] = _FILE_ID) -> bool:
+    """A string shaped like a file id (``file-...``, or the provider's ``shape``) that is not an
+    existing local path names an uploaded file."""
+    return isinstance(ref, str) and shape.fullmatch(ref) is not None and not os.path.exists(ref)
 
 
 @attrs.frozen(kw_only=True)
@@ -167,9 +168,11 @@ class BatchSpec:
     """One fine-tune of a batch.
 
     ``training_file`` and ``validation_file`` are local paths (validated and uploaded) or ids of
-    uploaded files (``file-...``). ``method`` is a method name (``"supervised"``, ``"dpo"``,
-    ``"reinforcement"``), a :class:`~finetune_async.Method` or a dict shaped like the API's
-    ``method``; ``hyperparameters`` (attrs class or dict) go inside it. ``metadata`` is added to
+    uploaded files (``file-...``, or the provider's shape: ``capabilities.file_id_pattern``, e.g.
+    a Fireworks dataset id), where no local path of that name exists. ``method`` is a method
+    name (``"supervised"``, ``"dpo"``, ``"reinforcement"``), a :class:`~finetune_async.Method`
+    or a dict shaped like the API's ``method``; ``hyperparameters`` (attrs class or dict) go
+    inside it. ``metadata`` is added to
     the job's, next to the batch's two pairs (so at most 14 pairs). ``key`` names the spec for
     good; left out, it is derived from the spec's content (see :attr:`spec_key`).
 
@@ -999,16 +1002,21 @@ class _Run:
 
     async def _prepare(self, work: _Work) -> None:
         spec = work.spec
-        if not _is_file_id(spec.training_file) or (
-            spec.validation_file is not None and not _is_file_id(spec.validation_file)
+        if not self._is_file_id(spec.training_file) or (
+            spec.validation_file is not None and not self._is_file_id(spec.validation_file)
         ):
             self._set(SpecResult(key=work.key, status="validating"))
         work.training_file = await self._file_id(work, spec.training_file)
         if spec.validation_file is not None:
             work.validation_file = await self._file_id(work, spec.validation_file)
 
+    def _is_file_id(self, ref: FileRef) -> bool:
+        """Whether ``ref`` is the id of an uploaded file, as the client's provider shapes ids."""
+        pattern = self.client.provider.capabilities.file_id_pattern
+        return _is_file_id(ref, _FILE_ID if pattern == _FILE_ID.pattern else re.compile(pattern))
+
     async def _file_id(self, work: _Work, ref: FileRef) -> str:
-        if _is_file_id(ref):
+        if self._is_file_id(ref):
             given = str(ref)
             if not self.client.provider.capabilities.files_must_be_processed:
                 return given

@@ -118,8 +118,10 @@ def _resolve(spec_file: Path, ref: Any) -> Any:
     if ref is None:
         return None
     text = str(ref)
-    if text.startswith("file-") and "/" not in text and not (spec_file.parent / text).exists():
-        return text  # an uploaded file's id
+    if not any(c in text for c in "/\\.") and not (spec_file.parent / text).exists() and not Path(text).exists():
+        # An uploaded file's id (file-..., or a provider's own, such as a Fireworks dataset id):
+        # no separator, no extension, no such file. run_batch reads it by the provider's id shape.
+        return text
     candidate = Path(text)
     return str(candidate if candidate.is_absolute() else spec_file.parent / candidate)
 

@@ -116,7 +116,8 @@ class Capabilities:
     cancel (pause, resume) answers the job (else it answers nothing, and the job is read after).
     ``metrics_endpoint``: a job's training metrics are read from an endpoint of their own
     (``jobs.metrics``: Together's ``/fine-tunes/{id}/metrics``; on OpenAI's wire they are the
-    job's ``metrics`` events).
+    job's ``metrics`` events). ``file_id_pattern``: the shape of a file's id (``file-...``;
+    Fireworks' dataset ids are resource ids), by which ``run_batch`` tells an id from a path.
     """
 
     methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
@@ -141,6 +142,9 @@ class Capabilities:
     checkpoints: bool = True
     transition_answers_job: bool = True
     metrics_endpoint: bool = False
+    #: The shape of an uploaded file's id (a regular expression, matched whole): what
+    #: ``run_batch`` reads as an id rather than a local path (where no such path exists).
+    file_id_pattern: str = r"file-[A-Za-z0-9_-]+"
 
     def unsupported(self) -> dict[str, str]:
         """Each operation this provider cannot do, with the capability that says so."""

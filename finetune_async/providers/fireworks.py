@@ -354,6 +354,8 @@ _CAPABILITIES = attrs.evolve(
     transition_answers_job=False,
     # Read as a file behind a signed URL (FireworksProvider.fetch_metrics).
     metrics_endpoint=True,
+    # A dataset id is a resource id (AIP-122): lowercase letters, digits and hyphens.
+    file_id_pattern=r"[a-z][a-z0-9-]{0,62}",
 )
 
 

@@ -147,14 +147,9 @@ async def test_file_ids_are_used_as_given(
     report = await ft.run_batch(
         client, [ft.BatchSpec(training_file=uploaded.id, model=model, key="k")], journal=tmp_path / "j.sqlite"
     )
-    if not uploaded.id.startswith("file-"):
-        # run_batch takes only file-... strings as ids (batch.py _is_file_id): a Fireworks
-        # dataset id (mine-1a2b3c4d) is read as a local path. When this changes, drop this.
-        assert report["k"].status == "invalid"
-        assert "cannot read" in (report["k"].error or "")
-        pytest.xfail("run_batch reads a file id not shaped file-... as a local path")
+    # A Fireworks dataset id (mine-1a2b3c4d) too: ids are the provider's shape.
     assert report.ok
-    job = server_job(emulator.state.store.jobs, report["k"].job_id or "")
+    job = await client.fine_tuning.jobs.retrieve(report["k"].job_id or "")
     assert job.training_file == uploaded.id
     assert len(emulator.state.store.files) == 2  # the given file and the job's result file
 

@@ -44,6 +44,23 @@ def test_yaml_specs_take_defaults_and_resolve_paths_against_the_file(tmp_path: P
     assert [s.key for s in load_specs(elsewhere / "specs.yaml")[0]] == [s.key for s in specs]
 
 
+def test_a_bare_name_that_names_no_file_is_kept_as_an_id(tmp_path: Path) -> None:
+    # A Fireworks dataset id has no file- prefix: a name with no separator or extension that
+    # names no file is passed on as written (run_batch reads it by the provider's id shape).
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "present").write_text("")
+    path = tmp_path / "specs.yaml"
+    refs = ["mine-1a2b3c4d", "train.jsonl", "data/x.jsonl", "data"]
+    path.write_text(yaml.safe_dump({"specs": [{"training_file": r, "model": MODEL, "key": r} for r in refs]}))
+    specs, _ = load_specs(path)
+    assert [s.training_file for s in specs] == [
+        "mine-1a2b3c4d",
+        str(tmp_path / "train.jsonl"),
+        str(tmp_path / "data" / "x.jsonl"),
+        str(tmp_path / "data"),
+    ]
+
+
 def test_jsonl_specs(tmp_path: Path) -> None:
     path = tmp_path / "specs.jsonl"
     lines = [{"training_file": "t.jsonl", "model": MODEL, "suffix": f"x{i}"} for i in range(3)]
