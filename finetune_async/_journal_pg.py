@@ -15,8 +15,9 @@ Many workers, one batch
     with (``WHERE owner = me AND fence = token``); a write that matches no row means the spec
     was taken over, and raises :class:`~finetune_async._journal.LeaseLostError`. The intent
     before a create also requires a live lease, and :meth:`PostgresJournal.check_lease` asks
-    the local monotonic clock right before the create is sent, so a worker that was stopped
-    (SIGSTOP, a VM paused) past its lease and wakes up sends nothing for specs it lost.
+    the local monotonic clock before the create is sent and again at the last moment, as each
+    attempt's bytes are about to be written (``_transport.SEND_GUARD``), so a worker that was
+    stopped (SIGSTOP, a VM paused) past its lease and wakes up sends nothing for specs it lost.
     :meth:`PostgresJournal.heartbeat` extends every lease the worker holds in one statement
     and says which it lost. A dead worker's specs are claimed again once its lease lapses,
     and the next holder settles a create the dead one may have sent through the client's

@@ -26,7 +26,7 @@ from yarl import URL
 
 from ._bodies import FilePart, encode_json, form_fields, form_value, replayable
 from ._options import Timeout
-from ._transport import ERROR_BODY_LIMIT, MAX_REDIRECTS, Response, SignedBody
+from ._transport import ERROR_BODY_LIMIT, MAX_REDIRECTS, SEND_GUARD, Response, SignedBody
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -44,6 +44,35 @@ log = logging.getLogger("finetune_async")
 USER_AGENT = f"finetune-async/{__version__} (Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class _GuardedRequest(aiohttp.ClientRequest):
+    """aiohttp's request, running the caller's :data:`~finetune_async._transport.SEND_GUARD`
+    once its connection is made, and again as its bytes are about to be written: what raises
+    there stops the request with nothing of it sent (aiohttp closes the connection), and is
+    what the caller gets."""
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        guard = SEND_GUARD.get()
+        if guard is not None:
+            guard()
+        return await super().send(conn)
+
+    async def write_bytes(self, writer: Any, conn: aiohttp.connector.Connection, *args: Any, **kwargs: Any) -> None:
+        # A request with a body is written by a task of its own, headers and body together,
+        # a loop step after send() (at once only from Python 3.12): a process stopped in
+        # between would send it on waking, so the guard is asked again here.
+        guard = SEND_GUARD.get()
+        if guard is not None:
+            try:
+                guard()
+            except Exception as exc:
+                protocol = conn.protocol
+                if protocol is not None:
+                    # Reading the answer raises it: the caller gets the guard's own error.
+                    protocol.set_exception(exc)
+                return
+        await super().write_bytes(writer, conn, *args, **kwargs)
 
 
 def client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -103,6 +132,7 @@ class Session:
             # trust_env would look proxies up again for every request (in a thread):
             # the environment's proxy for our one base URL is looked up once, here.
             trust_env=False,
+            request_class=_GuardedRequest,
         )
         self._proxy = _env_proxy(base_url)
 

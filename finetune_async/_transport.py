@@ -43,6 +43,7 @@ the cap in memory. No exception raised here keeps an aiohttp exception in its ``
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -168,6 +169,14 @@ class SignedBody:
     size: int | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
+
+#: A check run at the last moment before a request is written to its connection, once the
+#: connection is made (after any wait for one, or for its TCP and TLS handshakes): raising
+#: there stops the request with nothing sent. ``run_batch`` on a shared journal sets it around
+#: a create, so a worker stopped past its lease while its create waited sends nothing on waking.
+SEND_GUARD: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "finetune_async_send_guard", default=None
+)
 
 RequestHook = Callable[[RequestInfo], Awaitable[None] | None]
 ResponseHook = Callable[[RequestInfo, int, str | None], Awaitable[None] | None]

@@ -60,6 +60,7 @@ Progress
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -75,6 +76,7 @@ import attrs
 
 from ._journal import JournalStore, LeaseLostError, SpecRow, SpecState, open_journal
 from ._journal_pg import PostgresJournal
+from ._transport import SEND_GUARD
 from ._watch_planner import TERMINAL
 from .datasets import Problem, validate_dataset
 from .errors import APIConnectionError, FineTuneError
@@ -1286,8 +1288,10 @@ class _Run:
                     return job
             await self.journal.job_intent(key)
             # A shared journal: the lease must surely hold as the create leaves (a worker that
-            # was stopped past it between the intent and here sends nothing).
+            # was stopped past it between the intent and here sends nothing), checked here and
+            # again at the last moment, once the request's connection is made (SEND_GUARD).
             self.journal.check_lease(key)
+            guard = SEND_GUARD.set(functools.partial(self.journal.check_lease, key)) if self.journal.shared else None
             try:
                 job = await self.client.fine_tuning.jobs.create(
                     model=spec.model,
@@ -1298,6 +1302,8 @@ class _Run:
                     seed=spec.seed,
                     metadata=metadata,
                 )
+            except LeaseLostError:
+                raise  # stopped before it was sent: another worker holds the spec now
             except APIConnectionError as exc:
                 if not exc.maybe_sent:
                     await self.journal.job_not_created(key, str(exc))
@@ -1309,6 +1315,9 @@ class _Run:
                 await self.journal.job_not_created(key, str(exc))
                 self._set(SpecResult(key=key, status="error", error=str(exc)))
                 return None
+            finally:
+                if guard is not None:
+                    SEND_GUARD.reset(guard)
             self.created += 1
             # Another run of this batch may have created the same spec: one of them trains.
             siblings = await self._siblings(key)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from finetune_async.datasets import MAX_LINE_BYTES
 from finetune_async.datasets._reader import LongLine, read_lines
 
@@ -163,6 +165,11 @@ def check_dataset(
     from finetune_async.datasets import data_rules_for, validate_dataset
 
     rules = data_rules_for(provider)
+    if method not in rules.methods:
+        # The provider's rules have no line format for this method (Fireworks' reinforcement
+        # jobs: its evaluator reads chat prompts with fields of their own): OpenAI's lines for
+        # it, with the provider's minimum.
+        rules = attrs.evolve(data_rules_for("openai"), min_examples=rules.min_examples)
     minimum = 1 if validation else rules.min_examples
     if legacy:
         result = check_legacy(path)

@@ -57,7 +57,7 @@ import attrs
 import orjson
 
 from .._bodies import FilePart
-from .._compat import BaseExceptionGroup, sole_error
+from .._compat import BaseExceptionGroup, first_of_like_errors
 from .._ledger import file_matches
 from ..errors import APIStatusError, FineTuneError, NotFoundError, UnsupportedByProviderError
 
@@ -444,10 +444,11 @@ class _Flow:
                 for info in parts:
                     tg.start_soon(put, info)
         except BaseExceptionGroup as group:
-            # The error the caller knows (an APIStatusError), not a group around it.
-            sole = sole_error(group)
-            if sole is not None:
-                raise sole from None
+            # The error the caller knows (an APIStatusError), not a group around it, also when
+            # several parts failed at once (a store that is down fails them all).
+            first = first_of_like_errors(group)
+            if first is not None:
+                raise first from None
             raise
         if sorted(etags) != list(range(1, count + 1)):
             raise FineTuneError("POST /files/multipart/initiate did not answer every part number once")
