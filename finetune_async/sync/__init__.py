@@ -34,6 +34,7 @@ from ._helpers import (
     wait_for_jobs,
 )
 from ._loop import SyncIterator
+from ._responses import SyncRawResponse, SyncStreamedResponse
 
 if TYPE_CHECKING:
     from ._batch import run_batch
@@ -42,6 +43,8 @@ __all__ = [
     "Client",
     "SyncIterator",
     "SyncPage",
+    "SyncRawResponse",
+    "SyncStreamedResponse",
     "as_completed",
     "run_batch",
     "stream_checkpoints",

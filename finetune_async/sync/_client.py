@@ -120,9 +120,17 @@ class Client:
     def with_raw_response(self) -> Any:
         """Every API call answering a :class:`~finetune_async.RawResponse`:
         ``client.with_raw_response.fine_tuning.jobs.retrieve(job_id)``."""
-        from ._facade import _View
+        from ._responses import View
 
-        return _View(self._async.with_raw_response, self._loop)
+        return View(self._async.with_raw_response, self._loop, "raw")
+
+    @property
+    def with_streaming_response(self) -> Any:
+        """Every API call as a ``with`` block giving a streamed answer:
+        ``with client.with_streaming_response.files.content(file_id) as response``."""
+        from ._responses import View
+
+        return View(self._async.with_streaming_response, self._loop, "streaming")
 
     @property
     def base_url(self) -> str:

@@ -137,31 +137,20 @@ class SyncResource:
 
     @property
     def with_raw_response(self) -> Any:
-        """This resource's API calls answering a :class:`~finetune_async.RawResponse`:
+        """This resource's API calls answering a :class:`~finetune_async.sync.SyncRawResponse`:
         ``client.fine_tuning.jobs.with_raw_response.retrieve(job_id)`` (as the async client's)."""
-        return _View(self._async.with_raw_response, self._loop)
+        from ._responses import View
 
+        return View(self._async.with_raw_response, self._loop, "raw")
 
-class _View:
-    """An async ``with_raw_response`` view, its calls run on the loop."""
+    @property
+    def with_streaming_response(self) -> Any:
+        """This resource's API calls as ``with`` blocks giving a
+        :class:`~finetune_async.sync.SyncStreamedResponse`, whose body is read as you ask (for
+        ``files.content``, straight from the connection, in chunks)."""
+        from ._responses import View
 
-    __slots__ = ("_inner", "_loop")
-
-    def __init__(self, inner: Any, loop: LoopThread) -> None:
-        self._inner = inner
-        self._loop = loop
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if not callable(value):
-            return _View(value, self._loop)
-        loop = self._loop
-
-        @functools.wraps(value)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            return loop.run(functools.partial(value, *args, **kwargs))
-
-        return run
+        return View(self._async.with_streaming_response, self._loop, "streaming")
 
 
 class _Method(Generic[P, R]):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -155,7 +156,7 @@ class SyncIterator(Iterator[T]):
         aclose: Callable[[], Awaitable[object]] | None = getattr(it, "aclose", None)
         # On the loop's own thread (a collection there) the loop finalises the stream itself.
         if aclose is not None and not self._loop._stopped and threading.get_ident() != self._loop.thread.ident:
-            self._loop.run(aclose)
+            self._loop.run(functools.partial(_close_when_idle, it, aclose))
 
     def __enter__(self) -> SyncIterator[T]:
         return self
@@ -164,6 +165,15 @@ class SyncIterator(Iterator[T]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+async def _close_when_idle(it: object, aclose: Callable[[], Awaitable[object]]) -> None:
+    # A step cancelled by an interrupt may still be unwinding on the loop (an async generator
+    # refuses aclose() while it runs): let it finish first, within the unwind allowance.
+    with anyio.move_on_after(_UNWIND_SECONDS):
+        while getattr(it, "ag_running", False):  # noqa: ASYNC110 - a generator's state has no event to wait on
+            await anyio.sleep(0.005)
+    await aclose()
 
 
 # --- closing clients left open at exit --------------------------------------------------------
