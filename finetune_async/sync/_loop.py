@@ -1,11 +1,12 @@
 """The private event loop a synchronous :class:`~finetune_async.Client` runs the async core on.
 
 One daemon thread per client runs an asyncio loop holding an anyio
-:class:`~anyio.from_thread.BlockingPortal`; every synchronous call hands its coroutine to that
-portal and blocks on the answer. The calling thread needs no event loop of its own and may
-already be running one (Jupyter, IPython, a thread of an async framework): the loop the work
-runs on is never the caller's. The portal is thread-safe, so any number of threads may call
-through it at once.
+:class:`~anyio.from_thread.BlockingPortal` (which stops it); every synchronous call hands its
+coroutine to that loop (``asyncio.run_coroutine_threadsafe``, which does not wait for the loop
+to take it) and blocks on the answer, or cancels it and waits for it to unwind when
+interrupted. The calling thread needs no event loop of its own and may already be running one
+(Jupyter, IPython, a thread of an async framework): the loop the work runs on is never the
+caller's. Any number of threads may call through it at once.
 
 Why a thread of our own rather than :func:`anyio.from_thread.start_blocking_portal`: that runs
 the loop in a non-daemon worker of a ``ThreadPoolExecutor``, which the interpreter joins at
@@ -15,6 +16,7 @@ daemon thread lets the exit hook close the client on its loop and then stop it.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import functools
@@ -44,7 +46,7 @@ class LoopThread:
     own thread (a callback of a wait calling the synchronous client: it would wait on itself).
     """
 
-    __slots__ = ("__weakref__", "_portal", "_stopped", "_thread")
+    __slots__ = ("__weakref__", "_loop", "_portal", "_stopped", "_thread")
 
     def __init__(self) -> None:
         ready: Future[BlockingPortal] = Future()
@@ -52,6 +54,7 @@ class LoopThread:
         self._thread = threading.Thread(target=_serve, args=(ready,), name="finetune-async-sync", daemon=True)
         self._thread.start()
         self._portal = ready.result()
+        self._loop: asyncio.AbstractEventLoop = self._portal.call(_running_loop)
 
     @property
     def thread(self) -> threading.Thread:
@@ -67,14 +70,26 @@ class LoopThread:
         """
         if self._stopped:
             raise RuntimeError("this Client is closed")
-        finished = threading.Event()
-        future = self._portal.start_task_soon(_guarded, call, finished)
+        if threading.get_ident() == self._thread.ident:
+            raise RuntimeError(
+                "the synchronous Client cannot be called from its own loop (a callback of one of its calls)"
+            )
+        state = _Step()
+        # Handed over without waiting for the loop (anyio's portal would block this thread until
+        # the loop spawned the task: a Ctrl-C landing there left the task running, unknown to
+        # us). The task is never left behind: this thread waits on it, or cancels it and waits
+        # for it to unwind.
+        future = asyncio.run_coroutine_threadsafe(_guarded(call, state), self._loop)
         try:
             return future.result()
         except BaseException:
             if not future.done():
+                with state.lock:
+                    state.abandoned = True
+                    started = state.started
                 future.cancel()
-                finished.wait(_UNWIND_SECONDS)
+                if started:
+                    state.finished.wait(_UNWIND_SECONDS)
             raise
 
     def stop(self, last: Callable[[], Awaitable[object]] | None = None) -> None:
@@ -99,11 +114,33 @@ class LoopThread:
         self._thread.join()
 
 
-async def _guarded(call: Callable[[], Awaitable[T]], finished: threading.Event) -> T:
+class _Step:
+    """One call's hand-over between the waiting thread and the loop: whether the loop started
+    it, whether the waiting thread gave up on it first, and when it has unwound."""
+
+    __slots__ = ("abandoned", "finished", "lock", "started")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = False
+        self.abandoned = False
+        self.finished = threading.Event()
+
+
+async def _guarded(call: Callable[[], Awaitable[T]], state: _Step) -> T:
+    with state.lock:
+        if state.abandoned:
+            # Interrupted before the loop got to it: it never runs.
+            raise asyncio.CancelledError
+        state.started = True
     try:
         return await call()
     finally:
-        finished.set()
+        state.finished.set()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
 
 
 def _serve(ready: Future[BlockingPortal]) -> None:

@@ -45,3 +45,44 @@ async def test_a_stream_is_closed_once_its_cancelled_step_has_unwound() -> None:
         assert it.ag_running  # still unwinding
         await _close_when_idle(it, it.aclose)
     assert closed == ["finally"]
+
+
+def test_a_call_from_the_loops_own_thread_is_refused() -> None:
+    from finetune_async.sync._loop import LoopThread
+
+    loop = LoopThread()
+    try:
+
+        def from_a_callback() -> None:
+            async def nothing() -> None:
+                return None
+
+            loop.run(nothing)
+
+        with pytest.raises(RuntimeError, match="its own loop"):
+            loop._portal.call(from_a_callback)
+        assert loop.run(_one) == 1
+    finally:
+        loop.stop()
+
+
+async def _one() -> int:
+    return 1
+
+
+def test_a_step_abandoned_before_the_loop_took_it_never_runs() -> None:
+    import asyncio
+
+    from finetune_async.sync._loop import _guarded, _Step
+
+    ran: list[int] = []
+
+    async def call() -> None:
+        ran.append(1)
+
+    state = _Step()
+    state.abandoned = True  # the waiting thread was interrupted first
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(_guarded(call, state))
+    assert ran == []
+    assert not state.started
