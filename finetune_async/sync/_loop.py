@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -74,22 +74,23 @@ class LoopThread:
             raise RuntimeError(
                 "the synchronous Client cannot be called from its own loop (a callback of one of its calls)"
             )
-        state = _Step()
+        state: _Step[T] = _Step()
         # Handed over without waiting for the loop (anyio's portal would block this thread until
         # the loop spawned the task: a Ctrl-C landing there left the task running, unknown to
-        # us). The task is never left behind: this thread waits on it, or cancels it and waits
-        # for it to unwind.
-        future = asyncio.run_coroutine_threadsafe(_guarded(call, state), self._loop)
+        # us), and the coroutine is made on the loop only when it starts (one made here and
+        # dropped by an interrupt would warn "never awaited"). The task is never left behind:
+        # this thread waits on it, or cancels it and waits for it to unwind.
+        self._loop.call_soon_threadsafe(_start, call, state)
         try:
-            return future.result()
+            return state.result.result()
         except BaseException:
-            if not future.done():
-                with state.lock:
-                    state.abandoned = True
-                    started = state.started
-                future.cancel()
-                if started:
-                    state.finished.wait(_UNWIND_SECONDS)
+            with state.lock:
+                state.abandoned = True
+                task = state.task
+            if task is not None and not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop already ended
+                    self._loop.call_soon_threadsafe(task.cancel)
+                state.finished.wait(_UNWIND_SECONDS)
             raise
 
     def stop(self, last: Callable[[], Awaitable[object]] | None = None) -> None:
@@ -114,25 +115,41 @@ class LoopThread:
         self._thread.join()
 
 
-class _Step:
-    """One call's hand-over between the waiting thread and the loop: whether the loop started
-    it, whether the waiting thread gave up on it first, and when it has unwound."""
+class _Step(Generic[T]):
+    """One call's hand-over between the waiting thread and the loop: its result, its task once
+    the loop started it, whether the waiting thread gave up on it first, and when it has unwound."""
 
-    __slots__ = ("abandoned", "finished", "lock", "started")
+    __slots__ = ("abandoned", "finished", "lock", "result", "task")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.started = False
+        self.result: Future[T] = Future()
+        self.task: asyncio.Task[T] | None = None
         self.abandoned = False
         self.finished = threading.Event()
 
 
-async def _guarded(call: Callable[[], Awaitable[T]], state: _Step) -> T:
+def _start(call: Callable[[], Awaitable[T]], state: _Step[T]) -> None:
+    """On the loop: start ``call`` as a task whose outcome goes to ``state.result`` (unless the
+    waiting thread gave up on it first: then it never runs)."""
     with state.lock:
         if state.abandoned:
-            # Interrupted before the loop got to it: it never runs.
-            raise asyncio.CancelledError
-        state.started = True
+            state.finished.set()
+            return
+        task = state.task = asyncio.get_running_loop().create_task(_guarded(call, state))
+    task.add_done_callback(functools.partial(_deliver, state))
+
+
+def _deliver(state: _Step[T], task: asyncio.Task[T]) -> None:
+    if task.cancelled():
+        state.result.cancel()
+    elif (exc := task.exception()) is not None:
+        state.result.set_exception(exc)
+    else:
+        state.result.set_result(task.result())
+
+
+async def _guarded(call: Callable[[], Awaitable[T]], state: _Step[T]) -> T:
     try:
         return await call()
     finally:
