@@ -516,8 +516,8 @@ async def _nothing() -> AsyncIterator[FineTuningJob]:
         yield job
 
 
-def _shared_result(row: SpecRow, seen: SpecResult | None) -> SpecResult:
-    """A spec's result in a shared batch's report, from its row (another worker's work)."""
+def _row_result(row: SpecRow) -> SpecResult:
+    """A spec's result as its journal row records it."""
     if row.state == SpecState.DONE:
         return SpecResult(
             key=row.key,
@@ -528,13 +528,20 @@ def _shared_result(row: SpecRow, seen: SpecResult | None) -> SpecResult:
             trained_tokens=row.trained_tokens,
             duration=_duration(row.created_at, row.finished_at),
         )
-    if seen is not None and seen.status in ("invalid", "error") and row.error is None:
-        return seen
-    if row.error is not None:
-        return SpecResult(key=row.key, status="error", job_id=row.job_id, error=row.error)
     if row.state == SpecState.CREATED:
         return SpecResult(key=row.key, status=row.status or "created", job_id=row.job_id)
     return SpecResult(key=row.key, status="pending")
+
+
+def _shared_result(row: SpecRow, seen: SpecResult | None) -> SpecResult:
+    """A spec's result in a shared batch's report, from its row (another worker's work), or
+    what this worker saw of a spec that ended here without a job."""
+    if row.state != SpecState.DONE:
+        if seen is not None and seen.status in ("invalid", "error") and row.error is None:
+            return seen
+        if row.error is not None:
+            return SpecResult(key=row.key, status="error", job_id=row.job_id, error=row.error)
+    return _row_result(row)
 
 
 def _derive_batch_id(specs: Mapping[str, BatchSpec]) -> str:
@@ -711,21 +718,6 @@ class _Run:
         if self.on_update is not None:
             self.on_update(result)
 
-    def _result_from_row(self, row: SpecRow) -> SpecResult:
-        if row.state == SpecState.DONE:
-            return SpecResult(
-                key=row.key,
-                status=row.status or "unknown",
-                job_id=row.job_id,
-                fine_tuned_model=row.fine_tuned_model,
-                error=row.error,
-                trained_tokens=row.trained_tokens,
-                duration=_duration(row.created_at, row.finished_at),
-            )
-        if row.state == SpecState.CREATED:
-            return SpecResult(key=row.key, status=row.status or "created", job_id=row.job_id)
-        return SpecResult(key=row.key, status="pending")
-
     async def _record_job(self, key: str, job: FineTuningJob) -> None:
         """Journal and report a job found or created for ``key``."""
         if job.status in TERMINAL:
@@ -773,7 +765,7 @@ class _Run:
                 log.info("batch %s: spec %r (job %s was cancelled) gets a new job", self.batch_id, key, row.job_id)
                 self.restarted += 1
                 row = await self.journal.spec(key) or row
-            self._set(self._result_from_row(row))
+            self._set(_row_result(row))
             if row.state == SpecState.CREATED:
                 self.reattached += 1
                 running.append(_Work(spec=spec, key=key, job_id=row.job_id))
@@ -801,7 +793,7 @@ class _Run:
         for key, spec in self.specs.items():
             if rows[key].fingerprint != spec.fingerprint():
                 log.warning("spec %r changed since the journal recorded it; its recorded job is kept", key)
-            self._set(self._result_from_row(rows[key]))
+            self._set(_row_result(rows[key]))
         del rows
         if self.restart_cancelled:
             self.restarted = await self.journal.restart_cancelled()
@@ -869,7 +861,7 @@ class _Run:
         with anyio.CancelScope() as scope:
             self._scopes[key] = scope
             try:
-                self._set(self._result_from_row(row))
+                self._set(_row_result(row))
                 if row.state == SpecState.CREATED and row.job_id is not None:
                     # Taken over (or resumed) with its job running: follow it.
                     self.reattached += 1
