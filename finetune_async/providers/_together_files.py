@@ -14,11 +14,9 @@ Together's SDK, together 3.1.1):
   file's sha256 ``checksum``) is answered with ``Location`` (a signed URL) and
   ``X-Together-File-Id``; the bytes go to that URL in one ``PUT`` (``send.signed``: no
   credential, ``Content-Length`` given, streamed); then ``POST /files/{id}/preprocess``
-  answers the file. Together answers that announce with a 302, which this client's transport
-  does not hand back (it never follows a POST's 302 and keeps the answer's headers to itself):
-  until it does, such an answer sends the file by the multipart flow below instead (its routes
-  answer JSON). A 2xx answer with both headers, which Together's SDK also takes, goes on with
-  the PUT.
+  answers the file. Together answers that announce with a 302, read as it is and not followed
+  (the request asks ``answer_redirects``); a 2xx answer with both headers, which Together's SDK
+  also takes, goes on the same way.
 * **over** ``multipart_over``, up to ``max_file`` (50.1 GiB, ``MAX_FILE_SIZE_GB``): the SDK's
   multipart flow. ``POST /files/multipart/initiate {file_name, file_size, num_parts, purpose,
   file_type, checksum}`` answers ``{upload_id, file_id, parts: [{PartNumber, URL, Headers}]}``;
