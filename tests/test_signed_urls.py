@@ -208,3 +208,27 @@ async def test_an_error_answer_of_the_api_is_unaffected() -> None:
         with pytest.raises(ft.AuthenticationError):
             await client.files.list()
     assert api.seen[0].headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.anyio
+async def test_a_providers_flow_may_read_a_redirect_answer_without_following_it() -> None:
+    # Together answers an upload's announce with a 302 whose Location is the signed URL: the
+    # flow reads it (answer_redirects) and nothing is sent there by the transport itself.
+    async with scripted_server(ok, prefix="") as storage:
+
+        async def announce(request: web.Request) -> web.Response:
+            return web.Response(
+                status=302, headers={"Location": f"{storage.base_url}/put?{SIGNATURE}", "X-Together-File-Id": "file-1"}
+            )
+
+        async with scripted_server(announce) as api, client_of(api.base_url) as client:
+            response = await client._transport.request(
+                "POST", "/files", form={"purpose": "fine-tune"}, idempotent=True, answer_redirects=True
+            )
+            assert response.status == 302
+            assert response.headers["X-Together-File-Id"] == "file-1"
+            assert response.headers["Location"].startswith(storage.base_url)
+            # Without it, the same answer is a RedirectError (a POST's 302 to another origin).
+            with pytest.raises(ft.RedirectError):
+                await client._transport.request("POST", "/files", form={"purpose": "fine-tune"})
+        assert storage.seen == []
