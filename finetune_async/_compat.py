@@ -19,22 +19,12 @@ def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None
     ``APIStatusError``), not a group around it; when exactly one task failed, that error is
     re-raised as is.
     """
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
+    leaves = _leaves(group)
     return leaves[0] if len(leaves) == 1 else None
 
 
-def first_of_like_errors(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The first error inside a group of parallel requests' errors (several parts of one upload
-    failing at once, say), or None when one of them is not an :class:`Exception` (a
-    ``KeyboardInterrupt``: the group is then re-raised as it is). The caller expects the error
-    it knows, not a group around it; how many others failed is added as a note."""
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The errors inside ``group`` and its nested groups, in the order they were raised."""
     leaves: list[BaseException] = []
     stack: list[BaseException] = [group]
     while stack:
@@ -43,6 +33,15 @@ def first_of_like_errors(group: BaseExceptionGroup[BaseException]) -> Exception 
             stack.extend(reversed(exc.exceptions))
         else:
             leaves.append(exc)
+    return leaves
+
+
+def first_of_like_errors(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first error inside a group of parallel requests' errors (several parts of one upload
+    failing at once, say), or None when one of them is not an :class:`Exception` (a
+    ``KeyboardInterrupt``: the group is then re-raised as it is). The caller expects the error
+    it knows, not a group around it; how many others failed is added as a note."""
+    leaves = _leaves(group)
     if not leaves or not all(isinstance(exc, Exception) for exc in leaves):
         return None
     first = leaves[0]

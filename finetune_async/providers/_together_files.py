@@ -46,6 +46,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -78,6 +79,8 @@ PURPOSES = frozenset(
     {"fine-tune", "eval", "eval-sample", "eval-output", "eval-summary", "batch-generated", "batch-api"}
 )
 _READ = 1024 * 1024
+#: What a file id Together hands out is made of (``file-…``, uuids).
+_SERVER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 @attrs.frozen(kw_only=True)
@@ -239,7 +242,17 @@ class _Exists(Exception):
 def _existing(error: APIStatusError) -> _Exists | None:
     body = error.body
     file_id = body.get("file_id") if isinstance(body, Mapping) else None
-    return _Exists(file_id) if error.status_code == 409 and isinstance(file_id, str) and file_id else None
+    if error.status_code != 409 or not isinstance(file_id, str) or not file_id:
+        return None
+    return _Exists(_server_id(file_id, "a 409 answer's file_id"))
+
+
+def _server_id(value: str, where: str) -> str:
+    """A file id Together answered, checked before it goes into a path (with the API key): one
+    plain segment, never another endpoint. Raises :class:`FineTuneError` otherwise."""
+    if not _SERVER_ID.fullmatch(value) or value in (".", ".."):
+        raise FineTuneError(f"Together answered {where} that is not a file id: {value[:80]!r}")
+    return value
 
 
 def _seekable(source: object) -> bool:
@@ -281,14 +294,19 @@ async def _sha256(source: object) -> str:
     return await anyio.to_thread.run_sync(of_handle)
 
 
-def _file_finder(send: Send, file_id: str) -> Any:
-    """A settle's look for the file a lost ``preprocess`` / ``complete`` was about."""
+def _file_finder(send: Send, file_id: str, size: int) -> Any:
+    """A settle's look for the file a lost ``preprocess`` / ``complete`` was about: there, and
+    holding the upload's bytes where its record says a size (a record made before the bytes
+    arrived is not the answer)."""
 
     async def find(since: float) -> Response | None:
         try:
-            return await send("GET", f"/files/{file_id}", op="files.retrieve")
+            answer = await send("GET", f"/files/{file_id}", op="files.retrieve")
         except NotFoundError:
             return None
+        record = answer.json()
+        stored = record.get("bytes") if isinstance(record, Mapping) else None
+        return None if isinstance(stored, int) and stored not in (0, size) else answer
 
     return find
 
@@ -335,6 +353,7 @@ class _Flow:
                 f"POST /files answered {announced.status} without Location and X-Together-File-Id: "
                 "Together's upload flow cannot go on"
             )
+        file_id = _server_id(file_id, "an X-Together-File-Id")
         await self.send.signed("PUT", location, body=self.upload.part, size=self.size, idempotent=True)
         # Preprocessing a known id cannot make a second file: sent again after a lost answer.
         answer = await self.send("POST", f"/files/{file_id}/preprocess", idempotent=True, op="files.create")
@@ -366,6 +385,7 @@ class _Flow:
         parts = info.get("parts") if isinstance(info, Mapping) else None
         if not isinstance(upload_id, str) or not isinstance(file_id, str) or not isinstance(parts, list):
             raise FineTuneError("POST /files/multipart/initiate answered without upload_id, file_id and parts")
+        file_id = _server_id(file_id, "an initiate's file_id")
         try:
             etags = await self._send_parts(parts, part_size, count)
             completion = {
@@ -378,11 +398,13 @@ class _Flow:
                 "/files/multipart/complete",
                 json_body=completion,
                 idempotent=False,
-                reconcile=self.ledger.reconciler(f"the file {file_id}", _file_finder(self.send, file_id)),
+                reconcile=self.ledger.reconciler(f"the file {file_id}", _file_finder(self.send, file_id, self.size)),
                 op="files.create",
             )
         except BaseException:
-            with anyio.CancelScope(shield=True):
+            # Bounded, as the Uploads API's cleanup (_chunked): an interrupt must not wait on
+            # every retry of the abort; an upload left behind expires.
+            with anyio.move_on_after(10, shield=True):
                 await self._abort(upload_id, file_id)
             raise
         record = answer.json()

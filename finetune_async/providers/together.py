@@ -394,6 +394,9 @@ class TogetherProvider(Provider):
         super().__init__(base_url=base_url, auth=auth)
         #: Which upload flow a file takes, and how parts are cut (:class:`TogetherUploadSizes`).
         self.upload_sizes = upload_sizes or TogetherUploadSizes()
+        # The largest file files.create lets through is the one the upload flows take.
+        if self.upload_sizes.max_file != self.capabilities.max_file_bytes:
+            self.capabilities = attrs.evolve(self.capabilities, max_file_bytes=self.upload_sizes.max_file)
 
     # -- refusals --------------------------------------------------------------------------
 

@@ -201,17 +201,9 @@ class _Paged(_Method[P, SyncPage[T]]):
         return run
 
 
-class _Listing(_Method[P, SyncPage[T]]):
+class _Listing(_Paged[P, T]):
+    # A paginator is awaited for its first page, as a page-returning coroutine is.
     kind = "listing"
-
-    def _bind(self, function: Callable[..., Any], inner: Any, loop: LoopThread) -> Callable[..., Any]:
-        async def first(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Page[Any]:
-            return await function(inner, *args, **kwargs)  # type: ignore[no-any-return]
-
-        def run(*args: Any, **kwargs: Any) -> Any:
-            return SyncPage(loop.run(functools.partial(first, args, kwargs)), loop)
-
-        return run
 
 
 class _Stream(_Method[P, SyncIterator[T]]):

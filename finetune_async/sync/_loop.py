@@ -1,12 +1,13 @@
 """The private event loop a synchronous :class:`~finetune_async.Client` runs the async core on.
 
 One daemon thread per client runs an asyncio loop holding an anyio
-:class:`~anyio.from_thread.BlockingPortal` (which stops it); every synchronous call hands its
-coroutine to that loop (``asyncio.run_coroutine_threadsafe``, which does not wait for the loop
-to take it) and blocks on the answer, or cancels it and waits for it to unwind when
-interrupted. The calling thread needs no event loop of its own and may already be running one
-(Jupyter, IPython, a thread of an async framework): the loop the work runs on is never the
-caller's. Any number of threads may call through it at once.
+:class:`~anyio.from_thread.BlockingPortal` (used to close the client and stop the loop); every
+synchronous call is handed to that loop (``call_soon_threadsafe``, which does not wait for the
+loop to take it; the loop starts it as a task) and the caller blocks on the answer, or cancels
+the task and waits for it to unwind when interrupted. The calling thread needs no event loop
+of its own and may already be running one (Jupyter, IPython, a thread of an async framework):
+the loop the work runs on is never the caller's. Any number of threads may call through it at
+once.
 
 Why a thread of our own rather than :func:`anyio.from_thread.start_blocking_portal`: that runs
 the loop in a non-daemon worker of a ``ThreadPoolExecutor``, which the interpreter joins at
@@ -23,7 +24,9 @@ import functools
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -37,10 +40,13 @@ T = TypeVar("T")
 #: How long an interrupted call is given to unwind (its ``finally`` blocks, an aborted request)
 #: before the interrupt is raised anyway: a few milliseconds, in practice.
 _UNWIND_SECONDS = 5.0
+#: How often a waiting caller looks whether the loop is still there (a client closed under it).
+_ALIVE_CHECK_SECONDS = 0.5
 
 
 class LoopThread:
-    """An asyncio loop in a daemon thread, and the portal that runs coroutines on it.
+    """An asyncio loop in a daemon thread that runs the synchronous client's calls (and the
+    portal that closes the client and stops it).
 
     Raises :class:`RuntimeError` from :meth:`run` once stopped, or when called from the loop's
     own thread (a callback of a wait calling the synchronous client: it would wait on itself).
@@ -80,9 +86,10 @@ class LoopThread:
         # us), and the coroutine is made on the loop only when it starts (one made here and
         # dropped by an interrupt would warn "never awaited"). The task is never left behind:
         # this thread waits on it, or cancels it and waits for it to unwind.
-        self._loop.call_soon_threadsafe(_start, call, state)
         try:
-            return state.result.result()
+            # Inside the try: an interrupt landing as the call is handed over abandons it too.
+            self._loop.call_soon_threadsafe(_start, call, state)
+            return self._wait(state)
         except BaseException:
             with state.lock:
                 state.abandoned = True
@@ -92,6 +99,20 @@ class LoopThread:
                     self._loop.call_soon_threadsafe(task.cancel)
                 state.finished.wait(_UNWIND_SECONDS)
             raise
+
+    def _wait(self, state: _Step[T]) -> T:
+        """The call's outcome; :class:`RuntimeError` when the client was closed under it (the
+        loop stopped before the call ended, or before it could start: never a wait forever)."""
+        while True:
+            try:
+                return state.result.result(timeout=_ALIVE_CHECK_SECONDS)
+            except FutureTimeoutError:
+                if not self._thread.is_alive():
+                    raise RuntimeError("this Client is closed") from None
+            except FutureCancelledError:
+                if self._stopped:
+                    raise RuntimeError("this Client is closed") from None
+                raise
 
     def stop(self, last: Callable[[], Awaitable[object]] | None = None) -> None:
         """Run ``last`` (closing the client) on the loop, then stop the loop and its thread.

@@ -93,3 +93,35 @@ def test_a_step_abandoned_before_the_loop_took_it_never_runs() -> None:
         warnings.simplefilter("error")  # no coroutine made and dropped: nothing "never awaited"
         asyncio.run(main())
     assert ran == []
+
+
+def test_a_call_in_flight_when_the_client_closes_ends_with_runtimeerror() -> None:
+    import threading
+
+    import anyio
+
+    from finetune_async.sync._loop import LoopThread
+
+    loop = LoopThread()
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    async def long_call() -> None:
+        started.set()
+        await anyio.sleep(60)
+
+    def caller() -> None:
+        try:
+            loop.run(long_call)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    assert started.wait(10)
+    loop.stop()  # another thread closes the client under the call
+    thread.join(10)
+    assert not thread.is_alive()  # never a wait forever
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], RuntimeError)
+    assert "closed" in str(outcome[0])

@@ -411,7 +411,9 @@ class Jobs(Resource):
         provider = self._client._provider
         if provider.fetches_metrics_its_own_way:
             # Several requests of the provider's own (Fireworks: a signed metrics file).
-            body = await provider.fetch_metrics(ProviderSend(self, options), fine_tuning_job_id)
+            # The id is checked as every job path's is: one segment, never another endpoint.
+            job_id = path_id(fine_tuning_job_id, "fine_tuning_job_id")
+            body = await provider.fetch_metrics(ProviderSend(self, options), job_id)
             try:
                 return structure(body, FineTuningJobMetrics)
             except DecodeError as exc:
