@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -261,7 +262,7 @@ class Session:
             except aiohttp.ClientConnectorError as exc:
                 # The TCP/TLS connection was never made: the server cannot have acted.
                 failure = APIConnectionError(
-                    f"Could not connect to {_origin(url)}: {exc.os_error or exc}",
+                    f"Could not connect to {_origin(url)}: {_detail(exc.os_error or exc, signed)}",
                     method=method,
                     url=where,
                     maybe_sent=False,
@@ -280,7 +281,7 @@ class Session:
             except (aiohttp.ClientError, OSError) as exc:
                 failure = APIConnectionError(
                     f"{method} {_path_of(url)}: the connection failed"
-                    f"{' after the request was sent' if sent else ''}: {type(exc).__name__}: {exc}",
+                    f"{' after the request was sent' if sent else ''}: {type(exc).__name__}: {_detail(exc, signed)}",
                     method=method,
                     url=where,
                     maybe_sent=True,
@@ -578,6 +579,16 @@ def _shown_location(target: URL | None) -> str | None:
         return None
     shown = str(target.with_user(None).with_query(None).with_fragment(None))
     return shown if len(shown) <= 300 else shown[:300] + "..."
+
+
+def _detail(exc: BaseException, signed: object) -> str:
+    """What aiohttp said of a failure; for a signed URL without any URL's query (aiohttp's
+    message may hold the whole URL, and its query is the signature)."""
+    text = str(exc)
+    return _QUERY.sub("", text) if signed is not None else text
+
+
+_QUERY = re.compile(r"\?[^\s'\"<>()]*")
 
 
 def _path_of(url: str) -> str:

@@ -232,3 +232,28 @@ async def test_a_providers_flow_may_read_a_redirect_answer_without_following_it(
             with pytest.raises(ft.RedirectError):
                 await client._transport.request("POST", "/files", form={"purpose": "fine-tune"})
         assert storage.seen == []
+
+
+@pytest.mark.anyio
+async def test_a_broken_answer_from_a_signed_url_does_not_show_its_signature() -> None:
+    import asyncio
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with scripted_server(ok) as api, client_of(api.base_url) as client:
+            client._transport.retry = ft.RetryPolicy(max_retries=0)
+            with pytest.raises(ft.APIConnectionError) as caught:
+                await client._transport.request_signed("GET", f"http://127.0.0.1:{port}/obj?{SIGNATURE}")
+    finally:
+        server.close()
+        await server.wait_closed()
+    text = f"{caught.value!s} {caught.value!r} {caught.value.url}"
+    assert "sig-secret" not in text
+    assert "/obj" in text
