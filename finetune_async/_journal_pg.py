@@ -94,6 +94,8 @@ _SPEC_COLUMNS = (
     " finished_at, attempts, updated_at, owner, fence, extract(epoch FROM lease_until - now())"
 )
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: libpq also takes the password as a query parameter.
+_PASSWORD_PARAM = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
 
 
 class JournalDatabaseError(FineTuneError):
@@ -102,7 +104,7 @@ class JournalDatabaseError(FineTuneError):
 
 def _redacted(dsn: str) -> str:
     """The DSN without its password (for messages)."""
-    return _PASSWORD.sub(r"\1***@", dsn)
+    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", dsn))
 
 
 class PostgresJournal(JournalStore):
@@ -122,7 +124,7 @@ class PostgresJournal(JournalStore):
     shared = True
 
     #: A DSN without its password, for messages.
-    redact = staticmethod(lambda dsn: _redacted(dsn))
+    redact = staticmethod(_redacted)
 
     def __init__(
         self,
@@ -334,7 +336,9 @@ class PostgresJournal(JournalStore):
     async def job_restart(self, key: str) -> bool:
         count, _ = await self._run(
             "UPDATE finetune_async_specs SET state = 'pending', status = NULL, fine_tuned_model = NULL,"
-            " error = NULL, trained_tokens = NULL, created_at = NULL, finished_at = NULL, updated_at = %s"
+            " error = NULL, trained_tokens = NULL, created_at = NULL, finished_at = NULL, updated_at = %s,"
+            # Claimable at once: the worker that finished it holds nothing of it any more.
+            " owner = NULL, lease_until = NULL"
             " WHERE batch_id = %s AND key = %s AND state = 'done' AND status = 'cancelled'",
             (time.time(), self._bid, key),
         )
@@ -343,7 +347,9 @@ class PostgresJournal(JournalStore):
     async def restart_cancelled(self) -> int:
         count, _ = await self._run(
             "UPDATE finetune_async_specs SET state = 'pending', status = NULL, fine_tuned_model = NULL,"
-            " error = NULL, trained_tokens = NULL, created_at = NULL, finished_at = NULL, updated_at = %s"
+            " error = NULL, trained_tokens = NULL, created_at = NULL, finished_at = NULL, updated_at = %s,"
+            # Claimable at once: the worker that finished it holds nothing of it any more.
+            " owner = NULL, lease_until = NULL"
             " WHERE batch_id = %s AND state = 'done' AND status = 'cancelled'",
             (time.time(), self._bid),
         )
@@ -478,9 +484,11 @@ class PostgresJournal(JournalStore):
 
     async def others_active(self) -> bool:
         _, rows = await self._run(
+            # Held by anyone but this run: another worker, or an earlier run under this name
+            # (its specs come back when its leases lapse).
             "SELECT EXISTS (SELECT 1 FROM finetune_async_specs WHERE batch_id = %s AND state <> 'done'"
-            " AND owner IS NOT NULL AND owner <> %s AND lease_until > now())",
-            (self._bid, self.worker_id),
+            " AND owner IS NOT NULL AND lease_until > now() AND NOT (key = ANY(%s::text[])))",
+            (self._bid, list(self._fences)),
             fetch=True,
         )
         return bool(rows[0][0])

@@ -840,7 +840,8 @@ class _Run:
         spec is claimable and no other worker holds one (nothing could come back)."""
         idle = min(5.0, max(0.2, self.journal.lease_seconds / 4))
         while True:
-            claimed = await self.journal.claim(1, exclude=gave_up)
+            # Never a spec a slot of this worker is still on (its lease may have lapsed meanwhile).
+            claimed = await self.journal.claim(1, exclude=gave_up | self._scopes.keys())
             if not claimed:
                 if not await self.journal.others_active():
                     return

@@ -125,6 +125,33 @@ async def test_a_password_never_appears_in_messages() -> None:
     assert "s3cret-pw" not in str(caught.value)
 
 
+async def test_a_password_as_a_query_parameter_is_hidden_too() -> None:
+    store = PostgresJournal("postgresql://me@127.0.0.1:1/nowhere?sslmode=disable&password=s3cret-pw")
+    assert "s3cret-pw" not in store.location
+    assert "sslmode=disable" in store.location
+
+
+async def test_a_run_under_the_name_of_an_earlier_one_waits_for_its_leases(pg_dsn: str) -> None:
+    # The same --worker name started again while the earlier run's leases hold: those specs
+    # are someone else's until they lapse, not a reason to stop with them undone.
+    earlier, again = (PostgresJournal(pg_dsn, lease_seconds=1.0, worker_id="w1") for _ in range(2))
+    await earlier.open()
+    await again.open()
+    try:
+        for store in (earlier, again):
+            await store.set_batch_id("same-name")
+            await store.add_specs([("k1", "f1")])
+        assert [r.key for r in await earlier.claim(10)] == ["k1"]
+        assert await again.claim(10) == []
+        assert await again.others_active()
+        await anyio.sleep(1.5)
+        assert [r.key for r in await again.claim(10)] == ["k1"]
+        assert not await again.others_active()  # this run's own hold
+    finally:
+        await earlier.aclose()
+        await again.aclose()
+
+
 async def test_a_worker_that_lost_its_lease_can_write_nothing(pg_dsn: str) -> None:
     a, b = PostgresJournal(pg_dsn, lease_seconds=1.0, worker_id="a"), PostgresJournal(pg_dsn, worker_id="b")
     await a.open()
