@@ -215,3 +215,24 @@ async def test_a_file_over_what_the_flow_takes_is_refused_before_sending(emu: Em
         provider.capabilities = attrs.evolve(provider.capabilities, max_file_bytes=len(data))
         file = await client.files.create(file=path)
     assert file.bytes == len(data)
+
+
+async def test_a_filename_that_needs_quoting_and_a_late_put_still_upload(emu: Emulator, tmp_path: Path) -> None:
+    # The signed path holds the quoted filename; a late fault holds the PUT's whole body first.
+    _, data = big_file(tmp_path)
+    path = tmp_path / "train data é.jsonl"
+    path.write_bytes(data)
+    async with fireworks(emu, Recorder()) as client:
+        client.provider.upload_limit = LIMIT  # type: ignore[attr-defined]
+        emu.faults.inject("PUT:/storage/uploads/*", "late", seconds=0.2)
+        file = await client.files.create(file=path)
+    assert file.status == "processed"
+    assert stored_bytes(emu) == [data]
+    assert [kind for _, kind in emu.faults.history] == ["late"]
+
+
+async def test_a_hostile_signature_is_refused_not_a_server_error(emu: Emulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        url = f"{origin(emu)}/storage/uploads/{ACCOUNT}/ds/f.jsonl?X-Goog-Expires=²&X-Goog-Signature=é"
+        async with session.put(url, data=b"x") as response:
+            assert response.status == 403

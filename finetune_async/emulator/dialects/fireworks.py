@@ -72,7 +72,7 @@ from .._util import APIError, bad_request, not_found
 from .._validation import is_number
 from ..files import MAX_FILE_BYTES
 from ..routes._http import Route, json_response, loads, read_json, state
-from ..routes._multipart import discard_on_error, read_form
+from ..routes._multipart import discard_on_error, read_form, store_body
 from ..store import JobRecord
 from ._base import Dialect, Surface, bearer_key
 
@@ -327,10 +327,12 @@ class FireworksDialect(Dialect):
             raise bad_request("A signed URL takes no Authorization header.")
         expires = request.query.get("X-Goog-Expires", "")
         given = request.query.get("X-Goog-Signature", "")
-        wanted = self._signature(request.method, request.path, expires, extra)
-        if not given or not hmac.compare_digest(given, wanted):
+        # Over the path as it was signed and sent (quoted: a filename with a space), compared
+        # as bytes (a hostile signature may hold any character).
+        wanted = self._signature(request.method, request.rel_url.raw_path, expires, extra)
+        if not given or not hmac.compare_digest(given.encode(), wanted.encode()):
             raise APIError(403, "The request signature does not match.", code="PERMISSION_DENIED")
-        if not expires.isdigit() or int(expires) < time.time():
+        if not _digits(expires) or int(expires) < time.time():
             raise APIError(403, "The signed URL has expired.", code="PERMISSION_DENIED")
 
     # -- datasets ------------------------------------------------------------------------------
@@ -458,7 +460,7 @@ class FireworksDialect(Dialect):
         urls: dict[str, str] = {}
         for filename, raw in sizes.items():
             text = str(raw)
-            if not isinstance(filename, str) or not filename or "/" in filename or not text.isdigit():
+            if not isinstance(filename, str) or not filename or "/" in filename or not _digits(text):
                 raise bad_request(f"Invalid filenameToSize: {filename!r} → {raw!r}.")
             size = int(text)
             if size > MAX_FILE_BYTES:
@@ -488,20 +490,12 @@ class FireworksDialect(Dialect):
         if length_range != f"{size},{size}" or request.content_length != size:
             raise bad_request(f"The upload must be exactly {size:,} bytes, sent with its Content-Length.")
         files = state(request).files
-        blob, path = files.new_blob()
-        got = 0
-        try:
-            with path.open("wb") as fh:
-                async for chunk in request.content.iter_chunked(1 << 16):
-                    got += len(chunk)
-                    if got > size:
-                        raise bad_request(f"The upload is longer than its {size:,} bytes.")
-                    fh.write(chunk)
-            if got != size:
-                raise bad_request(f"The upload ended after {got:,} of its {size:,} bytes.")
-        except BaseException:
+        blob, got, _md5 = await store_body(
+            request, size, lambda _: bad_request(f"The upload is longer than its {size:,} bytes.")
+        )
+        if got != size:
             files.discard_blob(blob)
-            raise
+            raise bad_request(f"The upload ended after {got:,} of its {size:,} bytes.")
         if entry["blob"] is not None:
             files.discard_blob(entry["blob"])
         entry["blob"] = blob
@@ -964,3 +958,8 @@ class _FireworksSurface(Surface):
 
     def stamp(self, response: web.StreamResponse, elapsed_ms: int) -> None:
         response.headers["x-request-id"] = secrets.token_hex(16)
+
+
+def _digits(text: str) -> bool:
+    """A plain decimal number ``int()`` takes at once (not "²", not 5,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20

@@ -28,7 +28,6 @@ its status is read from the shared lifecycle (:func:`together_status`).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
@@ -44,8 +43,8 @@ from .._util import APIError, bad_request, new_id, not_found, now
 from .._validation import is_int, is_number
 from ..files import FILE_PURPOSES, MAX_FILE_BYTES
 from ..routes import ROUTES
-from ..routes._http import Route, buffered_body, json_response, loads, read_json, state
-from ..routes._multipart import discard_on_error, read_form
+from ..routes._http import Route, json_response, loads, read_json, state
+from ..routes._multipart import discard_on_error, read_form, store_body
 from ..store import FileRecord, JobRecord
 from ._base import Dialect, Surface, bearer_key
 
@@ -711,34 +710,6 @@ async def announce_file(request: web.Request, uploads: _PendingUploads) -> web.S
     return web.Response(status=302, headers={"Location": location, "X-Together-File-Id": file_id})
 
 
-async def _store_body(request: web.Request, limit: int) -> tuple[str, int, str]:
-    """The request's body (the one a late fault held, if any) in a new blob: (blob, size, md5)."""
-    files = state(request).files
-    blob, path = files.new_blob()
-    size = 0
-    digest = hashlib.md5(usedforsecurity=False)
-    held = buffered_body.get()
-    try:
-        with path.open("wb") as fh:
-            if held is not None:
-                if len(held) > limit:
-                    raise _too_large(len(held))
-                size = len(held)
-                digest.update(held)
-                fh.write(held)
-            else:
-                async for chunk in request.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(size)
-                    digest.update(chunk)
-                    fh.write(chunk)
-    except BaseException:
-        files.discard_blob(blob)
-        raise
-    return blob, size, digest.hexdigest()
-
-
 async def put_bytes(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
     """The PUT to the redirect flow's signed URL; 200 (sent again: the bytes replaced)."""
     _refuse_credentials(request)
@@ -748,9 +719,9 @@ async def put_bytes(request: web.Request, uploads: _PendingUploads) -> web.Strea
     if existing is not None and entry is None:
         # The same PUT again (its answer was lost): the file is there.
         return web.Response(status=200)
-    if entry is None or not secrets.compare_digest(entry[0], request.query.get("token", "")):
+    if entry is None or not secrets.compare_digest(entry[0].encode(), request.query.get("token", "").encode()):
         raise not_found(f"No upload pending for {file_id}.", "id")
-    blob, size, _md5 = await _store_body(request, MAX_FILE_BYTES)
+    blob, size, _md5 = await store_body(request, MAX_FILE_BYTES, _too_large)
     del uploads.pending[file_id]
     rec = FileRecord(id=file_id, filename=entry[1], purpose=entry[2], bytes=size, created_at=int(now()), path=blob)
     state(request).store.put_file(rec)
@@ -837,13 +808,13 @@ async def put_part(request: web.Request, uploads: _PendingUploads) -> web.Stream
     if (
         up is None
         or up.file_id != request.match_info["id"]
-        or not secrets.compare_digest(up.token, request.query.get("token", ""))
+        or not secrets.compare_digest(up.token.encode(), request.query.get("token", "").encode())
     ):
         raise not_found(f"No multipart upload {upload_id!r} for this URL.", "upload_id")
     number = request.match_info["n"]
-    if not number.isdigit() or not 1 <= int(number) <= up.num_parts:
+    if not (number.isascii() and number.isdigit() and len(number) <= 6) or not 1 <= int(number) <= up.num_parts:
         raise not_found(f"No part {number} in upload {upload_id}.", "n")
-    blob, size, md5 = await _store_body(request, up.file_size)
+    blob, size, md5 = await store_body(request, up.file_size, _too_large)
     old = up.parts.pop(int(number), None)
     if old is not None:
         state(request).files.discard_blob(old.blob)

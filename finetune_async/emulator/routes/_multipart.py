@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from .._util import APIError, bad_request
 from .._validation import check_filename
 from ..files import Files
-from ._http import buffered_body
+from ._http import buffered_body, state
 
-__all__ = ["MAX_FIELD_BYTES", "MAX_FORM_PARTS", "Form", "TooLarge", "discard_on_error", "read_form"]
+__all__ = ["MAX_FIELD_BYTES", "MAX_FORM_PARTS", "Form", "TooLarge", "discard_on_error", "read_form", "store_body"]
 
 #: The 400 for a binary part of (at least) this many bytes.
 TooLarge = Callable[[int], APIError]
@@ -158,3 +159,33 @@ def discard_on_error(files: Files, blob: str) -> Iterator[None]:
     except BaseException:
         files.discard_blob(blob)
         raise
+
+
+async def store_body(request: web.Request, limit: int, too_large: TooLarge) -> tuple[str, int, str]:
+    """A request's whole body (a signed URL's PUT; the one a ``late`` fault held, if any) in a
+    new blob, streamed: ``(blob, size, md5)``. ``too_large(size)`` is raised once it passes
+    ``limit`` bytes; on any error no blob is left behind."""
+    files = state(request).files
+    blob, path = files.new_blob()
+    size = 0
+    digest = hashlib.md5(usedforsecurity=False)
+    held = buffered_body.get()
+    try:
+        with path.open("wb") as fh:
+            if held is not None:
+                if len(held) > limit:
+                    raise too_large(len(held))
+                size = len(held)
+                digest.update(held)
+                fh.write(held)
+            else:
+                async for chunk in request.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large(size)
+                    digest.update(chunk)
+                    fh.write(chunk)
+    except BaseException:
+        files.discard_blob(blob)
+        raise
+    return blob, size, digest.hexdigest()
