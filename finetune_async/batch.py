@@ -1007,8 +1007,7 @@ class _Run:
 
     def _is_file_id(self, ref: FileRef) -> bool:
         """Whether ``ref`` is the id of an uploaded file, as the client's provider shapes ids."""
-        pattern = self.client.provider.capabilities.file_id_pattern
-        return _is_file_id(ref, _FILE_ID if pattern == _FILE_ID.pattern else re.compile(pattern))
+        return _is_file_id(ref, re.compile(self.client.provider.capabilities.file_id_pattern))
 
     async def _file_id(self, work: _Work, ref: FileRef) -> str:
         if self._is_file_id(ref):

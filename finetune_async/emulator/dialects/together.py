@@ -28,11 +28,13 @@ its status is read from the shared lifecycle (:func:`together_status`).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import secrets
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -722,7 +724,10 @@ async def put_bytes(request: web.Request, uploads: _PendingUploads) -> web.Strea
     if entry is None or not secrets.compare_digest(entry[0].encode(), request.query.get("token", "").encode()):
         raise not_found(f"No upload pending for {file_id}.", "id")
     blob, size, _md5 = await store_body(request, MAX_FILE_BYTES, _too_large)
-    del uploads.pending[file_id]
+    if uploads.pending.pop(file_id, None) is None:
+        # A second PUT of the same upload that ran alongside the first: the first one landed.
+        state(request).files.discard_blob(blob)
+        return web.Response(status=200)
     rec = FileRecord(id=file_id, filename=entry[1], purpose=entry[2], bytes=size, created_at=int(now()), path=blob)
     state(request).store.put_file(rec)
     if entry[3]:
@@ -750,6 +755,11 @@ async def initiate_multipart(request: web.Request, uploads: _PendingUploads) -> 
     count: Any = body.get("num_parts")
     if not is_int(size) or size < 1:
         raise bad_request("Invalid 'file_size': expected a positive integer.", "file_size")
+    if size > MAX_FILE_BYTES:
+        # The emulator's own bound on what it stores (its parts would otherwise fill the disk).
+        raise bad_request(
+            f"Invalid 'file_size': the emulator stores files of at most {MAX_FILE_BYTES:,} bytes.", "file_size"
+        )
     if not is_int(count) or not 1 <= count <= min(MAX_PARTS, size):
         raise bad_request(f"Invalid 'num_parts': expected 1 to {min(MAX_PARTS, size)}.", "num_parts")
     file_type = body.get("file_type", "jsonl")
@@ -848,10 +858,13 @@ async def complete_multipart(request: web.Request, uploads: _PendingUploads) -> 
         raise bad_request(f"The parts hold {total} bytes, not the {up.file_size} announced.", "parts")
     files = state(request).files
     blob, path = files.new_blob()
-    with path.open("wb") as out:
-        for n in range(1, up.num_parts + 1):
-            with state(request).store.blob_path(up.parts[n].blob).open("rb") as part_file:
-                shutil.copyfileobj(part_file, out, 1 << 20)
+    sources = [state(request).store.blob_path(up.parts[n].blob) for n in range(1, up.num_parts + 1)]
+    # Off the loop: the parts may hold gigabytes, and other requests go on meanwhile.
+    await asyncio.to_thread(_join, sources, path)
+    if uploads.multipart.get(body["upload_id"]) is not up:
+        # Completed or aborted by another request while these parts were joined.
+        files.discard_blob(blob)
+        raise bad_request("The upload was completed or aborted meanwhile.", "upload_id")
     for part in up.parts.values():
         files.discard_blob(part.blob)
     del uploads.multipart[body["upload_id"]]
@@ -862,6 +875,14 @@ async def complete_multipart(request: web.Request, uploads: _PendingUploads) -> 
     if up.checksum:
         uploads.by_checksum[up.checksum] = up.file_id
     return json_response(file_answer(rec.to_api()))
+
+
+def _join(sources: list[Path], dest: Path) -> None:
+    """The parts, in order, as one file (in a worker thread)."""
+    with dest.open("wb") as out:
+        for source in sources:
+            with source.open("rb") as part_file:
+                shutil.copyfileobj(part_file, out, 1 << 20)
 
 
 async def abort_multipart(request: web.Request, uploads: _PendingUploads) -> web.StreamResponse:
