@@ -496,3 +496,32 @@ async def test_lists_take_order_by_and_output_models_are_resource_names(
         assert [j["name"] for j in (await _json(resp))["supervisedFineTuningJobs"]] == names
     async with session.get(f"{base}/supervisedFineTuningJobs", params={"orderBy": "createTime desc"}) as resp:
         assert [j["name"] for j in (await _json(resp))["supervisedFineTuningJobs"]] == names[::-1]
+
+
+async def test_a_deleted_datasets_pending_upload_does_not_outlive_it() -> None:
+    # Bytes PUT for a dataset that was deleted before its :validateUpload must not make a new
+    # dataset of the same id READY without an upload of its own.
+    data = jsonl(supervised_rows(3))
+    async with Emulator(provider="fireworks") as emu, aiohttp.ClientSession() as http:
+        base = f"{emu.base_url.removesuffix('/v1')}/v1/accounts/{ACCT}/datasets"
+
+        async def register() -> str:
+            async with http.post(
+                f"{base}/ds1:getUploadEndpoint", json={"filenameToSize": {"t.jsonl": str(len(data))}}, headers=AUTH
+            ) as r:
+                assert r.status == 200
+                return str((await r.json())["filenameToSignedUrls"]["t.jsonl"])
+
+        create = {"datasetId": "ds1", "dataset": {"exampleCount": "3", "userUploaded": {}, "format": "CHAT"}}
+        async with http.post(base, json=create, headers=AUTH) as r:
+            assert r.status == 200
+        url = await register()
+        async with http.put(url, data=data, headers={"X-Goog-Content-Length-Range": f"{len(data)},{len(data)}"}) as r:
+            assert r.status == 200
+        async with http.delete(f"{base}/ds1", headers=AUTH) as r:
+            assert r.status == 200
+        async with http.post(base, json=create, headers=AUTH) as r:
+            assert r.status == 200
+        await register()
+        async with http.post(f"{base}/ds1:validateUpload", json={}, headers=AUTH) as r:
+            assert r.status == 400  # nothing was PUT for this dataset

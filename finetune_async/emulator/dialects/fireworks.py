@@ -380,8 +380,13 @@ class FireworksDialect(Dialect):
     async def delete_dataset(self, request: web.Request) -> web.StreamResponse:
         account, dataset_id = request.match_info["account_id"], request.match_info["dataset_id"]
         self.datasets.get(account, dataset_id)
-        # The uploaded bytes stay among the state's files (a job may still name them).
+        # The uploaded bytes stay among the state's files (a job may still name them); bytes
+        # PUT for an upload not yet validated go with the dataset (a new one of the same id
+        # must not find them).
         del self.datasets.rows[(account, dataset_id)]
+        for entry in self._pending.pop((account, dataset_id), {}).values():
+            if entry["blob"] is not None:
+                state(request).files.discard_blob(entry["blob"])
         return json_response({})
 
     async def list_datasets(self, request: web.Request) -> web.StreamResponse:
@@ -473,6 +478,11 @@ class FireworksDialect(Dialect):
                 f"{_STORAGE}/uploads/{quote(account, safe='')}/{quote(dataset_id, safe='')}/{quote(filename, safe='')}"
             )
             urls[filename] = self._sign(request, "PUT", path, f"{size},{size}")
+        # Bytes PUT for a registration this one does not keep (another name or size) are dropped.
+        kept_blobs = {e["blob"] for e in registered.values()}
+        for entry in self._pending.get((account, dataset_id), {}).values():
+            if entry["blob"] is not None and entry["blob"] not in kept_blobs:
+                state(request).files.discard_blob(entry["blob"])
         self._pending[(account, dataset_id)] = registered
         return json_response({"filenameToSignedUrls": urls})
 
@@ -496,6 +506,11 @@ class FireworksDialect(Dialect):
         if got != size:
             files.discard_blob(blob)
             raise bad_request(f"The upload ended after {got:,} of its {size:,} bytes.")
+        if self._pending.get((account, dataset_id), {}).get(filename) is not entry:
+            # Validated (or registered again) while these bytes streamed: what was validated
+            # stays as it is.
+            files.discard_blob(blob)
+            raise not_found(f"No upload registered for {filename!r} of dataset {dataset_id} any more.")
         if entry["blob"] is not None:
             files.discard_blob(entry["blob"])
         entry["blob"] = blob
